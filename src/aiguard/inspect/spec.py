@@ -1,0 +1,302 @@
+"""The ``contentModeration`` section of a policy, as a typed, frozen model.
+
+The policy loader embeds :class:`ModerationSpec`; the inspection engine compiles it once into
+detectors. Everything that can be wrong with it (an unknown entity, a regex that could hang,
+an entry that is both a phrase and a regex) is refused here, at load time, never at call time.
+
+Block-list strings are read the way a policy author means them: ``"PII"`` and ``"secrets"``
+turn those detector families on, ``"pii.email"`` one entity, a topic name (built-in or declared
+under ``topics``, case-insensitive) that topic; any other string is a literal phrase.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any, Literal, TypeAlias
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    SerializationInfo,
+    field_serializer,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from ._regex import check_pattern
+
+__all__ = [
+    "PII_ENTITIES",
+    "SECRET_KINDS",
+    "Action",
+    "AllowEntry",
+    "BlockEntry",
+    "CustomDetectorSpec",
+    "Direction",
+    "ModerationSpec",
+    "ModeratorSettings",
+    "PiiSpec",
+    "SecretsSpec",
+    "TopicSpec",
+    "normalize_entity",
+]
+
+Action: TypeAlias = Literal["block", "redact", "mask", "hash", "flag"]
+Direction: TypeAlias = Literal["input", "output", "both"]
+
+PII_ENTITIES: tuple[str, ...] = (
+    "email",
+    "phone",
+    "payment_card",
+    "iban",
+    "us_ssn",
+    "ip_address",
+    "crypto_wallet",
+)
+"""Built-in PII entities, in the order they are documented."""
+
+SECRET_KINDS: tuple[str, ...] = (
+    "openai_key",
+    "anthropic_key",
+    "google_api_key",
+    "aws_access_key_id",
+    "github_token",
+    "slack_token",
+    "stripe_key",
+    "jwt",
+    "private_key",
+    "credential_assignment",
+    "high_entropy",
+)
+"""Built-in secret kinds."""
+
+_ENTITY_ALIASES: dict[str, str] = {
+    "email_address": "email",
+    "phone_number": "phone",
+    "credit_card": "payment_card",
+    "card": "payment_card",
+    "iban_code": "iban",
+    "ssn": "us_ssn",
+    "ip": "ip_address",
+    "ipv4": "ip_address",
+    "ipv6": "ip_address",
+    "crypto": "crypto_wallet",
+    "wallet": "crypto_wallet",
+}
+
+
+def _closest(name: str, known: tuple[str, ...]) -> str:
+    near = difflib.get_close_matches(name, known, n=1)
+    hint = f"did you mean {near[0]!r}? " if near else ""
+    return f"{hint}known: {', '.join(known)}"
+
+
+def normalize_entity(name: str) -> str:
+    """The canonical built-in entity for a name or a Presidio-style alias (``EMAIL_ADDRESS``)."""
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = _ENTITY_ALIASES.get(key, key)
+    if key not in PII_ENTITIES:
+        raise ValueError(f"unknown PII entity {name!r}; {_closest(key, PII_ENTITIES)}")
+    return key
+
+
+def _short(entry: BaseModel, key: str, info: SerializationInfo) -> Any:
+    """An entry that is only a string dumps back to the plain string it was written as."""
+    dumped = entry.model_dump(
+        by_alias=info.by_alias, exclude_defaults=True, exclude_none=True, mode=info.mode
+    )
+    if list(dumped) == [key]:
+        return dumped[key]
+    return entry.model_dump(
+        by_alias=info.by_alias,
+        exclude_defaults=info.exclude_defaults,
+        exclude_none=True,
+        mode=info.mode,
+    )
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(
+        frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel
+    )
+
+
+class BlockEntry(_Spec):
+    """One block-list rule: exactly one of ``term``, ``phrase``, ``regex`` or ``category``.
+
+    A plain string in the YAML list becomes a ``term``: a category name when it names one,
+    else a literal phrase. ``action`` defaults to the section's (for a category) or the
+    spec's ``defaultAction``. ``name`` is what findings and errors report instead of the
+    matched text.
+    """
+
+    term: str | None = None
+    phrase: str | None = None
+    regex: str | None = None
+    category: str | None = None
+    action: Action | None = None
+    direction: Direction = "both"
+    name: str | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> BlockEntry:
+        kinds = ("term", "phrase", "regex", "category")
+        given = [k for k in kinds if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "a block-list entry needs exactly one of 'phrase', 'regex' or 'category'"
+                + (f" (got {', '.join(given)})" if given else "")
+            )
+        for text in (self.term, self.phrase, self.category):
+            if text is not None and not text.strip():
+                raise ValueError("an entry is empty: give a phrase or a category name")
+        if self.regex is not None:
+            check_pattern(self.regex)
+        return self
+
+
+class AllowEntry(_Spec):
+    """An exception: text matching it is never reported (optionally only for one category)."""
+
+    phrase: str | None = None
+    regex: str | None = None
+    category: str | None = None
+    """Limit the exception to findings of this category (``pii.email``, ``secrets``...)."""
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> AllowEntry:
+        if (self.phrase is None) == (self.regex is None):
+            raise ValueError("an allow-list entry needs exactly one of 'phrase' or 'regex'")
+        if self.phrase is not None and not self.phrase.strip():
+            raise ValueError("phrase is empty: give the words to allow")
+        if self.regex is not None:
+            check_pattern(self.regex)
+        return self
+
+
+class CustomDetectorSpec(_Spec):
+    """A PII entity of your own: a name (``EMPLOYEE_ID``) and a regex that finds it."""
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+    regex: str
+    action: Action | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _safe(cls, v: str) -> str:
+        check_pattern(v)
+        return v
+
+
+class PiiSpec(_Spec):
+    """PII detection. No ``entities`` means every built-in entity."""
+
+    entities: tuple[str, ...] = ()
+    action: Action | None = None
+    restore: bool = False
+    """Put the originals back where the model echoes ``redact`` placeholders in its answer."""
+    direction: Direction = "both"
+    custom: tuple[CustomDetectorSpec, ...] = ()
+
+    @field_validator("entities")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(normalize_entity(e) for e in v))
+
+
+class SecretsSpec(_Spec):
+    """Credential detection. No ``kinds`` means every built-in kind."""
+
+    kinds: tuple[str, ...] = ()
+    action: Action | None = None
+    direction: Direction = "both"
+
+    @field_validator("kinds")
+    @classmethod
+    def _known(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for k in v:
+            key = k.strip().lower().replace("-", "_")
+            if key not in SECRET_KINDS:
+                raise ValueError(f"unknown secret kind {k!r}; {_closest(key, SECRET_KINDS)}")
+            out.append(key)
+        return tuple(dict.fromkeys(out))
+
+
+class TopicSpec(_Spec):
+    """A topic scored by weighted phrases; it fires when the summed weight reaches
+    ``threshold``. For a built-in topic these phrases extend its lexicon unless
+    ``extend`` is false."""
+
+    phrases: dict[str, float] = Field(default_factory=dict)
+    threshold: float = Field(default=1.0, gt=0)
+    action: Action | None = None
+    direction: Direction = "both"
+    extend: bool = True
+
+    @field_validator("phrases")
+    @classmethod
+    def _nonempty(cls, v: dict[str, float]) -> dict[str, float]:
+        for phrase in v:
+            if not phrase.strip():
+                raise ValueError("a topic phrase is empty")
+        return v
+
+
+class ModeratorSettings(_Spec):
+    """How a model-based moderator (a :class:`~aiguard.inspect.Moderator`) is used."""
+
+    timeout: float = Field(default=5.0, gt=0)
+    """Seconds to wait for a verdict."""
+    fail_mode: Literal["open", "closed"] = "closed"
+    """``closed``: a moderator that fails or times out blocks the call; ``open``: it passes."""
+    direction: Direction = "input"
+    action: Action | None = None
+
+
+class ModerationSpec(_Spec):
+    """The ``contentModeration`` section: what is looked for and what happens when found."""
+
+    enabled: bool = True
+    block_list: tuple[BlockEntry, ...] = ()
+    allow_list: tuple[AllowEntry, ...] = ()
+    pii: PiiSpec | None = None
+    secrets: SecretsSpec | None = None
+    topics: dict[str, TopicSpec] = Field(default_factory=dict)
+    default_action: Action = "block"
+    hash_key: SecretStr | None = None
+    """Key for the ``hash`` action's HMAC; without one a random per-process key is used."""
+    moderator: ModeratorSettings | None = None
+
+    @field_validator("block_list", mode="before")
+    @classmethod
+    def _block_strings(cls, v: object) -> object:
+        if isinstance(v, (list, tuple)):
+            return [{"term": x} if isinstance(x, str) else x for x in v]
+        return v
+
+    @field_validator("allow_list", mode="before")
+    @classmethod
+    def _allow_strings(cls, v: object) -> object:
+        if isinstance(v, (list, tuple)):
+            return [{"phrase": x} if isinstance(x, str) else x for x in v]
+        return v
+
+    @field_serializer("block_list")
+    def _dump_block(self, v: tuple[BlockEntry, ...], info: SerializationInfo) -> list[Any]:
+        return [_short(e, "term", info) for e in v]
+
+    @field_serializer("allow_list")
+    def _dump_allow(self, v: tuple[AllowEntry, ...], info: SerializationInfo) -> list[Any]:
+        return [_short(e, "phrase", info) for e in v]
+
+    @field_validator("topics")
+    @classmethod
+    def _topic_names(cls, v: dict[str, TopicSpec]) -> dict[str, TopicSpec]:
+        for name in v:
+            if not name.strip():
+                raise ValueError("a topic name is empty")
+        return v
