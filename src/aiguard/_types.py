@@ -172,7 +172,9 @@ class ChatResponse(_Frozen):
 
     @property
     def message(self) -> Message:
-        return Message(role="assistant", content=self.text or None, tool_calls=self.tool_calls or None)
+        return Message(
+            role="assistant", content=self.text or None, tool_calls=self.tool_calls or None
+        )
 
 
 class ToolCallDelta(_Frozen):

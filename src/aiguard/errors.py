@@ -325,7 +325,7 @@ class ConnectError(ProviderError):
     retryable = True
 
 
-class TimeoutError(ProviderError):  # noqa: A001 - the name users expect under aiguard.errors
+class TimeoutError(ProviderError):
     retryable = True
 
 

@@ -1,0 +1,1 @@
+"""Package data: the tiktoken encoding files (see ``aiguard._tokens._encodings``)."""

@@ -1,0 +1,408 @@
+"""The path of one call, written once, with no I/O.
+
+Each public method is a generator: it yields effects (``Send``, ``ReadChunk``, ``Sleep``,
+``Io``, ``Emit``...) and receives their results, so the sync and the async client drive the
+very same code. The steps, in order::
+
+    authorize -> inspect input -> route -> cache lookup -> admit -> send (retry / failover)
+    -> inspect output -> settle -> record (cache store, telemetry, audit)
+
+Every decision lives in a stage (``_stages.py``); this module only sequences them and turns
+transport failures into ``aiguard.errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
+
+import httpx
+
+from ._call import Call, Endpoint
+from ._effects import (
+    CloseStream,
+    Emit,
+    HttpRequest,
+    Io,
+    RawResponse,
+    ReadAll,
+    ReadChunk,
+    Send,
+    Sleep,
+)
+from ._stages import CacheHit, Stages
+from ._streaming import StreamAccumulator, events_from_response
+from ._types import ChatResponse, EmbeddingResponse, StreamEvent, Usage
+from .errors import (
+    AllEndpointsFailedError,
+    AuthenticationError,
+    CacheMissError,
+    ConnectError,
+    ProviderError,
+    StreamInterrupted,
+    TimeoutError,
+)
+
+__all__ = ["Flow", "Pipeline"]
+
+T = TypeVar("T")
+Flow = Generator[Any, Any, T]
+Pricing = Callable[[str, Usage], "float | None"]
+
+
+class _Abandoned(Exception):
+    """Thrown into a stream flow when the caller stops reading early."""
+
+
+class Pipeline:
+    __slots__ = ("clock", "pricing", "stages")
+
+    def __init__(
+        self, stages: Stages, clock: Callable[[], float], pricing: Pricing | None = None
+    ) -> None:
+        self.stages = stages
+        self.clock = clock
+        self.pricing = pricing
+
+    # ------------------------------------------------------------------ the call, end to end
+
+    def run(self, call: Call) -> Flow[Any]:
+        """Chat (streaming or not) or embeddings; returns the response the caller sees."""
+        s = self.stages
+        call.started = self.clock()
+        s.telemetry.start(call)
+        admitted = False
+        try:
+            s.authorizer.authorize(call)
+            r = s.inspector.inspect_input(call)
+            if r is not None:
+                yield r
+            call.plan = s.router.route(call)
+            if call.operation == "chat":
+                hit = yield from self._lookup(call)
+                if hit is not None:
+                    return (yield from self._serve_hit(call, hit))
+            yield from self._admit(call)
+            admitted = True
+            if call.operation == "embeddings":
+                embedding: EmbeddingResponse = yield from self._attempts(call, embed=True)
+                result: Any = self._priced(embedding, embedding.usage)
+                usage: Usage | None = embedding.usage
+                raw_events = None
+            elif call.stream:
+                raw, raw_events, seen = yield from self._stream(call)
+                result = self._priced(seen, seen.usage)
+                usage = seen.usage
+                raw = self._priced(raw, raw.usage)
+            else:
+                raw = yield from self._attempts(call, embed=False)
+                raw = self._priced(raw, raw.usage)
+                result = s.inspector.inspect_output(call, raw)
+                usage = raw.usage
+                raw_events = None
+            call.response = result
+            admitted = False
+            yield from self._effect(s.limiter.settle(call, usage))
+            if call.operation == "chat":
+                yield from self._effect(s.cache.store(call, raw, raw_events))
+            return result
+        except GeneratorExit:
+            # Abandoned without a chance to yield: release synchronously, then let go.
+            if admitted:
+                _run_now(s.limiter.settle(call, self._partial_usage(call)))
+            s.cache.abandon(call, None)
+            raise
+        except BaseException as e:
+            call.error = e
+            if admitted:
+                yield from self._effect(s.limiter.settle(call, self._partial_usage(call)))
+            s.cache.abandon(call, e)
+            if isinstance(e, _Abandoned):
+                return None
+            raise
+        finally:
+            call.ended = self.clock()
+            s.telemetry.finish(call)
+
+    # ------------------------------------------------------------------ stages with effects
+
+    def _effect(self, r: Io | None) -> Flow[Any]:
+        if r is not None:
+            return (yield r)
+        return None
+
+    def _lookup(self, call: Call) -> Flow[CacheHit | None]:
+        mode = call.options.cache
+        if mode in ("bypass", "refresh"):
+            return None
+        hit = self.stages.cache.lookup(call)
+        if isinstance(hit, Io):
+            hit = yield hit
+        if hit is None and mode == "only":
+            raise CacheMissError("cache='only' and no cached answer for this request")
+        return hit
+
+    def _admit(self, call: Call) -> Flow[None]:
+        limiter = self.stages.limiter
+        while True:
+            r = limiter.admit(call)
+            if isinstance(r, Io):
+                r = yield r
+            if r is None:
+                return
+            self.stages.telemetry.event(call, "aiguard.rate_limit.wait", {"seconds": r})
+            yield Sleep(float(r))
+
+    def _serve_hit(self, call: Call, hit: CacheHit) -> Flow[Any]:
+        call.cached = True
+        inspector = self.stages.inspector
+        if not call.stream:
+            response = inspector.inspect_output(call, hit.response)
+            response = response.model_copy(update={"cached": True, "cost": 0.0})
+            call.response = response
+            return response
+        events = hit.events or events_from_response(hit.response)
+        seen = StreamAccumulator()
+        filt = inspector.stream_filter(call)
+        for ev in events:
+            for out in filt.feed(ev) if filt else (ev,):
+                seen.add(out)
+                yield Emit(out)
+        if filt:
+            for out in filt.finish():
+                seen.add(out)
+                yield Emit(out)
+        response = seen.response(
+            endpoint=hit.response.endpoint, provider=hit.response.provider
+        ).model_copy(update={"cached": True, "cost": 0.0})
+        call.response = response
+        return response
+
+    def _priced(self, response: T, usage: Usage) -> T:
+        if self.pricing is None or not isinstance(response, (ChatResponse, EmbeddingResponse)):
+            return response
+        if response.model is None:
+            return response
+        cost = self.pricing(response.model, usage)
+        return response.model_copy(update={"cost": cost})  # type: ignore[return-value]
+
+    def _partial_usage(self, call: Call) -> Usage | None:
+        acc = call.notes.get("stream.raw")
+        if isinstance(acc, StreamAccumulator) and acc.has_output:
+            return acc.usage_or_estimate()
+        return None
+
+    # ------------------------------------------------------------------ attempts
+
+    def _attempts(self, call: Call, *, embed: bool) -> Flow[Any]:
+        """Non-streaming: try each endpoint of the plan, retrying as the policy allows."""
+        failures: list[tuple[str, ProviderError]] = []
+        for i, endpoint in enumerate(call.plan):
+            attempt = 0
+            refreshed = False
+            while True:
+                attempt += 1
+                self._begin_attempt(call, endpoint, attempt)
+                try:
+                    raw = yield from self._exchange(call, endpoint, embed=embed)
+                    provider = endpoint.provider
+                    parsed = provider.parse_embed(raw) if embed else provider.parse_chat(raw)
+                except ProviderError as e:
+                    e.endpoint = endpoint.name
+                    self._end_attempt(call, e)
+                    failures.append((endpoint.name, e))
+                    if not refreshed and self._refresh_credentials(endpoint, e):
+                        refreshed = True
+                        continue
+                    wait = self.stages.retry.next_wait(call, endpoint, attempt, e)
+                    if wait is not None:
+                        if wait > 0:
+                            yield Sleep(wait)
+                        continue
+                    if i + 1 < len(call.plan) and self.stages.retry.fail_over(call, endpoint, e):
+                        break
+                    raise _final_error(failures) from e
+                self._end_attempt(call, None)
+                return parsed.model_copy(
+                    update={
+                        "endpoint": endpoint.name,
+                        "provider": endpoint.provider.name,
+                        "request_id": endpoint.provider.request_id(raw.headers),
+                        "model": parsed.model or endpoint.provider.model,
+                    }
+                )
+        raise _final_error(failures)
+
+    def _begin_attempt(self, call: Call, endpoint: Endpoint, attempt: int) -> None:
+        from ._call import Attempt
+
+        call.endpoint = endpoint
+        call.attempts.append(Attempt(endpoint.name, attempt, self.clock()))
+        self.stages.telemetry.attempt_start(call, endpoint, attempt)
+
+    def _end_attempt(self, call: Call, error: BaseException | None) -> None:
+        a = call.attempts[-1]
+        a.ended = self.clock()
+        a.error = error
+        self.stages.telemetry.attempt_end(call, error)
+
+    @staticmethod
+    def _refresh_credentials(endpoint: Endpoint, error: ProviderError) -> bool:
+        """A 401 from a token-authenticated endpoint: drop the token and retry once."""
+        invalidate = getattr(endpoint.provider, "invalidate_credentials", None)
+        if isinstance(error, AuthenticationError) and callable(invalidate):
+            return bool(invalidate())
+        return False
+
+    def _build(self, call: Call, endpoint: Endpoint, *, embed: bool) -> Flow[HttpRequest]:
+        provider = endpoint.provider
+        auth = provider.auth_headers(endpoint.name)
+        if isinstance(auth, Io):
+            auth = yield auth
+        if embed:
+            return provider.build_embed(call.request, auth=auth)  # type: ignore[arg-type]
+        return provider.build_chat(call.chat_request, stream=call.stream, auth=auth)
+
+    def _exchange(self, call: Call, endpoint: Endpoint, *, embed: bool) -> Flow[RawResponse]:
+        request = yield from self._build(call, endpoint, embed=embed)
+        if call.options.timeout is not None:
+            request.timeout = call.options.timeout
+        try:
+            raw: RawResponse = yield Send(request)
+        except httpx.HTTPError as e:
+            raise _transport_error(e, endpoint) from e
+        if raw.status_code >= 400:
+            raise endpoint.provider.classify_error(raw)
+        return raw
+
+    # ------------------------------------------------------------------ streams
+
+    def _open(self, call: Call, endpoint: Endpoint) -> Flow[Any]:
+        request = yield from self._build(call, endpoint, embed=False)
+        if call.options.timeout is not None:
+            request.timeout = call.options.timeout
+        try:
+            handle = yield Send(request, stream=True)
+        except httpx.HTTPError as e:
+            raise _transport_error(e, endpoint) from e
+        if handle.status_code >= 400:
+            try:
+                body = yield ReadAll(handle)
+            except httpx.HTTPError:
+                body = b""
+            finally:
+                yield CloseStream(handle)
+            raise endpoint.provider.classify_error(
+                RawResponse(handle.status_code, handle.headers, body)
+            )
+        return handle
+
+    def _stream(
+        self, call: Call
+    ) -> Flow[tuple[ChatResponse, tuple[StreamEvent, ...], ChatResponse]]:
+        """Stream from the first endpoint that answers; fail over only before the first event
+        reaches the caller. Returns (raw response, raw events, response as the caller saw it)."""
+        failures: list[tuple[str, ProviderError]] = []
+        for i, endpoint in enumerate(call.plan):
+            attempt = 0
+            while True:
+                attempt += 1
+                self._begin_attempt(call, endpoint, attempt)
+                raw = StreamAccumulator()
+                seen = StreamAccumulator()
+                call.notes["stream.raw"] = raw
+                try:
+                    result = yield from self._pump(call, endpoint, raw, seen)
+                except ProviderError as e:
+                    e.endpoint = endpoint.name
+                    self._end_attempt(call, e)
+                    if seen.emitted:
+                        raise _interrupted(e, seen) from e
+                    failures.append((endpoint.name, e))
+                    wait = self.stages.retry.next_wait(call, endpoint, attempt, e)
+                    if wait is not None:
+                        if wait > 0:
+                            yield Sleep(wait)
+                        continue
+                    if i + 1 < len(call.plan) and self.stages.retry.fail_over(call, endpoint, e):
+                        break
+                    raise _final_error(failures) from e
+                self._end_attempt(call, None)
+                return result
+        raise _final_error(failures)
+
+    def _pump(
+        self, call: Call, endpoint: Endpoint, raw: StreamAccumulator, seen: StreamAccumulator
+    ) -> Flow[tuple[ChatResponse, tuple[StreamEvent, ...], ChatResponse]]:
+        handle = yield from self._open(call, endpoint)
+        provider = endpoint.provider
+        decoder = provider.stream_decoder()
+        filt = self.stages.inspector.stream_filter(call)
+        events: list[StreamEvent] = []
+        try:
+            while True:
+                try:
+                    chunk = yield ReadChunk(handle)
+                except httpx.HTTPError as e:
+                    raise _transport_error(e, endpoint) from e
+                if not chunk:
+                    break
+                for ev in decoder.feed(chunk):
+                    raw.add(ev)
+                    events.append(ev)
+                    for out in filt.feed(ev) if filt else (ev,):
+                        seen.add(out)
+                        seen.emitted = True
+                        yield Emit(out)
+            decoder.close()
+            if filt:
+                for out in filt.finish():
+                    seen.add(out)
+                    yield Emit(out)
+        except GeneratorExit:
+            raise  # the driver closes what it opened; a closing generator cannot yield
+        except BaseException:
+            yield CloseStream(handle)
+            raise
+        yield CloseStream(handle)
+        rid = provider.request_id(handle.headers)
+        where = {"endpoint": endpoint.name, "provider": provider.name, "request_id": rid}
+        return (
+            raw.response(**where, default_model=provider.model),
+            tuple(events),
+            seen.response(**where, default_model=provider.model),
+        )
+
+
+def _run_now(r: Io | None) -> None:
+    if r is not None:
+        r.sync()
+
+
+def _transport_error(e: httpx.HTTPError, endpoint: Endpoint) -> ProviderError:
+    name = endpoint.provider.name
+    if isinstance(e, httpx.TimeoutException):
+        return TimeoutError(f"timed out: {type(e).__name__}", provider=name, endpoint=endpoint.name)
+    return ConnectError(
+        f"connection failed: {type(e).__name__}: {e}", provider=name, endpoint=endpoint.name
+    )
+
+
+def _interrupted(e: ProviderError, seen: StreamAccumulator) -> StreamInterrupted:
+    if isinstance(e, StreamInterrupted):
+        e.partial_text = seen.text
+        return e
+    return StreamInterrupted(
+        f"stream broke after the first event: {type(e).__name__}: {e.message}",
+        partial_text=seen.text,
+        provider=e.provider,
+        endpoint=e.endpoint,
+        status_code=e.status_code,
+        request_id=e.request_id,
+    )
+
+
+def _final_error(failures: list[tuple[str, ProviderError]]) -> ProviderError:
+    if len(failures) == 1:
+        return failures[0][1]
+    return AllEndpointsFailedError(failures)

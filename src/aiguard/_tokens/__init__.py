@@ -1,0 +1,1 @@
+"""Internals of ``aiguard.tokens``: encodings, chat counting rules, the price table."""

@@ -1,0 +1,252 @@
+"""How OpenAI counts a chat request, and the estimator used for every other model family.
+
+The rules follow OpenAI's published recipe (the "How to count tokens with tiktoken" cookbook):
+3 tokens per message plus its encoded fields, 1 more for a ``name``, 3 to prime the reply;
+tool definitions rendered as ``name:description`` and ``property:type:description`` lines with
+fixed per-function and per-property overheads; images priced by 512-px tiles after OpenAI's
+resizing. Where a rule is not published (tool calls replayed in the history, images whose size
+cannot be read), the count is flagged ``estimated``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._types import ImagePart, Message, TextPart, Tool
+from ._encodings import encoding_name_for_model, get_encoding
+
+__all__ = ["TokenCount", "count_chat", "count_text", "image_size"]
+
+_PER_MESSAGE = 3
+_PER_NAME = 1
+_REPLY_PRIMING = 3
+_ESTIMATE_BYTES_PER_TOKEN = 3
+_ESTIMATE_PER_MESSAGE = 4
+_ESTIMATE_PER_IMAGE = 1600
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCount:
+    """A token count and how much to trust it.
+
+    ``estimated`` is False only when the count follows a published rule for the model's own
+    tokenizer; budgets reserve it either way, and settlement replaces it with the provider's
+    reported usage.
+    """
+
+    tokens: int
+    estimated: bool
+    encoding: str | None = None
+
+    def __int__(self) -> int:
+        return self.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolCosts:
+    func_init: int
+    prop_init: int
+    prop_key: int
+    enum_init: int
+    enum_item: int
+    func_end: int
+
+
+_TOOLS_O200K = _ToolCosts(7, 3, 3, -3, 3, 12)
+_TOOLS_CL100K = _ToolCosts(10, 3, 3, -3, 3, 12)
+
+# (prefix, base tokens, tokens per 512-px tile); longest prefix first.
+_IMAGE_TILES: tuple[tuple[str, int, int], ...] = (
+    ("gpt-4o-mini", 2833, 5667),
+    ("gpt-4o", 85, 170),
+    ("chatgpt-4o", 85, 170),
+    ("gpt-4.1", 85, 170),
+    ("gpt-4-turbo", 85, 170),
+    ("gpt-4.5", 85, 170),
+    ("o1", 75, 150),
+    ("o3", 75, 150),
+    ("gpt-5", 70, 140),
+)
+_EXACT_IMAGE_MODELS = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4-turbo")
+_WORST_CASE_TILES = 8  # 2048x768 after OpenAI's resizing is the most tiles an image can need
+
+
+def count_text(text: str, model: str) -> TokenCount:
+    """Tokens of a bare string (no chat overhead)."""
+    enc_name = encoding_name_for_model(model)
+    if enc_name is None:
+        return TokenCount(_estimate_text(text), True, None)
+    enc = get_encoding(enc_name)
+    return TokenCount(len(enc.encode_ordinary(text)), False, enc_name)
+
+
+def count_chat(
+    messages: Sequence[Message], model: str, tools: Sequence[Tool] | None = None
+) -> TokenCount:
+    """Prompt tokens of a chat request as the provider will bill them."""
+    enc_name = encoding_name_for_model(model)
+    if enc_name is None:
+        return _estimate_chat(messages, tools)
+    enc = get_encoding(enc_name)
+    encode = enc.encode_ordinary
+    estimated = False
+    total = _REPLY_PRIMING
+    for m in messages:
+        total += _PER_MESSAGE + len(encode(m.role))
+        c = m.content
+        if isinstance(c, str):
+            total += len(encode(c))
+        elif c is not None:
+            for part in c:
+                if isinstance(part, TextPart):
+                    total += len(encode(part.text))
+                else:
+                    n, exact = _image_tokens(part, model)
+                    total += n
+                    estimated = estimated or not exact
+        if m.name is not None:
+            total += len(encode(m.name)) + _PER_NAME
+        if m.tool_calls:
+            estimated = True  # OpenAI publishes no rule for replayed tool calls
+            for tc in m.tool_calls:
+                total += 3 + len(encode(tc.function.name)) + len(encode(tc.function.arguments))
+        if m.tool_call_id is not None:
+            total += len(encode(m.tool_call_id))
+    if tools:
+        costs = _TOOLS_O200K if enc_name == "o200k_base" else _TOOLS_CL100K
+        n, exact = _tool_tokens(tools, costs, encode)
+        total += n
+        estimated = estimated or not exact
+    return TokenCount(total, estimated, enc_name)
+
+
+def _tool_tokens(tools: Sequence[Tool], c: _ToolCosts, encode: Any) -> tuple[int, bool]:
+    exact = True
+    total = 0
+    for tool in tools:
+        f = tool.function
+        total += c.func_init
+        desc = (f.description or "").removesuffix(".")
+        total += len(encode(f"{f.name}:{desc}"))
+        props = (f.parameters or {}).get("properties") or {}
+        if not isinstance(props, Mapping):
+            exact = False
+            total += len(encode(json.dumps(f.parameters)))
+            continue
+        if props:
+            total += c.prop_init
+            for key, spec in props.items():
+                total += c.prop_key
+                spec = spec if isinstance(spec, Mapping) else {}
+                p_type = spec.get("type", "")
+                if not isinstance(p_type, str) or p_type in ("object", "array"):
+                    exact = False  # nested schemas have no published rule
+                    total += len(encode(json.dumps(spec)))
+                enum = spec.get("enum")
+                if isinstance(enum, list):
+                    total += c.enum_init
+                    for item in enum:
+                        total += c.enum_item + len(encode(str(item)))
+                p_desc = str(spec.get("description", "")).removesuffix(".")
+                total += len(encode(f"{key}:{p_type}:{p_desc}"))
+    total += c.func_end
+    return total, exact
+
+
+def _image_tokens(part: ImagePart, model: str) -> tuple[int, bool]:
+    m = model.lower().split("/")[-1]
+    base, per_tile = 85, 170
+    known = False
+    for prefix, b, t in _IMAGE_TILES:
+        if m.startswith(prefix):
+            base, per_tile, known = b, t, True
+            break
+    exact = known and any(m.startswith(p) for p in _EXACT_IMAGE_MODELS)
+    if m.startswith(("gpt-4.1-mini", "gpt-4.1-nano")):
+        exact = False  # these bill by 32-px patches; the tile rule is an upper bound
+    if part.image_url.detail == "low":
+        return base, exact
+    size = image_size(part.image_url.url)
+    if size is None:
+        return base + per_tile * _WORST_CASE_TILES, False
+    return base + per_tile * _tiles(*size), exact
+
+
+def _tiles(width: int, height: int) -> int:
+    w, h = float(width), float(height)
+    if max(w, h) > 2048:
+        s = 2048 / max(w, h)
+        w, h = w * s, h * s
+    if min(w, h) > 768:
+        s = 768 / min(w, h)
+        w, h = w * s, h * s
+    return math.ceil(w / 512) * math.ceil(h / 512)
+
+
+def image_size(url: str) -> tuple[int, int] | None:
+    """Width and height of a ``data:`` URI image (PNG, GIF, JPEG); ``None`` if unreadable."""
+    if not url.startswith("data:") or ";base64," not in url:
+        return None
+    try:
+        raw = base64.b64decode(url.split(";base64,", 1)[1], validate=False)
+    except ValueError:
+        return None
+    if raw[:8] == b"\x89PNG\r\n\x1a\n" and len(raw) >= 24:
+        w, h = struct.unpack(">II", raw[16:24])
+        return int(w), int(h)
+    if raw[:6] in (b"GIF87a", b"GIF89a") and len(raw) >= 10:
+        w, h = struct.unpack("<HH", raw[6:10])
+        return int(w), int(h)
+    if raw[:2] == b"\xff\xd8":
+        return _jpeg_size(raw)
+    return None
+
+
+def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
+    i = 2
+    while i + 9 < len(raw):
+        if raw[i] != 0xFF:
+            return None
+        marker = raw[i + 1]
+        length = int.from_bytes(raw[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            h, w = struct.unpack(">HH", raw[i + 5 : i + 9])
+            return int(w), int(h)
+        i += 2 + length
+    return None
+
+
+# --------------------------------------------------------------------------- estimator
+
+
+def _estimate_text(text: str) -> int:
+    return math.ceil(len(text.encode("utf-8")) / _ESTIMATE_BYTES_PER_TOKEN)
+
+
+def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) -> TokenCount:
+    total = _REPLY_PRIMING
+    for m in messages:
+        total += _ESTIMATE_PER_MESSAGE
+        c = m.content
+        if isinstance(c, str):
+            total += _estimate_text(c)
+        elif c is not None:
+            for part in c:
+                total += (
+                    _estimate_text(part.text)
+                    if isinstance(part, TextPart)
+                    else _ESTIMATE_PER_IMAGE
+                )
+        if m.name:
+            total += _estimate_text(m.name)
+        for tc in m.tool_calls or ():
+            total += _estimate_text(tc.function.name + tc.function.arguments) + 3
+    for t in tools or ():
+        total += _estimate_text(t.function.model_dump_json(exclude_none=True)) + 10
+    return TokenCount(total, True, None)

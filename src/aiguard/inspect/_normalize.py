@@ -1,0 +1,118 @@
+"""A case-folded, confusable-folded view of a text whose offsets map back to the original.
+
+Block-list phrases and topic lexicons are matched on this view so that ``ＨＡＴＥ`` (full
+width), ``hаte`` (Cyrillic a) or ``ha\u200bte`` (zero-width space) match ``hate``; findings
+must still point into the text the caller wrote, so every normalised offset maps back.
+
+ASCII runs are handled in bulk (lower-casing is the whole normalisation there); only the rare
+non-ASCII characters take the per-character path.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+import unicodedata
+from dataclasses import dataclass
+
+__all__ = ["Normalized", "normalize", "normalize_phrase"]
+
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
+
+# Latin look-alikes seen in evasion attempts (Cyrillic, Greek, and a few symbols); NFKC
+# already folds full-width and mathematical alphanumerics.
+_CONFUSABLES: dict[str, str] = {
+    "а": "a", "в": "b", "е": "e", "ё": "e", "һ": "h", "і": "i", "ї": "i", "ј": "j",
+    "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t", "у": "y",
+    "х": "x", "ѕ": "s", "ԁ": "d", "ԛ": "q", "ԝ": "w", "ɡ": "g", "ɑ": "a", "ı": "i",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ℓ": "l",
+}  # fmt: skip
+
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+
+
+def _fold_char(ch: str) -> str:
+    if ch in _ZERO_WIDTH:
+        return ""
+    out = []
+    for c in unicodedata.normalize("NFKC", ch).casefold():
+        if c in _ZERO_WIDTH:
+            continue
+        c = _CONFUSABLES.get(c, c)
+        if not c.isascii():
+            # Strip accents only where the base letter is ASCII: "é" -> "e", "ж" stays.
+            base = unicodedata.normalize("NFD", c)
+            if base[:1].isascii() and all(unicodedata.combining(x) for x in base[1:]):
+                c = base[0]
+        out.append(c)
+    return "".join(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """``text`` is the folded view; ``to_original`` maps a span of it back to the original."""
+
+    text: str
+    _norm_starts: tuple[int, ...] = ()
+    _orig_starts: tuple[int, ...] = ()
+    _exact: tuple[bool, ...] = ()
+    _orig_ends: tuple[int, ...] = ()
+
+    def to_original(self, start: int, end: int) -> tuple[int, int]:
+        """The smallest original span covering the normalised ``[start, end)``."""
+        if not self._norm_starts:
+            return start, end
+        return self._map(start, is_end=False), self._map(end, is_end=True)
+
+    def _map(self, pos: int, *, is_end: bool) -> int:
+        i = bisect.bisect_right(self._norm_starts, pos) - 1
+        if is_end and i > 0 and self._norm_starts[i] == pos:
+            i -= 1  # an end offset belongs to the segment it closes
+        if i < 0:
+            return pos
+        delta = pos - self._norm_starts[i]
+        if self._exact[i]:
+            return self._orig_starts[i] + delta
+        # An expanded or collapsed character: any offset inside maps to its edges.
+        return self._orig_ends[i] if is_end and delta > 0 else self._orig_starts[i]
+
+
+def normalize(text: str) -> Normalized:
+    """Fold ``text`` for matching; cheap for ASCII, per-character only where needed."""
+    if text.isascii():
+        return Normalized(text.lower())
+    parts: list[str] = []
+    norm_starts: list[int] = []
+    orig_starts: list[int] = []
+    orig_ends: list[int] = []
+    exact: list[bool] = []
+    npos = 0
+    last = 0
+
+    def segment(orig_start: int, orig_end: int, folded: str, is_exact: bool) -> None:
+        nonlocal npos
+        norm_starts.append(npos)
+        orig_starts.append(orig_start)
+        orig_ends.append(orig_end)
+        exact.append(is_exact)
+        parts.append(folded)
+        npos += len(folded)
+
+    for m in _NON_ASCII.finditer(text):
+        if m.start() > last:
+            segment(last, m.start(), text[last : m.start()].lower(), True)
+        for k, ch in enumerate(m.group(), m.start()):
+            folded = _fold_char(ch)
+            segment(k, k + 1, folded, len(folded) == 1)
+        last = m.end()
+    if last < len(text):
+        segment(last, len(text), text[last:].lower(), True)
+    return Normalized(
+        "".join(parts), tuple(norm_starts), tuple(orig_starts), tuple(exact), tuple(orig_ends)
+    )
+
+
+def normalize_phrase(phrase: str) -> str:
+    """A block-list phrase folded the same way, with runs of whitespace collapsed."""
+    return " ".join(normalize(phrase).text.split())

@@ -1,0 +1,43 @@
+"""The ``logging`` section: the audit record every call leaves behind.
+
+Content (prompts and answers) is not captured unless asked for, because an audit log that
+holds every prompt becomes the most sensitive store in the system.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import model_validator
+
+from ._model import PositiveInt, Section
+
+__all__ = ["LoggingSpec"]
+
+
+class LoggingSpec(Section):
+    """Audit logging of every call: who, what policy decided, which endpoint, usage, cost."""
+
+    enabled: bool = False
+    retention_days: PositiveInt | None = None
+    """Records older than this are deleted by the sink (``sqlite``/``jsonl``); none: kept."""
+    sink: Literal["sqlite", "jsonl", "logging", "otel"] = "logging"
+    """``sqlite``/``jsonl`` write to ``path``; ``logging`` uses the ``aiguard.audit`` logger;
+    ``otel`` emits OpenTelemetry log events."""
+    path: str | None = None
+    """File for the ``sqlite`` and ``jsonl`` sinks."""
+    capture_content: bool = False
+    """Record prompts and answers (after redaction) in the audit record."""
+
+    @model_validator(mode="after")
+    def _valid(self) -> LoggingSpec:
+        if self.sink in ("sqlite", "jsonl") and not self.path:
+            raise ValueError(f".path: required for sink {self.sink!r}")
+        if self.sink not in ("sqlite", "jsonl") and self.path:
+            raise ValueError(f".path: only used by sinks 'sqlite' and 'jsonl', not {self.sink!r}")
+        if self.retention_days is not None and self.sink not in ("sqlite", "jsonl"):
+            raise ValueError(
+                f".retentionDays: sink {self.sink!r} does not store records; retention applies "
+                "to 'sqlite' and 'jsonl' (configure it in your log backend instead)"
+            )
+        return self

@@ -1,0 +1,33 @@
+"""OpenTelemetry GenAI spans and metrics, the audit log, and usage reports.
+
+The pipeline drives a ``Telemetry``: ``start_call`` opens a call's span and returns a
+``CallRecorder`` whose methods mirror the pipeline's stages. An ``AuditLog`` writes one
+``AuditRecord`` per call off the call path into its sinks; ``SQLiteAuditStore`` is the
+embedded default and what ``usage_summary`` and ``write_html_report`` read.
+"""
+
+from __future__ import annotations
+
+from ._audit import AuditRecord, Violation
+from ._console import console
+from ._recorder import AttemptRecorder, CallRecorder
+from ._sinks import JSONLinesSink, LoggingSink, OTelLogSink
+from ._sqlite import SQLiteAuditStore
+from ._telemetry import Telemetry, capture_content_from_env
+from ._writer import AuditLog, AuditSink
+
+__all__ = [
+    "AttemptRecorder",
+    "AuditLog",
+    "AuditRecord",
+    "AuditSink",
+    "CallRecorder",
+    "JSONLinesSink",
+    "LoggingSink",
+    "OTelLogSink",
+    "SQLiteAuditStore",
+    "Telemetry",
+    "Violation",
+    "capture_content_from_env",
+    "console",
+]

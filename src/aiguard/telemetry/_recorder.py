@@ -1,0 +1,494 @@
+"""What one call reports: its span, its attempts' spans, its metrics and its audit record.
+
+The pipeline owns the order of events; a ``CallRecorder`` only turns them into telemetry. Every
+attribute dictionary is built behind ``is_recording()`` so an application without an
+OpenTelemetry SDK pays for a handful of no-op calls and nothing else. Nothing here reads
+message content except ``_content`` helpers, and they only ever see what the pipeline handed
+over as already redacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import trace
+from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
+
+from .. import errors
+from . import _semconv as sc
+from ._audit import AuditRecord, Violation
+
+if TYPE_CHECKING:
+    from .._context import CallContext
+    from ._telemetry import Telemetry
+
+__all__ = ["AttemptRecorder", "CallRecorder", "error_type", "outcome_of"]
+
+_Attrs = dict[str, Any]
+
+
+def error_type(error: BaseException) -> str:
+    """``error.type``: the exception's qualified class name, never its message.
+
+    Provider messages can echo a key (``Incorrect API key provided: sk-...``) or a prompt
+    fragment, so only the type ever leaves.
+    """
+    cls = type(error)
+    mod = cls.__module__
+    return cls.__qualname__ if mod == "builtins" else f"{mod}.{cls.__qualname__}"
+
+
+def outcome_of(error: BaseException | None, cached: bool = False) -> str:
+    if error is None:
+        return "cached" if cached else "ok"
+    if isinstance(error, errors.PolicyViolation):
+        return "blocked"
+    if isinstance(error, errors.LimitExceeded):
+        return "limited"
+    if isinstance(error, errors.RefusalError):
+        return "refused"
+    if isinstance(error, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)):
+        return "cancelled"
+    return "error"
+
+
+def _messages_json(request: Any) -> str | None:
+    messages = getattr(request, "messages", None)
+    if messages is None:
+        inputs = getattr(request, "inputs", None)
+        return None if inputs is None else json.dumps(list(inputs), ensure_ascii=False)
+    out = []
+    for m in messages:
+        entry: dict[str, Any] = {"role": m.role, "parts": [{"type": "text", "content": m.text}]}
+        if m.tool_calls:
+            entry["parts"] += [
+                {"type": "tool_call", "id": c.id, "name": c.function.name} for c in m.tool_calls
+            ]
+        out.append(entry)
+    return json.dumps(out, ensure_ascii=False)
+
+
+def _answer_json(response: Any) -> str | None:
+    text = getattr(response, "text", None)
+    if text is None:
+        return None
+    parts: list[dict[str, Any]] = [{"type": "text", "content": text}]
+    parts += [
+        {"type": "tool_call", "id": c.id, "name": c.function.name}
+        for c in getattr(response, "tool_calls", ()) or ()
+    ]
+    msg = {"role": "assistant", "parts": parts, "finish_reason": response.finish_reason}
+    return json.dumps([msg], ensure_ascii=False)
+
+
+class AttemptRecorder:
+    """One try at one endpoint: a child span, ended with the attempt's error if any."""
+
+    __slots__ = ("_span", "endpoint", "number")
+
+    def __init__(self, span: Span, endpoint: str, number: int) -> None:
+        self._span = span
+        self.endpoint = endpoint
+        self.number = number
+
+    @property
+    def span(self) -> Span:
+        """The attempt's span, for a driver that wants HTTP spans nested under it."""
+        return self._span
+
+    def end(self, error: BaseException | None = None, *, status_code: int | None = None) -> None:
+        span = self._span
+        if span.is_recording():
+            if status_code is not None:
+                span.set_attribute("http.response.status_code", status_code)
+            if error is not None:
+                et = error_type(error)
+                span.set_attribute(sc.ERROR_TYPE, et)
+                span.set_status(Status(StatusCode.ERROR, et))
+        span.end()
+
+
+class CallRecorder:
+    """The telemetry of one call, from ``Telemetry.start_call`` to ``end``.
+
+    Methods are cheap and never raise on the caller's behalf. Call them as the pipeline
+    reaches each stage; only ``end`` is required.
+    """
+
+    __slots__ = (
+        "_attempts",
+        "_cache_hit",
+        "_ended",
+        "_first_chunk",
+        "_last_endpoint",
+        "_redacted",
+        "_span",
+        "_t0",
+        "_tel",
+        "_time",
+        "_violations",
+        "context",
+        "endpoint",
+        "model",
+        "operation",
+        "policy_hash",
+        "provider",
+        "requested_model",
+        "server_address",
+        "server_port",
+        "stream",
+    )
+
+    def __init__(
+        self,
+        tel: Telemetry,
+        operation: str,
+        request: Any,
+        context: CallContext | None,
+        stream: bool,
+        policy_hash: str | None,
+    ) -> None:
+        self._tel = tel
+        self.operation = operation
+        self.requested_model: str | None = getattr(request, "model", None)
+        self.model: str | None = None
+        self.provider: str | None = None
+        self.endpoint: str | None = None
+        self.server_address: str | None = None
+        self.server_port: int | None = None
+        self.context = context
+        self.stream = stream
+        self.policy_hash = policy_hash
+        self._violations: list[Violation] = []
+        self._cache_hit = False
+        self._attempts = 0
+        self._last_endpoint: str | None = None
+        self._redacted: Any = None
+        self._first_chunk: float | None = None
+        self._ended = False
+        self._time = tel.clock()
+        self._t0 = tel.timer()
+        span: Span = INVALID_SPAN
+        if tel.tracer is not None:
+            name = f"{operation} {self.requested_model}" if self.requested_model else operation
+            span = tel.tracer.start_span(name, kind=SpanKind.CLIENT)
+            if span.is_recording():
+                span.set_attributes(self._request_attributes(request))
+        self._span = span
+
+    # ------------------------------------------------------------------ helpers
+    def _request_attributes(self, request: Any) -> _Attrs:
+        a: _Attrs = {sc.OPERATION_NAME: self.operation}
+        if self.requested_model:
+            a[sc.REQUEST_MODEL] = self.requested_model
+        for attr, key in (
+            ("max_tokens", sc.REQUEST_MAX_TOKENS),
+            ("temperature", sc.REQUEST_TEMPERATURE),
+            ("top_p", sc.REQUEST_TOP_P),
+            ("seed", sc.REQUEST_SEED),
+            ("presence_penalty", sc.REQUEST_PRESENCE_PENALTY),
+            ("frequency_penalty", sc.REQUEST_FREQUENCY_PENALTY),
+        ):
+            v = getattr(request, attr, None)
+            if v is not None:
+                a[key] = v
+        if self.stream:
+            a[sc.REQUEST_STREAM] = True
+        ctx = self.context
+        if ctx is not None:
+            if ctx.tenant:
+                a[sc.TENANT] = ctx.tenant
+            if ctx.region:
+                a[sc.REGION] = ctx.region
+            if ctx.route:
+                a[sc.ROUTE] = ctx.route
+        if self.policy_hash:
+            a[sc.POLICY_HASH] = self.policy_hash
+        return a
+
+    def _model_attrs(self) -> _Attrs:
+        """The low-cardinality attributes metrics share."""
+        a: _Attrs = {sc.OPERATION_NAME: self.operation}
+        provider = self.provider
+        if provider:
+            a[self._tel.names.provider] = provider
+        model = self.model or self.requested_model
+        if model:
+            a[sc.REQUEST_MODEL] = model
+        if self.server_address:
+            a[sc.SERVER_ADDRESS] = self.server_address
+            if self.server_port:
+                a[sc.SERVER_PORT] = self.server_port
+        return a
+
+    # ------------------------------------------------------------------ stage events
+    def routed(
+        self,
+        *,
+        endpoint: str,
+        provider: str | None = None,
+        model: str | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> None:
+        """The endpoint the call is going to (again on failover); names the span by model."""
+        self.endpoint = endpoint
+        self.provider = provider or self.provider
+        self.model = model or self.model
+        self.server_address = server_address
+        self.server_port = server_port
+        span = self._span
+        if span.is_recording():
+            a: _Attrs = {sc.ENDPOINT: endpoint}
+            if provider:
+                a[self._tel.names.provider] = provider
+            if model:
+                a[sc.REQUEST_MODEL] = model
+                span.update_name(f"{self.operation} {model}")
+            if server_address:
+                a[sc.SERVER_ADDRESS] = server_address
+                if server_port:
+                    a[sc.SERVER_PORT] = server_port
+            span.set_attributes(a)
+
+    def input_redacted(self, request: Any) -> None:
+        """The request as input inspection left it: the only input content ever captured."""
+        self._redacted = request
+
+    def decision(
+        self,
+        category: str,
+        action: str,
+        *,
+        direction: str = "input",
+        detector: str | None = None,
+    ) -> None:
+        """A policy finding: the category and what was done, never the matched text."""
+        self._violations.append(Violation(category, action, direction))
+        attrs: _Attrs = {sc.CATEGORY: category, sc.ACTION: action, sc.DIRECTION: direction}
+        self._tel.instruments.violations.add(1, attrs)
+        span = self._span
+        if span.is_recording():
+            if detector:
+                attrs[sc.DETECTOR] = detector
+            span.add_event(sc.EVENT_POLICY, attrs)
+
+    def cache(self, hit: bool) -> None:
+        self._cache_hit = hit
+        result = "hit" if hit else "miss"
+        self._tel.instruments.cache.add(1, {sc.CACHE_RESULT: result})
+        if self._span.is_recording():
+            self._span.add_event(sc.EVENT_CACHE, {sc.CACHE_RESULT: result})
+
+    def rate_limit(
+        self, action: str, *, limit: str | None = None, wait_s: float | None = None
+    ) -> None:
+        """A rate limit made the call wait (``"wait"``) or refused it (``"refuse"``)."""
+        attrs: _Attrs = {sc.LIMIT_ACTION: action}
+        if limit:
+            attrs[sc.LIMIT] = limit
+        self._tel.instruments.rate_limit.add(1, attrs)
+        if self._span.is_recording():
+            if wait_s is not None:
+                attrs[sc.LIMIT_WAIT] = wait_s
+            self._span.add_event(sc.EVENT_RATE_LIMIT, attrs)
+
+    def budget(self, remaining: float, *, limit: str | None = None) -> None:
+        """What is left of a token or cost budget after this call's reservation."""
+        if self._span.is_recording():
+            attrs: _Attrs = {sc.BUDGET_REMAINING: remaining}
+            if limit:
+                attrs[sc.LIMIT] = limit
+            self._span.add_event(sc.EVENT_BUDGET, attrs)
+
+    def first_chunk(self) -> None:
+        """The first streamed chunk arrived (time to first token)."""
+        if self._first_chunk is None:
+            self._first_chunk = self._tel.timer() - self._t0
+            if self._span.is_recording():
+                self._span.add_event(sc.EVENT_FIRST_CHUNK)
+
+    def attempt_start(
+        self,
+        *,
+        endpoint: str,
+        provider: str | None = None,
+        model: str | None = None,
+        server_address: str | None = None,
+        server_port: int | None = None,
+    ) -> AttemptRecorder:
+        """One try; a repeat on the same endpoint counts as a retry, a new one as failover."""
+        self._attempts += 1
+        n = self._attempts
+        if n > 1:
+            same = endpoint == self._last_endpoint
+            counter = self._tel.instruments.retries if same else self._tel.instruments.failovers
+            counter.add(1, {sc.ENDPOINT: endpoint})
+        self._last_endpoint = endpoint
+        if endpoint != self.endpoint or model != self.model:
+            self.routed(
+                endpoint=endpoint,
+                provider=provider,
+                model=model,
+                server_address=server_address,
+                server_port=server_port,
+            )
+        span: Span = INVALID_SPAN
+        tracer = self._tel.tracer
+        if tracer is not None and self._span.is_recording():
+            span = tracer.start_span(
+                f"attempt {endpoint}",
+                context=trace.set_span_in_context(self._span),
+                kind=SpanKind.INTERNAL,
+            )
+            a = self._model_attrs()
+            a[sc.ENDPOINT] = endpoint
+            a[sc.ATTEMPT] = n
+            span.set_attributes(a)
+        return AttemptRecorder(span, endpoint, n)
+
+    @property
+    def span(self) -> Span:
+        """The call's span (``INVALID_SPAN`` when tracing is off)."""
+        return self._span
+
+    # ------------------------------------------------------------------ end
+    def end(
+        self,
+        *,
+        response: Any = None,
+        error: BaseException | None = None,
+    ) -> AuditRecord | None:
+        """Close the span, record the metrics and queue the audit record.
+
+        ``response`` must be the answer as output inspection left it (redacted). Returns the
+        audit record (without hashes, which the writer adds) or ``None`` if already ended.
+        """
+        if self._ended:
+            return None
+        self._ended = True
+        tel = self._tel
+        elapsed = tel.timer() - self._t0
+        cached = self._cache_hit or bool(getattr(response, "cached", False))
+        outcome = outcome_of(error, cached)
+        usage = getattr(response, "usage", None) if response is not None else None
+        in_tok = usage.input_tokens if usage is not None else 0
+        out_tok = usage.output_tokens if usage is not None else 0
+        cost: float | None = getattr(response, "cost", None)
+        if response is not None:
+            self.endpoint = self.endpoint or getattr(response, "endpoint", None)
+            self.provider = self.provider or getattr(response, "provider", None)
+        resp_model: str | None = getattr(response, "model", None)
+        et = error_type(error) if error is not None else None
+
+        span = self._span
+        if span.is_recording():
+            a: _Attrs = {sc.OUTCOME: outcome}
+            if self.provider:
+                a[tel.names.provider] = self.provider
+            if resp_model:
+                a[sc.RESPONSE_MODEL] = resp_model
+            if response is not None:
+                if getattr(response, "id", None):
+                    a[sc.RESPONSE_ID] = response.id
+                finish = getattr(response, "finish_reason", None)
+                if finish:
+                    a[sc.RESPONSE_FINISH_REASONS] = (finish,)
+            if usage is not None:
+                a[sc.USAGE_INPUT_TOKENS] = in_tok
+                a[sc.USAGE_OUTPUT_TOKENS] = out_tok
+                if tel.names.cache_read_tokens and usage.cached_input_tokens:
+                    a[tel.names.cache_read_tokens] = usage.cached_input_tokens
+                if tel.names.reasoning_tokens and usage.reasoning_tokens:
+                    a[tel.names.reasoning_tokens] = usage.reasoning_tokens
+            if cost is not None:
+                a[sc.COST] = cost
+            if cached:
+                a[sc.CACHED] = True
+            if tel.capture_content:
+                self._content_attributes(a, response)
+            if et is not None:
+                a[sc.ERROR_TYPE] = et
+                span.add_event(sc.EXCEPTION_EVENT, {sc.EXCEPTION_TYPE: et})
+                span.set_status(Status(StatusCode.ERROR, et))
+            span.set_attributes(a)
+        span.end()
+
+        ins = tel.instruments
+        m = self._model_attrs()
+        if et is not None:
+            m[sc.ERROR_TYPE] = et
+        if resp_model:
+            m[sc.RESPONSE_MODEL] = resp_model
+        ins.duration.record(elapsed, m)
+        if usage is not None and not cached:
+            m.pop(sc.ERROR_TYPE, None)
+            m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_INPUT
+            ins.tokens.record(in_tok, m)
+            m = dict(m)
+            m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
+            ins.tokens.record(out_tok, m)
+        if self._first_chunk is not None and ins.first_chunk is not None:
+            ins.first_chunk.record(self._first_chunk, self._model_attrs())
+        c: _Attrs = {sc.OPERATION_NAME: self.operation, sc.OUTCOME: outcome}
+        if self.endpoint:
+            c[sc.ENDPOINT] = self.endpoint
+        ins.calls.add(1, c)
+        if cost and not cached:
+            ins.cost.add(cost, c)
+
+        audit = tel.audit
+        if audit is None:
+            return None
+        ctx = self.context
+        record = AuditRecord(
+            time=self._time,
+            operation=self.operation,
+            outcome=outcome,
+            record_id=uuid.uuid4().hex,
+            principal=ctx.user if ctx else None,
+            tenant=ctx.tenant if ctx else None,
+            region=ctx.region if ctx else None,
+            route=ctx.route if ctx else None,
+            run_id=ctx.run_id if ctx else None,
+            requested_model=self.requested_model,
+            endpoint=self.endpoint,
+            provider=self.provider,
+            model=resp_model or self.model,
+            error_type=et,
+            violations=tuple(self._violations),
+            input_tokens=in_tok,
+            output_tokens=out_tok,
+            cost=cost,
+            latency_ms=elapsed * 1000.0,
+            cache_hit=cached,
+            attempts=self._attempts,
+            stream=self.stream,
+            request_id=getattr(response, "request_id", None) or getattr(error, "request_id", None),
+            response_id=getattr(response, "id", None),
+            policy_hash=self.policy_hash,
+        )
+        audit.submit(
+            record,
+            request=self._redacted,
+            response=response,
+            capture_content=tel.capture_content,
+        )
+        return record
+
+    def _content_attributes(self, a: _Attrs, response: Any) -> None:
+        if self._redacted is not None:
+            text = _messages_json(self._redacted)
+            if text is not None:
+                a[sc.INPUT_MESSAGES] = text
+        if response is not None:
+            text = _answer_json(response)
+            if text is not None:
+                a[sc.OUTPUT_MESSAGES] = text
+
+
+Clock = Callable[[], float]

@@ -1,0 +1,201 @@
+"""The embedded audit store: one SQLite file, WAL, retention enforced on every read.
+
+WAL with ``synchronous=NORMAL`` keeps the file consistent when the writing process is killed
+mid-transaction (the unfinished batch is simply absent on reopen); ``synchronous="FULL"``
+also survives power loss at the cost of an fsync per batch. Several processes may share the
+file: SQLite serialises the writers and ``busy_timeout`` absorbs the waits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from ..errors import ConfigError
+from ._audit import AuditRecord, Violation
+
+__all__ = ["SQLiteAuditStore"]
+
+_COLUMNS = (
+    "record_id", "time", "operation", "outcome", "principal", "tenant", "region", "route",
+    "run_id", "requested_model", "endpoint", "provider", "model", "error_type", "violations",
+    "input_tokens", "output_tokens", "cost", "latency_ms", "cache_hit", "attempts", "stream",
+    "request_id", "response_id", "policy_hash", "input_hash", "output_hash", "content",
+)  # fmt: skip
+_FILTERS = frozenset(
+    ("tenant", "principal", "model", "endpoint", "provider", "outcome", "route", "region")
+)
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS audit (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  {", ".join(c + (" REAL NOT NULL" if c == "time" else "") for c in _COLUMNS)}
+);
+CREATE INDEX IF NOT EXISTS audit_time ON audit(time);
+CREATE INDEX IF NOT EXISTS audit_tenant_time ON audit(tenant, time);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+_SCHEMA_VERSION = "1"
+_DAY = 86400.0
+
+
+class SQLiteAuditStore:
+    """An audit sink you can also query; reports read from it.
+
+    ``retention_days`` (the policy's ``logging.retentionDays``) is enforced three ways:
+    records older than it are purged when the store opens, whenever ``purge()`` runs (the
+    ``AuditLog`` writer calls it periodically), and every query filters them out, so an old
+    record is never returned even between purges. ``clock`` gives epoch seconds; tests inject
+    one. ``None`` keeps records forever.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        retention_days: float | None = None,
+        synchronous: Literal["NORMAL", "FULL"] = "NORMAL",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if retention_days is not None and retention_days <= 0:
+            raise ConfigError(
+                f"retention_days must be a positive number of days or None, got {retention_days!r}"
+            )
+        if synchronous not in ("NORMAL", "FULL"):
+            raise ConfigError(f"synchronous must be 'NORMAL' or 'FULL', got {synchronous!r}")
+        self.path = Path(path)
+        self.retention_days = retention_days
+        self._clock = clock
+        self._lock = threading.Lock()
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                str(path), timeout=30.0, check_same_thread=False, isolation_level=None
+            )
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous}")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(_SCHEMA)
+            self._db.execute(
+                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)
+            )
+        except sqlite3.DatabaseError as e:
+            raise ConfigError(f"cannot open audit store {str(path)!r}: {e}") from e
+        self.purge()
+
+    # ------------------------------------------------------------------ sink
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        rows = [_to_row(r) for r in records]
+        placeholders = ", ".join("?" * len(_COLUMNS))
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                self._db.executemany(
+                    f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES ({placeholders})", rows
+                )
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def cutoff(self) -> float | None:
+        """Epoch seconds before which records are out of retention (``None``: keep all)."""
+        if self.retention_days is None:
+            return None
+        return self._clock() - self.retention_days * _DAY
+
+    def purge(self) -> int:
+        cut = self.cutoff()
+        if cut is None:
+            return 0
+        with self._lock:
+            cur = self._db.execute("DELETE FROM audit WHERE time < ?", (cut,))
+            return cur.rowcount
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> SQLiteAuditStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ queries
+    def records(
+        self,
+        *,
+        since: float | None = None,
+        until: float | None = None,
+        **where: str,
+    ) -> Iterator[AuditRecord]:
+        """Records in time order, never older than the retention period.
+
+        ``since``/``until`` are epoch seconds; keyword filters match columns exactly
+        (``tenant=``, ``principal=``, ``model=``, ``endpoint=``, ``provider=``, ``outcome=``,
+        ``route=``, ``region=``).
+        """
+        bad = set(where) - _FILTERS
+        if bad:
+            raise ConfigError(
+                f"unknown audit filter(s) {', '.join(sorted(bad))}; "
+                f"valid: {', '.join(sorted(_FILTERS))}"
+            )
+        clauses: list[str] = []
+        args: list[Any] = []
+        lower = [x for x in (since, self.cutoff()) if x is not None]
+        if lower:
+            clauses.append("time >= ?")
+            args.append(max(lower))
+        if until is not None:
+            clauses.append("time < ?")
+            args.append(until)
+        for k, v in sorted(where.items()):
+            clauses.append(f"{k} = ?")
+            args.append(v)
+        sql = f"SELECT {', '.join(_COLUMNS)} FROM audit"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY time, seq"
+        with self._lock:
+            rows = self._db.execute(sql, args).fetchall()
+        for row in rows:
+            yield _from_row(row)
+
+    def count(self) -> int:
+        """How many records are within retention."""
+        cut = self.cutoff()
+        with self._lock:
+            if cut is None:
+                (n,) = self._db.execute("SELECT COUNT(*) FROM audit").fetchone()
+            else:
+                (n,) = self._db.execute(
+                    "SELECT COUNT(*) FROM audit WHERE time >= ?", (cut,)
+                ).fetchone()
+        return int(n)
+
+    def integrity_ok(self) -> bool:
+        with self._lock:
+            (res,) = self._db.execute("PRAGMA integrity_check").fetchone()
+        return bool(res == "ok")
+
+
+def _to_row(r: AuditRecord) -> tuple[Any, ...]:
+    d = r.to_dict()
+    d["violations"] = json.dumps(d["violations"]) if r.violations else None
+    d["cache_hit"] = int(r.cache_hit)
+    d["stream"] = int(r.stream)
+    return tuple(d[c] for c in _COLUMNS)
+
+
+def _from_row(row: Sequence[Any]) -> AuditRecord:
+    d = dict(zip(_COLUMNS, row, strict=True))
+    d["violations"] = tuple(Violation(*v) for v in json.loads(d["violations"] or "[]"))
+    return AuditRecord.from_dict(d)

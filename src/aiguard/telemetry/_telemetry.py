@@ -1,0 +1,112 @@
+"""``Telemetry``: the tracer, meter, audit log and content switch one client shares.
+
+Providers are injectable (tests pass the SDK's in-memory ones); by default the global
+providers are used, so aiguard exports wherever the application's OpenTelemetry setup says,
+and with no SDK installed every call is a no-op.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from opentelemetry import metrics, trace
+
+from ..errors import ConfigError
+from . import _semconv as sc
+from ._instruments import Instruments
+from ._recorder import CallRecorder
+
+if TYPE_CHECKING:
+    from opentelemetry.metrics import MeterProvider
+    from opentelemetry.trace import TracerProvider
+
+    from .._context import CallContext
+    from ._writer import AuditLog
+
+__all__ = ["Telemetry", "capture_content_from_env"]
+
+_TRUE = frozenset(("1", "true", "yes", "on"))
+
+
+def capture_content_from_env(environ: Mapping[str, str] | None = None) -> bool:
+    """The standard GenAI switch, off unless set to a true value."""
+    env = os.environ if environ is None else environ
+    return env.get(sc.CAPTURE_CONTENT_ENV, "").strip().lower() in _TRUE
+
+
+class Telemetry:
+    """Spans, metrics and audit records for every call of one client.
+
+    ``capture_content`` records the *redacted* prompt and answer on spans and audit records;
+    ``None`` reads ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. ``semconv="latest"``
+    opts in to the newest GenAI names (``None`` reads ``OTEL_SEMCONV_STABILITY_OPT_IN``).
+    ``tracing=False``/``metrics=False`` turn either off entirely. ``clock`` (epoch seconds)
+    stamps audit records; ``timer`` (monotonic seconds) measures durations.
+    """
+
+    def __init__(
+        self,
+        *,
+        tracer_provider: TracerProvider | None = None,
+        meter_provider: MeterProvider | None = None,
+        audit: AuditLog | None = None,
+        capture_content: bool | None = None,
+        semconv: sc.SemconvChoice | None = None,
+        tracing: bool = True,
+        metrics_enabled: bool = True,
+        policy_hash: str | None = None,
+        clock: Callable[[], float] = time.time,
+        timer: Callable[[], float] = time.perf_counter,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        if capture_content is not None and not isinstance(capture_content, bool):
+            raise ConfigError(
+                f"capture_content must be True, False or None, got {capture_content!r}"
+            )
+        self.names = sc.names_for(semconv, environ)
+        self.capture_content = (
+            capture_content_from_env(environ) if capture_content is None else capture_content
+        )
+        self.audit = audit
+        self.policy_hash = policy_hash
+        self.clock = clock
+        self.timer = timer
+        version = str(getattr(sys.modules.get("aiguard"), "__version__", ""))
+        self.tracer: trace.Tracer | None = (
+            trace.get_tracer(sc.INSTRUMENTATION_NAME, version, tracer_provider) if tracing else None
+        )
+        meter = (
+            metrics.get_meter(sc.INSTRUMENTATION_NAME, version, meter_provider)
+            if metrics_enabled
+            else metrics.NoOpMeter(sc.INSTRUMENTATION_NAME)
+        )
+        dropped = (lambda: audit.dropped) if audit is not None else None
+        self.instruments = Instruments(meter, self.names, dropped)
+
+    def start_call(
+        self,
+        operation: str,
+        request: Any,
+        context: CallContext | None = None,
+        *,
+        stream: bool = False,
+        policy_hash: str | None = None,
+    ) -> CallRecorder:
+        """Open the call's span. Only request *parameters* are read here, never content."""
+        return CallRecorder(
+            self,
+            operation,
+            request,
+            context,
+            stream,
+            policy_hash if policy_hash is not None else self.policy_hash,
+        )
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Flush and close the audit log (spans and metrics belong to the app's providers)."""
+        if self.audit is not None:
+            self.audit.close(timeout)

@@ -1,0 +1,259 @@
+"""The audit log's background writer: the call path only enqueues.
+
+A call must never wait on disk or fail because the audit store did. Records go into a bounded
+queue; one daemon thread drains it in batches into every sink. When the queue is full the
+record is counted as dropped and reported (a warning, ``dropped``, and a metric), never lost
+silently. ``close()`` and interpreter exit drain everything that was accepted.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from ..errors import ConfigError
+from ._audit import AuditRecord, complete
+
+__all__ = ["AuditLog", "AuditSink"]
+
+_log = logging.getLogger("aiguard.telemetry")
+
+
+@runtime_checkable
+class AuditSink(Protocol):
+    """Where audit records end up. Called only from the writer thread."""
+
+    def write(self, records: Sequence[AuditRecord]) -> None: ...
+
+    def purge(self) -> int:
+        """Delete what is older than the retention period; return how many went."""
+        ...
+
+    def close(self) -> None: ...
+
+
+@dataclass(slots=True)
+class _Entry:
+    record: AuditRecord
+    request: Any
+    response: Any
+    capture_content: bool
+
+
+_STOP = object()
+
+
+class AuditLog:
+    """Accepts records on the call path and writes them off it.
+
+    ``submit`` never blocks and never raises: it returns ``False`` when the record had to be
+    dropped. ``purge_interval_s`` is how often the writer enforces retention on the sinks
+    (they also purge when opened); ``clock`` is the monotonic clock that schedules it.
+    """
+
+    def __init__(
+        self,
+        sinks: AuditSink | Sequence[AuditSink],
+        *,
+        queue_size: int = 10_000,
+        batch_size: int = 256,
+        purge_interval_s: float = 3600.0,
+        hash_key: bytes | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.sinks: tuple[AuditSink, ...] = (
+            (sinks,) if isinstance(sinks, AuditSink) else tuple(sinks)
+        )
+        if not self.sinks:
+            raise ConfigError("AuditLog needs at least one sink, e.g. SQLiteAuditStore(path)")
+        if queue_size < 1 or batch_size < 1:
+            raise ConfigError("AuditLog queue_size and batch_size must be at least 1")
+        if purge_interval_s <= 0:
+            raise ConfigError("AuditLog purge_interval_s must be positive (seconds)")
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._batch = batch_size
+        self._purge_every = purge_interval_s
+        self._hash_key = hash_key
+        self._clock = clock
+        self._cond = threading.Condition()
+        self._accepted = 0
+        self._processed = 0
+        self._written = 0
+        self._dropped = 0
+        self._write_errors = 0
+        self._closed = False
+        self._next_purge = clock() + purge_interval_s
+        self._thread = threading.Thread(target=self._run, name="aiguard-audit", daemon=True)
+        self._thread.start()
+        atexit.register(self.close)
+
+    # ------------------------------------------------------------------ call path
+    def submit(
+        self,
+        record: AuditRecord,
+        *,
+        request: Any = None,
+        response: Any = None,
+        capture_content: bool = False,
+    ) -> bool:
+        """Queue one record; ``request``/``response`` must already be redacted.
+
+        They are used off the call path for content hashes, and for content only when
+        ``capture_content`` is true.
+        """
+        if self._closed:
+            self._drop()
+            return False
+        try:
+            self._queue.put_nowait(_Entry(record, request, response, capture_content))
+        except queue.Full:
+            self._drop()
+            return False
+        with self._cond:
+            self._accepted += 1
+        return True
+
+    def _drop(self) -> None:
+        with self._cond:
+            self._dropped += 1
+            n = self._dropped
+        if n & (n - 1) == 0:  # 1, 2, 4, 8...: reported, without flooding the log
+            _log.warning(
+                "aiguard audit log dropped %d record(s) so far: the writer cannot keep up "
+                "or the log is closed (raise queue_size or use a faster sink)",
+                n,
+            )
+
+    # ------------------------------------------------------------------ counters
+    @property
+    def accepted(self) -> int:
+        return self._accepted
+
+    @property
+    def written(self) -> int:
+        return self._written
+
+    @property
+    def dropped(self) -> int:
+        return self._dropped
+
+    @property
+    def write_errors(self) -> int:
+        return self._write_errors
+
+    # ------------------------------------------------------------------ lifecycle
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every accepted record has reached the sinks; ``False`` on timeout."""
+        with self._cond:
+            target = self._accepted
+            return self._cond.wait_for(lambda: self._processed >= target, timeout)
+
+    def purge(self) -> int:
+        """Enforce retention now on every sink (the writer also does it periodically)."""
+        total = 0
+        for sink in self.sinks:
+            try:
+                total += sink.purge()
+            except Exception as e:  # a sink failure must not reach the caller
+                _log.warning("aiguard audit purge failed on %s: %s", type(sink).__name__, e)
+        return total
+
+    def close(self, timeout: float | None = 30.0) -> None:
+        """Write everything accepted, then close the sinks. Safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        atexit.unregister(self.close)
+        while True:
+            try:
+                self._queue.put(_STOP, timeout=0.1)
+                break
+            except queue.Full:
+                if not self._thread.is_alive():
+                    break
+        self._thread.join(timeout)
+        for sink in self.sinks:
+            try:
+                sink.close()
+            except Exception as e:
+                _log.warning("aiguard audit sink %s failed to close: %s", type(sink).__name__, e)
+        if self._dropped:
+            _log.warning("aiguard audit log closed; %d record(s) were dropped", self._dropped)
+
+    def __enter__(self) -> AuditLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ writer thread
+    def _run(self) -> None:
+        stop = False
+        while not stop:
+            wait = max(0.0, self._next_purge - self._clock())
+            try:
+                first = self._queue.get(timeout=min(wait, 1.0) if wait else 0.001)
+            except queue.Empty:
+                first = None
+            batch: list[_Entry] = []
+            item = first
+            while item is not None:
+                if item is _STOP:
+                    stop = True
+                    break
+                batch.append(item)
+                if len(batch) >= self._batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    item = None
+            if stop:  # drain what was accepted before close()
+                while True:
+                    try:
+                        extra = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if extra is not _STOP:
+                        batch.append(extra)
+            if batch:
+                self._write(batch)
+            if self._clock() >= self._next_purge:
+                self._next_purge = self._clock() + self._purge_every
+                self.purge()
+
+    def _write(self, batch: list[_Entry]) -> None:
+        records: list[AuditRecord] = []
+        for e in batch:
+            try:
+                records.append(
+                    complete(
+                        e.record,
+                        e.request,
+                        e.response,
+                        capture_content=e.capture_content,
+                        hash_key=self._hash_key,
+                    )
+                )
+            except Exception:  # a record we cannot hash is still kept, without hashes
+                records.append(e.record)
+        ok = True
+        for sink in self.sinks:
+            try:
+                sink.write(records)
+            except Exception as e:
+                ok = False
+                _log.warning("aiguard audit sink %s failed: %s", type(sink).__name__, e)
+        with self._cond:
+            if ok:
+                self._written += len(records)
+            else:
+                self._write_errors += len(records)
+            self._processed += len(batch)
+            self._cond.notify_all()
