@@ -1,0 +1,271 @@
+"""Spans and metrics as the GenAI conventions describe them, read back from the SDK."""
+
+from __future__ import annotations
+
+import pytest
+from opentelemetry.trace import SpanKind, StatusCode
+
+from aiguard import errors
+from aiguard._context import CallContext
+from aiguard._types import Usage
+from aiguard.telemetry import Telemetry
+from aiguard.telemetry import _semconv as sc
+
+from ._fakes import FakeClock, Otel, request, response
+
+CTX = CallContext.build(user="u-42", tenant="acme", region="EU", route="support-bot")
+
+
+def _ok_call(tel: Telemetry, clock: FakeClock) -> None:
+    rec = tel.start_call("chat", request(max_tokens=100, temperature=0.2), CTX)
+    rec.routed(
+        endpoint="cloud-llm",
+        provider="openai",
+        model="gpt-4o-mini",
+        server_address="api.openai.com",
+        server_port=443,
+    )
+    att = rec.attempt_start(
+        endpoint="cloud-llm",
+        provider="openai",
+        model="gpt-4o-mini",
+        server_address="api.openai.com",
+        server_port=443,
+    )
+    clock.advance(0.25)
+    att.end(status_code=200)
+    rec.end(response=response())
+
+
+def test_one_client_span_per_call_named_operation_and_model(
+    telemetry: Telemetry, otel: Otel, clock: FakeClock
+) -> None:
+    _ok_call(telemetry, clock)
+    call = otel.span("chat gpt-4o-mini")
+    assert call.kind is SpanKind.CLIENT
+    a = dict(call.attributes or {})
+    assert a[sc.OPERATION_NAME] == "chat"
+    assert a[sc.PROVIDER_NAME] == "openai"
+    assert a[sc.REQUEST_MODEL] == "gpt-4o-mini"
+    assert a[sc.RESPONSE_MODEL] == "gpt-4o-mini-2024-07-18"
+    assert a[sc.RESPONSE_ID] == "chatcmpl-123"
+    assert a[sc.RESPONSE_FINISH_REASONS] == ("stop",)
+    assert a[sc.USAGE_INPUT_TOKENS] == 12
+    assert a[sc.USAGE_OUTPUT_TOKENS] == 5
+    assert a[sc.SERVER_ADDRESS] == "api.openai.com"
+    assert a[sc.SERVER_PORT] == 443
+    assert a[sc.REQUEST_MAX_TOKENS] == 100
+    assert a[sc.REQUEST_TEMPERATURE] == 0.2
+    assert a[sc.TENANT] == "acme"
+    assert a[sc.OUTCOME] == "ok"
+    assert sc.ERROR_TYPE not in a
+    assert call.status.status_code is StatusCode.UNSET
+
+
+def test_attempt_spans_are_children_of_the_call_span(
+    telemetry: Telemetry, otel: Otel, clock: FakeClock
+) -> None:
+    _ok_call(telemetry, clock)
+    call = otel.span("chat gpt-4o-mini")
+    attempt = otel.span("attempt cloud-llm")
+    assert attempt.parent is not None
+    assert attempt.parent.span_id == call.context.span_id
+    assert attempt.context.trace_id == call.context.trace_id
+    assert (attempt.attributes or {})[sc.ATTEMPT] == 1
+
+
+def test_span_is_named_after_the_requested_model_until_routed(
+    telemetry: Telemetry, otel: Otel
+) -> None:
+    rec = telemetry.start_call("chat", request(model="my-alias"), CTX)
+    rec.end(error=errors.NoRouteError("no rule matched region 'MARS'"))
+    span = otel.span("chat my-alias")
+    assert span.status.status_code is StatusCode.ERROR
+
+
+def test_errors_record_the_type_never_the_message(telemetry: Telemetry, otel: Otel) -> None:
+    rec = telemetry.start_call("chat", request(), CTX)
+    att = rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini")
+    err = errors.AuthenticationError(
+        "Incorrect API key provided: sk-proj-secret", provider="openai", status_code=401
+    )
+    att.end(err, status_code=401)
+    rec.end(error=err)
+    call = otel.span("chat gpt-4o-mini")
+    assert (call.attributes or {})[sc.ERROR_TYPE] == "aiguard.errors.AuthenticationError"
+    assert call.status.status_code is StatusCode.ERROR
+    assert call.status.description == "aiguard.errors.AuthenticationError"
+    assert (call.attributes or {})[sc.OUTCOME] == "error"
+    events = [e for e in call.events if e.name == "exception"]
+    assert [dict(e.attributes or {}) for e in events] == [
+        {sc.EXCEPTION_TYPE: "aiguard.errors.AuthenticationError"}
+    ]
+    attempt = otel.span("attempt cloud-llm")
+    assert (attempt.attributes or {})["http.response.status_code"] == 401
+
+
+def test_retries_and_failover_each_get_a_span_and_a_count(telemetry: Telemetry, otel: Otel) -> None:
+    rec = telemetry.start_call("chat", request(), CTX)
+    for endpoint in ("cloud-llm", "cloud-llm", "on-prem-llm"):
+        att = rec.attempt_start(endpoint=endpoint, provider="openai", model="m-" + endpoint)
+        if endpoint == "on-prem-llm":
+            att.end()
+        else:
+            att.end(errors.ServerError("boom", status_code=503))
+    rec.end(response=response(endpoint="on-prem-llm"))
+    attempts = [s for s in otel.spans() if s.name.startswith("attempt ")]
+    assert [s.name for s in attempts] == [
+        "attempt cloud-llm",
+        "attempt cloud-llm",
+        "attempt on-prem-llm",
+    ]
+    assert [(s.attributes or {})[sc.ATTEMPT] for s in attempts] == [1, 2, 3]
+    assert [s.status.status_code for s in attempts] == [
+        StatusCode.ERROR,
+        StatusCode.ERROR,
+        StatusCode.UNSET,
+    ]
+    m = otel.metrics()
+    assert sum(p.value for p in m[sc.METRIC_RETRIES]) == 1
+    assert sum(p.value for p in m[sc.METRIC_FAILOVERS]) == 1
+    # The call span reports the endpoint that answered.
+    call = otel.span("chat m-on-prem-llm")
+    assert (call.attributes or {})[sc.ENDPOINT] == "on-prem-llm"
+
+
+def test_decisions_are_span_events_with_category_and_action_only(
+    telemetry: Telemetry, otel: Otel
+) -> None:
+    rec = telemetry.start_call("chat", request(), CTX)
+    rec.decision("pii.email", "redact", detector="pii")
+    rec.cache(hit=False)
+    rec.rate_limit("wait", limit="requestsPerMinute", wait_s=0.5)
+    rec.budget(99_000, limit="tokensPerDay")
+    rec.end(error=errors.ContentBlockedError("topic.investment_advice", "output"))
+    call = otel.span("chat cloud-llm")
+    events = {e.name: dict(e.attributes or {}) for e in call.events}
+    assert events[sc.EVENT_POLICY] == {
+        sc.CATEGORY: "pii.email",
+        sc.ACTION: "redact",
+        sc.DIRECTION: "input",
+        sc.DETECTOR: "pii",
+    }
+    assert events[sc.EVENT_CACHE] == {sc.CACHE_RESULT: "miss"}
+    assert events[sc.EVENT_RATE_LIMIT] == {
+        sc.LIMIT_ACTION: "wait",
+        sc.LIMIT: "requestsPerMinute",
+        sc.LIMIT_WAIT: 0.5,
+    }
+    assert events[sc.EVENT_BUDGET] == {sc.BUDGET_REMAINING: 99_000, sc.LIMIT: "tokensPerDay"}
+    assert (call.attributes or {})[sc.OUTCOME] == "blocked"
+    viol = otel.metrics()[sc.METRIC_VIOLATIONS]
+    assert [(dict(p.attributes), p.value) for p in viol] == [
+        ({sc.CATEGORY: "pii.email", sc.ACTION: "redact", sc.DIRECTION: "input"}, 1)
+    ]
+
+
+def test_metrics_follow_the_genai_conventions(
+    telemetry: Telemetry, otel: Otel, clock: FakeClock
+) -> None:
+    _ok_call(telemetry, clock)
+    by_name = {m.name: m for m in otel.metric_objects()}
+    tokens = by_name[sc.METRIC_TOKEN_USAGE]
+    duration = by_name[sc.METRIC_OPERATION_DURATION]
+    assert tokens.unit == "{token}"
+    assert duration.unit == "s"
+    points = {p.attributes[sc.TOKEN_TYPE]: p for p in tokens.data.data_points}
+    assert points["input"].sum == 12
+    assert points["output"].sum == 5
+    assert tuple(points["input"].explicit_bounds) == sc.TOKEN_USAGE_BUCKETS
+    assert dict(points["input"].attributes) == {
+        sc.OPERATION_NAME: "chat",
+        sc.PROVIDER_NAME: "openai",
+        sc.REQUEST_MODEL: "gpt-4o-mini",
+        sc.RESPONSE_MODEL: "gpt-4o-mini-2024-07-18",
+        sc.SERVER_ADDRESS: "api.openai.com",
+        sc.SERVER_PORT: 443,
+        sc.TOKEN_TYPE: "input",
+    }
+    (d,) = duration.data.data_points
+    assert tuple(d.explicit_bounds) == sc.DURATION_BUCKETS
+    assert d.sum == pytest.approx(0.25)  # the injected timer moved by exactly this much
+    calls = otel.metrics()[sc.METRIC_CALLS]
+    assert [(dict(p.attributes), p.value) for p in calls] == [
+        ({sc.OPERATION_NAME: "chat", sc.OUTCOME: "ok", sc.ENDPOINT: "cloud-llm"}, 1)
+    ]
+    cost = otel.metrics()[sc.METRIC_COST]
+    assert cost[0].value == 0.0021
+
+
+def test_cache_hit_counts_no_provider_tokens_or_cost(telemetry: Telemetry, otel: Otel) -> None:
+    rec = telemetry.start_call("chat", request(), CTX)
+    rec.cache(hit=True)
+    rec.end(response=response(cached=True))
+    m = otel.metrics()
+    assert sc.METRIC_TOKEN_USAGE not in m
+    assert sc.METRIC_COST not in m
+    assert [dict(p.attributes)[sc.CACHE_RESULT] for p in m[sc.METRIC_CACHE]] == ["hit"]
+    assert [dict(p.attributes)[sc.OUTCOME] for p in m[sc.METRIC_CALLS]] == ["cached"]
+    assert (otel.span("chat cloud-llm").attributes or {})[sc.CACHED] is True
+
+
+def test_outcomes_name_who_said_no(telemetry: Telemetry, otel: Otel) -> None:
+    cases = [
+        (errors.MissingScopeError(["ai.write"], "chat"), "blocked"),
+        (errors.RateLimited("60/min", limit="requestsPerMinute"), "limited"),
+        (errors.BudgetExceeded("tokensPerDay"), "limited"),
+        (errors.CacheMissError("nothing cached"), "refused"),
+        (errors.TimeoutError("read timeout"), "error"),
+    ]
+    for err, _ in cases:
+        telemetry.start_call("chat", request(), CTX).end(error=err)
+    got = sorted((dict(p.attributes)[sc.OUTCOME], p.value) for p in otel.metrics()[sc.METRIC_CALLS])
+    assert got == [("blocked", 1), ("error", 1), ("limited", 2), ("refused", 1)]
+
+
+def test_streamed_call_records_first_chunk_under_latest_names(otel: Otel, clock: FakeClock) -> None:
+    tel = Telemetry(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        semconv="latest",
+        clock=clock.time,
+        timer=clock.timer,
+    )
+    rec = tel.start_call("chat", request(), CTX, stream=True)
+    rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
+    clock.advance(0.1)
+    rec.first_chunk()
+    clock.advance(0.4)
+    usage = Usage(input_tokens=10, output_tokens=3, cached_input_tokens=4, reasoning_tokens=2)
+    rec.end(response=response(usage=usage))
+    a = dict(otel.span("chat gpt-4o-mini").attributes or {})
+    assert a[sc.REQUEST_STREAM] is True
+    assert a["gen_ai.usage.cache_read.input_tokens"] == 4
+    assert a["gen_ai.usage.reasoning.output_tokens"] == 2
+    (p,) = otel.metrics()[sc.METRIC_TIME_TO_FIRST_CHUNK]
+    assert p.sum == pytest.approx(0.1)
+
+
+def test_newer_names_are_an_environment_opt_in() -> None:
+    assert sc.names_for(None, {}) is sc.DEFAULT
+    assert sc.names_for(None, {sc.OPT_IN_ENV: "http,gen_ai_latest_experimental"}) is sc.LATEST
+    assert sc.names_for("latest", {}) is sc.LATEST
+
+
+def test_ending_twice_records_once(telemetry: Telemetry, otel: Otel) -> None:
+    rec = telemetry.start_call("chat", request(), CTX)
+    rec.end(response=response())
+    rec.end(error=errors.ServerError("late"))
+    assert len(otel.spans()) == 1
+    assert sum(p.value for p in otel.metrics()[sc.METRIC_CALLS]) == 1
+
+
+def test_without_an_sdk_nothing_is_recorded_and_nothing_fails() -> None:
+    tel = Telemetry(capture_content=True)  # the global, unconfigured providers
+    rec = tel.start_call("chat", request(), CTX)
+    assert not rec.span.is_recording()
+    rec.decision("pii.email", "redact")
+    att = rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini")
+    assert not att.span.is_recording()
+    att.end()
+    assert rec.end(response=response()) is None  # no audit log configured
