@@ -23,10 +23,10 @@ _MEMO_LIMIT = 4096
 
 class Authorizer:
     __slots__ = (
+        "_allow",
         "_base",
         "_checks",
         "_deny",
-        "_allow",
         "_memo",
         "_models",
         "_ops",
@@ -37,7 +37,9 @@ class Authorizer:
     def __init__(self, spec: AuthenticationSpec) -> None:
         self._checks = spec.checks_scopes
         self._base = frozenset(spec.scopes)
-        self._ops = {op: frozenset(s) for op, s in spec.operations.items()}
+        self._ops: dict[str, frozenset[str]] = {
+            op: frozenset(s) for op, s in spec.operations.items()
+        }
         self._models = [(k, compile_values(k), frozenset(v)) for k, v in spec.models.items()]
         self._routes = [(k, compile_values(k), frozenset(v)) for k, v in spec.routes.items()]
         self._allow = compile_values(spec.tools.allow) if spec.tools.allow else None
@@ -86,9 +88,8 @@ class Authorizer:
             route = context.route
         need = self.required(operation, model, route)
         if need and not need <= context.scopes:
-            raise MissingScopeError(
-                need - context.scopes, self._describe(operation, model, route)
-            )
+            missing = sorted(need - context.scopes)
+            raise MissingScopeError(missing, self._describe(operation, model, route))
         for name in tools:
             self.check_tool(name, "input")
 

@@ -178,17 +178,17 @@ def problems_from(
     deeper = {loc[:n] for loc, tagged, _ in cleaned if tagged for n in range(len(loc))}
     merged: dict[tuple[str | int, ...], list[str]] = {}
     lines: list[str] = []
-    for loc, tagged, err in cleaned:
-        if tagged and err["type"] in _EXPECTED and loc in deeper:
+    for loc, tagged, detail in cleaned:
+        if tagged and detail["type"] in _EXPECTED and loc in deeper:
             continue  # a union branch the author did not mean
-        if tagged and err["type"] in _EXPECTED:
-            merged.setdefault(loc, []).append(_EXPECTED[err["type"]])
+        if tagged and detail["type"] in _EXPECTED:
+            merged.setdefault(loc, []).append(_EXPECTED[detail["type"]])
             if len(merged[loc]) > 1:
                 continue
             lines.append(f"\0{len(merged) - 1}")
             continue
         path = format_path([*prefix, *loc])
-        msg = _message(err, root, list(loc))
+        msg = _message(detail, root, list(loc))
         for line in msg.splitlines():
             if line.startswith((".", ":", "[")):
                 lines.append(f"{path}{line}" if path else line.lstrip(".:"))
@@ -201,7 +201,9 @@ def problems_from(
         if line.startswith("\0"):
             loc = keys[int(line[1:])]
             wanted = " or ".join(dict.fromkeys(merged[loc]))
-            line = f"{format_path([*prefix, *loc])}: expected {wanted}, got {_describe(inputs[loc])}"
+            line = (
+                f"{format_path([*prefix, *loc])}: expected {wanted}, got {_describe(inputs[loc])}"
+            )
         if line not in out:
             out.append(line)
     return out

@@ -12,7 +12,7 @@ from typing import Annotated, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat, StrictInt
 from pydantic.alias_generators import to_camel
 
-__all__ = ["PositiveFloat", "PositiveInt", "Section", "ScopeList"]
+__all__ = ["PositiveFloat", "PositiveInt", "ScopeList", "Section"]
 
 
 class Section(BaseModel):

@@ -20,7 +20,8 @@ class LoggingSpec(Section):
 
     enabled: bool = False
     retention_days: PositiveInt | None = None
-    """Records older than this are deleted by the sink (``sqlite``/``jsonl``); none: kept."""
+    """Days a record is kept: the ``sqlite`` and ``jsonl`` sinks delete older records; the
+    ``logging`` and ``otel`` sinks attach it to each record for the log backend to honour."""
     sink: Literal["sqlite", "jsonl", "logging", "otel"] = "logging"
     """``sqlite``/``jsonl`` write to ``path``; ``logging`` uses the ``aiguard.audit`` logger;
     ``otel`` emits OpenTelemetry log events."""
@@ -35,9 +36,4 @@ class LoggingSpec(Section):
             raise ValueError(f".path: required for sink {self.sink!r}")
         if self.sink not in ("sqlite", "jsonl") and self.path:
             raise ValueError(f".path: only used by sinks 'sqlite' and 'jsonl', not {self.sink!r}")
-        if self.retention_days is not None and self.sink not in ("sqlite", "jsonl"):
-            raise ValueError(
-                f".retentionDays: sink {self.sink!r} does not store records; retention applies "
-                "to 'sqlite' and 'jsonl' (configure it in your log backend instead)"
-            )
         return self

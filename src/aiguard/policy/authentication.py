@@ -59,9 +59,7 @@ class AuthenticationSpec(Section):
     @model_validator(mode="after")
     def _consistent(self) -> AuthenticationSpec:
         if self.type == "none":
-            named = [
-                k for k in ("scopes", "operations", "models", "routes") if getattr(self, k)
-            ]
+            named = [k for k in ("scopes", "operations", "models", "routes") if getattr(self, k)]
             if named:
                 raise ValueError(
                     f".type: is 'none' (no scope checks) but {', '.join(named)} "

@@ -78,9 +78,7 @@ class LimitRule(_Counts):
     def _valid(self) -> LimitRule:
         problems = _check_key(self.key)
         if not self.counts():
-            problems.append(
-                f": sets no limit; give at least one of {', '.join(_CAMEL.values())}"
-            )
+            problems.append(f": sets no limit; give at least one of {', '.join(_CAMEL.values())}")
         if problems:
             raise ValueError("\n".join(problems))
         return self
