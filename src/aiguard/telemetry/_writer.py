@@ -222,11 +222,11 @@ class AuditLog:
                         break
                     if extra is not _STOP:
                         batch.append(extra)
-            if batch:
-                self._write(batch)
-            if self._clock() >= self._next_purge:
+            if self._clock() >= self._next_purge:  # before the write: flush() implies it
                 self._next_purge = self._clock() + self._purge_every
                 self.purge()
+            if batch:
+                self._write(batch)
 
     def _write(self, batch: list[_Entry]) -> None:
         records: list[AuditRecord] = []

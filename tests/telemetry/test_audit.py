@@ -1,0 +1,369 @@
+"""The audit log: one record per call, written off the call path, kept as long as policy says."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from aiguard import errors
+from aiguard._context import CallContext
+from aiguard.telemetry import (
+    AuditLog,
+    AuditRecord,
+    JSONLinesSink,
+    LoggingSink,
+    OTelLogSink,
+    SQLiteAuditStore,
+    Telemetry,
+    Violation,
+)
+from aiguard.telemetry import _semconv as sc
+
+from ._fakes import FakeClock, Otel, request, response
+
+CTX = CallContext.build(user="u-42", tenant="acme", region="EU", route="support-bot")
+DAY = 86400.0
+
+
+def _record(t: float, **kw: object) -> AuditRecord:
+    base: dict[str, object] = {"time": t, "operation": "chat", "outcome": "ok", "tenant": "acme"}
+    base.update(kw)
+    return AuditRecord(**base)  # type: ignore[arg-type]
+
+
+class _BlockingSink:
+    """Holds the writer thread until released, so a test can fill the queue."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.entered = threading.Event()
+        self.records: list[AuditRecord] = []
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        self.entered.set()
+        self.release.wait(10)
+        self.records.extend(records)
+
+    def purge(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+class _BrokenSink:
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        raise OSError("disk full")
+
+    def purge(self) -> int:
+        raise OSError("disk full")
+
+    def close(self) -> None:
+        return None
+
+
+def test_one_record_per_call_with_the_facts_of_the_call(
+    audited: Telemetry, store: SQLiteAuditStore, clock: FakeClock
+) -> None:
+    rec = audited.start_call("chat", request(), CTX, policy_hash="sha256:pol")
+    rec.decision("pii.email", "redact")
+    rec.input_redacted(request("Mail [EMAIL]"))
+    rec.cache(hit=False)
+    a = rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini")
+    a.end(errors.ServerError("overloaded", status_code=503))
+    a = rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini")
+    clock.advance(0.3)
+    a.end()
+    rec.end(response=response())
+    assert audited.audit is not None and audited.audit.flush(10)
+    (row,) = list(store.records())
+    assert row.time == clock.now - 0.3
+    assert (row.principal, row.tenant, row.region, row.route) == (
+        "u-42",
+        "acme",
+        "EU",
+        "support-bot",
+    )
+    assert (row.endpoint, row.provider, row.model) == (
+        "cloud-llm",
+        "openai",
+        "gpt-4o-mini-2024-07-18",
+    )
+    assert row.requested_model == "cloud-llm"
+    assert row.outcome == "ok" and row.error_type is None
+    assert row.violations == (Violation("pii.email", "redact", "input"),)
+    assert (row.input_tokens, row.output_tokens, row.cost) == (12, 5, 0.0021)
+    assert row.latency_ms == pytest.approx(300.0)
+    assert row.attempts == 2 and row.cache_hit is False
+    assert row.request_id == "req-abc" and row.response_id == "chatcmpl-123"
+    assert row.policy_hash == "sha256:pol"
+    assert row.input_hash is not None and row.input_hash.startswith("sha256:")
+    assert row.output_hash is not None
+    assert row.content is None  # content is opt-in
+
+
+def test_blocked_call_records_the_violation_and_error_type(
+    audited: Telemetry, store: SQLiteAuditStore
+) -> None:
+    rec = audited.start_call("chat", request(), CTX)
+    rec.decision("topic.investment_advice", "block")
+    rec.end(error=errors.ContentBlockedError("topic.investment_advice", "input"))
+    assert audited.audit is not None and audited.audit.flush(10)
+    (row,) = list(store.records())
+    assert row.outcome == "blocked"
+    assert row.error_type == "aiguard.errors.ContentBlockedError"
+    assert row.violations == (Violation("topic.investment_advice", "block", "input"),)
+    assert row.attempts == 0 and row.input_tokens == 0
+
+
+def test_content_is_kept_only_when_opted_in_and_only_redacted(
+    otel: Otel, clock: FakeClock, store: SQLiteAuditStore
+) -> None:
+    with AuditLog(store) as log:
+        tel = Telemetry(
+            tracer_provider=otel.tracer_provider,
+            meter_provider=otel.meter_provider,
+            audit=log,
+            capture_content=True,
+            clock=clock.time,
+            timer=clock.timer,
+        )
+        rec = tel.start_call("chat", request("my mail is x@y.z"), CTX)
+        rec.input_redacted(request("my mail is [EMAIL]"))
+        rec.end(response=response("noted [EMAIL]"))
+        log.flush(10)
+        (row,) = list(store.records())
+    assert row.content is not None
+    content = json.loads(row.content)
+    assert content["input"] == [{"role": "user", "content": "my mail is [EMAIL]"}]
+    assert content["output"]["text"] == "noted [EMAIL]"
+    assert "x@y.z" not in row.content
+
+
+def test_keyed_content_hashes_cannot_be_confirmed_without_the_key(
+    store: SQLiteAuditStore, clock: FakeClock
+) -> None:
+    key = os.urandom(32)
+    with AuditLog(store, hash_key=key) as log:
+        log.submit(_record(clock.now), request=request("same"))
+        log.submit(_record(clock.now), request=request("same"))
+        log.flush(10)
+        rows = list(store.records())
+    assert rows[0].input_hash == rows[1].input_hash
+    assert rows[0].input_hash is not None and rows[0].input_hash.startswith("hmac-sha256:")
+
+
+def test_records_out_of_retention_are_never_returned_and_are_purged(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "audit.db"
+    store = SQLiteAuditStore(path, retention_days=90, clock=clock.time)
+    now = clock.now
+    store.write([_record(now - 100 * DAY), _record(now - 10 * DAY), _record(now)])
+    # The old one was written after the start-up purge: queries still never return it.
+    assert [r.time for r in store.records()] == [now - 10 * DAY, now]
+    assert store.count() == 2
+    clock.advance(85 * DAY)  # now the 10-day-old record is 95 days old
+    assert [r.time for r in store.records()] == [now]
+    assert store.purge() == 2
+    assert [r.time for r in store.records(since=0)] == [now]
+    store.close()
+    # Start-up purge: a store opened later drops what aged out meanwhile.
+    clock.advance(30 * DAY)
+    reopened = SQLiteAuditStore(path, retention_days=90, clock=clock.time)
+    (n,) = reopened._db.execute("SELECT COUNT(*) FROM audit").fetchone()
+    assert n == 0
+    reopened.close()
+
+
+def test_the_writer_purges_periodically(tmp_path: Path, clock: FakeClock) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db", retention_days=1, clock=clock.time)
+    store.write([_record(clock.now)])
+    with AuditLog(store, purge_interval_s=60, clock=clock.timer) as log:
+        clock.advance(2 * DAY)  # past retention and past the purge interval
+        log.submit(_record(clock.now))
+        assert log.flush(10)
+        (n,) = store._db.execute("SELECT COUNT(*) FROM audit").fetchone()
+    assert n == 1
+
+
+def test_queries_filter_by_tenant_and_reject_unknown_filters(store: SQLiteAuditStore) -> None:
+    t = store.cutoff() or 0.0
+    store.write([_record(t + 10, tenant="acme"), _record(t + 20, tenant="globex")])
+    assert [r.tenant for r in store.records(tenant="globex")] == ["globex"]
+    with pytest.raises(errors.ConfigError, match=r"unknown audit filter.*valid:"):
+        list(store.records(password="x"))
+
+
+def test_overflow_is_counted_reported_and_never_blocks(caplog: pytest.LogCaptureFixture) -> None:
+    sink = _BlockingSink()
+    otel = Otel()
+    log = AuditLog(sink, queue_size=2, batch_size=1)
+    Telemetry(meter_provider=otel.meter_provider, audit=log)
+    try:
+        assert log.submit(_record(1.0))
+        assert sink.entered.wait(10)  # the writer holds record 1; the queue is empty
+        with caplog.at_level(logging.WARNING, logger="aiguard.telemetry"):
+            results = [log.submit(_record(float(i))) for i in range(2, 7)]
+        assert results == [True, True, False, False, False]
+        assert log.dropped == 3
+        assert "dropped 1 record" in caplog.text
+        (point,) = otel.metrics()[sc.METRIC_AUDIT_DROPPED]
+        assert point.value == 3
+    finally:
+        sink.release.set()
+        log.close()
+    assert [r.time for r in sink.records] == [1.0, 2.0, 3.0]  # everything accepted was written
+    assert log.written == 3
+
+
+def test_a_failing_sink_never_fails_the_call() -> None:
+    log = AuditLog(_BrokenSink())
+    tel = Telemetry(audit=log)
+    rec = tel.start_call("chat", request(), CTX)
+    assert rec.end(response=response()) is not None
+    assert log.flush(10)
+    assert log.write_errors == 1
+    assert log.purge() == 0
+    log.close()
+
+
+def test_close_writes_everything_accepted(tmp_path: Path, clock: FakeClock) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db", clock=clock.time)
+    log = AuditLog(store, batch_size=7)
+    for i in range(500):
+        assert log.submit(_record(clock.now + i))
+    log.close()
+    log.close()  # idempotent
+    assert not log.submit(_record(clock.now))  # closed: counted as dropped
+    assert log.written == 500 and log.dropped == 1
+    reopened = SQLiteAuditStore(tmp_path / "a.db", clock=clock.time)
+    assert reopened.count() == 500
+
+
+def _run(code: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_interpreter_exit_flushes_accepted_records(tmp_path: Path) -> None:
+    db = tmp_path / "exit.db"
+    proc = _run(
+        f"""
+        from aiguard.telemetry import AuditLog, AuditRecord, SQLiteAuditStore
+        log = AuditLog(SQLiteAuditStore({str(db)!r}), batch_size=3)
+        for i in range(200):
+            log.submit(AuditRecord(time=1e9 + i, operation="chat", outcome="ok"))
+        # no close(): the atexit hook must drain the queue
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert SQLiteAuditStore(db).count() == 200
+
+
+def test_killing_the_writer_mid_write_never_corrupts_the_store(tmp_path: Path) -> None:
+    db = tmp_path / "crash.db"
+    batch = 50
+    writer = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(
+                f"""
+                import sys
+                from aiguard.telemetry import AuditRecord, SQLiteAuditStore
+                store = SQLiteAuditStore({str(db)!r})
+                rec = AuditRecord(time=1e9, operation="chat", outcome="ok", content="x" * 2000)
+                n = 0
+                while True:
+                    store.write([rec] * {batch})
+                    n += 1
+                    if n == 3:
+                        print("ready", flush=True)
+                """
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "ready"  # it is writing batches now
+    finally:
+        writer.kill()  # SIGKILL: no cleanup, likely mid-transaction
+        writer.wait(30)
+    store = SQLiteAuditStore(db)
+    assert store.integrity_ok()
+    n = store.count()
+    assert n >= 3 * batch
+    assert n % batch == 0  # whole batches or nothing: no torn transaction
+    store.write([_record(2e9)])  # and it is writable again
+    assert store.count() == n + 1
+
+
+def test_jsonl_sink_rotates_and_drops_rotated_files_out_of_retention(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    path = tmp_path / "logs" / "audit.jsonl"
+    sink = JSONLinesSink(path, max_bytes=600, backups=3, retention_days=30, clock=clock.time)
+    for i in range(12):
+        sink.write([_record(clock.now + i, principal=f"u-{i}")])
+    files = sink.files()
+    assert len(files) == 4  # current + 3 backups; the oldest rotated away
+    lines = [json.loads(x) for f in reversed(files) for x in f.read_text().splitlines()]
+    assert all(isinstance(x["time"], float) for x in lines)
+    assert lines[-1]["principal"] == "u-11"
+    assert all(f.stat().st_size <= 600 for f in files)
+    old = files[-1]
+    os.utime(old, (clock.now - 40 * DAY, clock.now - 40 * DAY))
+    assert sink.purge() == 1
+    assert not old.exists() and path.exists()
+    sink.close()
+
+
+def test_logging_sink_emits_one_json_line_per_record(caplog: pytest.LogCaptureFixture) -> None:
+    sink = LoggingSink()
+    with caplog.at_level(logging.INFO, logger="aiguard.audit"):
+        sink.write([_record(1e9, violations=(Violation("pii.email", "redact"),))])
+    (rec,) = caplog.records
+    data = json.loads(rec.getMessage())
+    assert data["violations"] == [["pii.email", "redact", "input"]]
+    assert rec.aiguard_audit["tenant"] == "acme"  # type: ignore[attr-defined]
+
+
+def test_otel_log_sink_emits_an_event_per_record() -> None:
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
+
+    exporter = InMemoryLogRecordExporter()
+    provider = LoggerProvider()
+    provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
+    sink = OTelLogSink(provider)
+    sink.write([_record(1e9, violations=(Violation("pii.email", "redact"),))])
+    (data,) = exporter.get_finished_logs()
+    attrs = dict(data.log_record.attributes or {})
+    assert attrs["aiguard.tenant"] == "acme"
+    assert tuple(attrs["aiguard.violations"]) == ("pii.email:redact:input",)
+    assert data.log_record.event_name == sc.AUDIT_EVENT
+
+
+def test_bad_settings_say_what_to_fix(tmp_path: Path) -> None:
+    with pytest.raises(errors.ConfigError, match="retention_days"):
+        SQLiteAuditStore(tmp_path / "x.db", retention_days=0)
+    with pytest.raises(errors.ConfigError, match="at least one sink"):
+        AuditLog([])
+    with pytest.raises(errors.ConfigError, match="capture_content"):
+        Telemetry(capture_content="yes")  # type: ignore[arg-type]
