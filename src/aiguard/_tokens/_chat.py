@@ -239,9 +239,7 @@ def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) ->
         elif c is not None:
             for part in c:
                 total += (
-                    _estimate_text(part.text)
-                    if isinstance(part, TextPart)
-                    else _ESTIMATE_PER_IMAGE
+                    _estimate_text(part.text) if isinstance(part, TextPart) else _ESTIMATE_PER_IMAGE
                 )
         if m.name:
             total += _estimate_text(m.name)
