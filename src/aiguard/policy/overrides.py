@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError, field_validator
 
+from ._errors import problems_from
 from ._model import Section
 from .matching import Match
 
@@ -26,6 +27,21 @@ class OverrideRule(Section):
     """Conditions on tenant, region, route, endpoint, model, tags...; empty: every call."""
     spec: dict[str, Any] = Field(default_factory=dict)
     """Any part of ``spec`` except ``overrides``, in the same camelCase form."""
+
+    @field_validator("spec")
+    @classmethod
+    def _valid_alone(cls, spec: dict[str, Any]) -> dict[str, Any]:
+        """Catch typos and wrong types even when the rest of the document has errors too;
+        the check against the policy's own spec follows once that spec is valid."""
+        from .document import PolicySpec
+
+        if "overrides" in spec:
+            raise ValueError(".overrides: overrides cannot be nested")
+        try:
+            PolicySpec.model_validate(spec)
+        except ValidationError as e:
+            raise ValueError("\n".join("." + p for p in problems_from(e, PolicySpec))) from None
+        return spec
 
     def label(self, index: int) -> str:
         return self.name or f"overrides[{index}]"
