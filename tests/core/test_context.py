@@ -64,9 +64,11 @@ def test_per_call_context_layers_over_ambient() -> None:
 def test_bad_context_input_is_a_clear_error() -> None:
     with pytest.raises(InvalidRequestError, match="valid keys"):
         resolve_context({"tennant": "acme"})
-    with pytest.raises(InvalidRequestError, match="not the string"):
-        with aiguard.context(scopes="ai.read"):
-            pass
+    with (
+        pytest.raises(InvalidRequestError, match="not the string"),
+        aiguard.context(scopes="ai.read"),
+    ):
+        pass
 
 
 def test_context_get_reads_fields_and_tags() -> None:
