@@ -24,6 +24,15 @@ class Section(BaseModel):
         use_attribute_docstrings=True,
     )
 
+    def __eq__(self, other: object) -> bool:
+        # Fields only: private attributes hold compiled matchers and memo tables, which
+        # differ between two loads of the same document.
+        if type(other) is not type(self):
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in type(self).model_fields)
+
+    __hash__ = None  # type: ignore[assignment]  # sections hold dicts; Policy hashes by content
+
 
 PositiveInt: TypeAlias = Annotated[StrictInt, Field(gt=0)]
 PositiveFloat: TypeAlias = Annotated[StrictFloat | StrictInt, Field(gt=0)]

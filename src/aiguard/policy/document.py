@@ -161,6 +161,9 @@ class Policy(Section):
         result: dict[str, Any] = jsonable(out, secrets=secrets)
         return result
 
+    def __hash__(self) -> int:
+        return hash(self.hash)
+
     @cached_property
     def hash(self) -> str:
         """SHA-256 (hex) of the canonical JSON of the document: identical for the YAML, JSON,
