@@ -375,6 +375,8 @@ class CallRecorder:
         elapsed = tel.timer() - self._t0
         cached = self._cache_hit or bool(getattr(response, "cached", False))
         outcome = outcome_of(error, cached)
+        if error is None and response is None:
+            outcome = "cancelled"  # ended without an answer or an error: the caller let go
         usage = getattr(response, "usage", None) if response is not None else None
         in_tok = usage.input_tokens if usage is not None else 0
         out_tok = usage.output_tokens if usage is not None else 0

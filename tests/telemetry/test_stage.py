@@ -1,0 +1,190 @@
+"""End to end: aiguard.Client / AsyncClient with the telemetry stage plugged in."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import aiguard
+from aiguard import errors
+from aiguard._call import Endpoint
+from aiguard.providers import OpenAI
+from aiguard.telemetry import AuditLog, SQLiteAuditStore, Telemetry
+from aiguard.telemetry import _semconv as sc
+from aiguard.telemetry._stage import TelemetryStage
+
+from ._fakes import FakeClock, Otel
+from ._wire import MemoryCache, PlanRouter, Redactor, RetryOnce, Script, chat_body, sse_body
+
+KEY = "sk-test-" + "0123456789abcdef" * 2  # built at run time, never a real credential
+
+
+class Harness:
+    def __init__(self, otel: Otel, clock: FakeClock, store: SQLiteAuditStore, kind: str) -> None:
+        self.otel = otel
+        self.store = store
+        self.kind = kind
+        self.script = Script()
+        self.log = AuditLog(store)
+        self.tel = Telemetry(
+            tracer_provider=otel.tracer_provider,
+            meter_provider=otel.meter_provider,
+            audit=self.log,
+            clock=clock.time,
+            timer=clock.timer,
+            capture_content=False,
+        )
+        self.endpoints = {
+            "cloud-llm": OpenAI(model="gpt-4o-mini", api_key=KEY),
+            "backup-llm": OpenAI(
+                model="gpt-4o", api_key=KEY, base_url="https://backup.example:8443/v1"
+            ),
+        }
+
+    def stages(self, **extra: Any) -> dict[str, Any]:
+        return {"telemetry": TelemetryStage(self.tel), **extra}
+
+    def chat(self, text: str, *, model: str = "cloud-llm", **stages: Any) -> Any:
+        return self._run(text, model, False, stages)
+
+    def stream(self, text: str, *, model: str = "cloud-llm", **stages: Any) -> Any:
+        return self._run(text, model, True, stages)
+
+    def _run(self, text: str, model: str, stream: bool, stages: dict[str, Any]) -> Any:
+        import asyncio
+
+        ctx = {"user": "u-42", "tenant": "acme", "region": "EU"}
+        if self.kind == "sync":
+            with aiguard.Client(
+                self.endpoints, http_client=self.script.sync_client(), stages=self.stages(**stages)
+            ) as client:
+                if not stream:
+                    return client.chat(text, model=model, context=ctx)
+                with client.stream(text, model=model, context=ctx) as s:
+                    for _ in s:
+                        pass
+                return s.response
+
+        async def go() -> Any:
+            async with aiguard.AsyncClient(
+                self.endpoints,
+                http_client=self.script.async_client(),
+                stages=self.stages(**stages),
+            ) as client:
+                if not stream:
+                    return await client.chat(text, model=model, context=ctx)
+                async with client.stream(text, model=model, context=ctx) as s:
+                    async for _ in s:
+                        pass
+                return s.response
+
+        return asyncio.run(go())
+
+    def rows(self) -> list[Any]:
+        assert self.log.flush(10)
+        return list(self.store.records())
+
+    def plan(self, *names: str) -> PlanRouter:
+        return PlanRouter([Endpoint(n, self.endpoints[n]) for n in names])
+
+
+@pytest.fixture(params=["sync", "async"])
+def h(
+    request: pytest.FixtureRequest, otel: Otel, clock: FakeClock, store: SQLiteAuditStore
+) -> Iterator[Harness]:
+    harness = Harness(otel, clock, store, request.param)
+    yield harness
+    harness.log.close()
+
+
+def test_a_call_through_the_client_yields_span_metrics_and_audit_row(h: Harness) -> None:
+    reply = h.chat("Hello")
+    assert reply.text == "Hi there"
+    call = h.otel.span("chat gpt-4o-mini")
+    a = dict(call.attributes or {})
+    assert a[sc.PROVIDER_NAME] == "openai"
+    assert a[sc.SERVER_ADDRESS] == "api.openai.com" and a[sc.SERVER_PORT] == 443
+    assert a[sc.USAGE_INPUT_TOKENS] == 12 and a[sc.USAGE_OUTPUT_TOKENS] == 5
+    assert a[sc.RESPONSE_ID] == "chatcmpl-123"
+    attempt = h.otel.span("attempt cloud-llm")
+    assert attempt.parent is not None and attempt.parent.span_id == call.context.span_id
+    (row,) = h.rows()
+    assert (row.tenant, row.principal, row.endpoint, row.outcome) == (
+        "acme",
+        "u-42",
+        "cloud-llm",
+        "ok",
+    )
+    assert row.request_id == "req-abc" and row.attempts == 1
+    assert row.input_hash is not None
+
+
+def test_retry_then_failover_is_one_call_span_with_three_attempts(h: Harness) -> None:
+    h.script.replies = [
+        (503, {"error": {"message": "overloaded"}}, {}),
+        (503, {"error": {"message": "overloaded"}}, {}),
+        (200, chat_body(model="gpt-4o"), {}),
+    ]
+    h.chat("Hello", router=h.plan("cloud-llm", "backup-llm"), retry=RetryOnce())
+    attempts = [s.name for s in h.otel.spans() if s.name.startswith("attempt ")]
+    assert attempts == ["attempt cloud-llm", "attempt cloud-llm", "attempt backup-llm"]
+    call = h.otel.span("chat gpt-4o")
+    a = dict(call.attributes or {})
+    assert a[sc.SERVER_ADDRESS] == "backup.example" and a[sc.SERVER_PORT] == 8443
+    m = h.otel.metrics()
+    assert sum(p.value for p in m[sc.METRIC_RETRIES]) == 1
+    assert sum(p.value for p in m[sc.METRIC_FAILOVERS]) == 1
+    (row,) = h.rows()
+    assert row.attempts == 3 and row.endpoint == "backup-llm" and row.outcome == "ok"
+
+
+def test_provider_failure_is_an_error_outcome(h: Harness) -> None:
+    h.script.replies = [(401, {"error": {"message": "Incorrect API key provided"}}, {})]
+    with pytest.raises(errors.AuthenticationError):
+        h.chat("Hello")
+    call = h.otel.span("chat gpt-4o-mini")
+    assert (call.attributes or {})[sc.ERROR_TYPE] == "aiguard.errors.AuthenticationError"
+    (row,) = h.rows()
+    assert row.outcome == "error" and row.error_type == "aiguard.errors.AuthenticationError"
+
+
+def test_redaction_and_block_decisions_are_recorded(h: Harness) -> None:
+    h.chat("key " + KEY, inspector=Redactor((KEY,)))
+    with pytest.raises(errors.ContentBlockedError):
+        h.chat("key " + KEY, inspector=Redactor((KEY,), block=True))
+    assert len(h.script.sent) == 1  # the blocked call never left the process
+    rows = h.rows()
+    assert [r.outcome for r in rows] == ["ok", "blocked"]
+    assert [tuple(v.action for v in r.violations) for r in rows] == [("redact",), ("block",)]
+    events = [
+        dict(e.attributes or {})
+        for s in h.otel.spans()
+        for e in s.events
+        if e.name == sc.EVENT_POLICY
+    ]
+    assert [e[sc.ACTION] for e in events] == ["redact", "block"]
+
+
+def test_a_cache_hit_is_recorded_as_cached(h: Harness) -> None:
+    cache = MemoryCache()
+    h.chat("Hello", cache=cache)
+    h.chat("Hello", cache=cache)
+    assert len(h.script.sent) == 1
+    assert [r.outcome for r in h.rows()] == ["ok", "cached"]
+    assert [r.cache_hit for r in h.rows()] == [False, True]
+    hits = h.otel.metrics()[sc.METRIC_CACHE]
+    assert [dict(p.attributes)[sc.CACHE_RESULT] for p in hits] == ["hit"]
+
+
+def test_a_stream_is_one_span_with_usage(h: Harness) -> None:
+    h.script.replies = [(200, sse_body("Hi there"), {})]
+    final = h.stream("Hello")
+    assert final.text == "Hi there"
+    call = h.otel.span("chat gpt-4o-mini")
+    a = dict(call.attributes or {})
+    assert a[sc.REQUEST_STREAM] is True
+    assert a[sc.USAGE_INPUT_TOKENS] == 7 and a[sc.USAGE_OUTPUT_TOKENS] == 2
+    (row,) = h.rows()
+    assert row.stream and row.outcome == "ok" and row.output_tokens == 2
