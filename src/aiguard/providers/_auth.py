@@ -20,11 +20,13 @@ Secrets (client secrets, tokens) never appear in ``repr()``, logs or error messa
 from __future__ import annotations
 
 import asyncio
+import importlib
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timezone
 from typing import Any, Protocol, runtime_checkable
 
 import httpx
@@ -273,7 +275,9 @@ class OAuth2ClientCredentials(CachingTokenSource):
     ) -> None:
         super().__init__(refresh_margin=refresh_margin, clock=clock)
         if not token_url.startswith(("http://", "https://")):
-            raise ConfigError(f"OAuth2ClientCredentials: token_url must be http(s), got {token_url!r}")
+            raise ConfigError(
+                f"OAuth2ClientCredentials: token_url must be http(s), got {token_url!r}"
+            )
         if not client_id or not client_secret:
             raise ConfigError("OAuth2ClientCredentials: client_id and client_secret are required")
         if auth_method not in {"client_secret_basic", "client_secret_post"}:
@@ -397,36 +401,29 @@ class GoogleAuthTokenSource(CachingTokenSource):
     def _creds(self) -> Any:
         if self._credentials is None:
             try:
-                import google.auth
+                google_auth = importlib.import_module("google.auth")
             except ImportError:
                 raise ConfigError(
                     "Vertex AI bearer tokens need google-auth: pip install 'aiguard[google]' "
                     "(or pass token_source=... / access_token=...)"
                 ) from None
-            self._credentials, self.project = google.auth.default(scopes=list(self.scopes))
+            self._credentials, self.project = google_auth.default(scopes=list(self.scopes))
         return self._credentials
 
     def _fetch(self) -> Token:
         creds = self._creds()
         try:
-            import google.auth.transport.requests as gtr
-
+            gtr = importlib.import_module("google.auth.transport.requests")
             request: Any = gtr.Request()
         except ImportError:  # injected credentials in tests need no transport
             request = None
         creds.refresh(request)
         expiry = getattr(creds, "expiry", None)
         # google-auth reports a naive UTC datetime
-        exp = expiry.replace(tzinfo=_utc()).timestamp() if expiry is not None else None
+        exp = expiry.replace(tzinfo=timezone.utc).timestamp() if expiry is not None else None
         if exp is not None and self._clock is not time.time:
             exp = self._clock() + (exp - time.time())
         return Token(str(creds.token), exp)
-
-
-def _utc() -> Any:
-    from datetime import timezone
-
-    return timezone.utc
 
 
 def _network_error(e: httpx.HTTPError, url: str) -> ProviderError:

@@ -106,8 +106,7 @@ def _blocks(m: Message) -> list[dict[str, Any]]:
     if isinstance(c, str):
         return [{"type": "text", "text": c}] if c else []
     return [
-        {"type": "text", "text": p.text} if isinstance(p, TextPart) else _image_block(p)
-        for p in c
+        {"type": "text", "text": p.text} if isinstance(p, TextPart) else _image_block(p) for p in c
     ]
 
 
@@ -272,9 +271,7 @@ def decode_message(body: Any, *, provider: str) -> ChatResponse:
         ) from e
 
 
-def error_from_body(
-    body: Any, status: int | None, provider: str, **facts: Any
-) -> ProviderError:
+def error_from_body(body: Any, status: int | None, provider: str, **facts: Any) -> ProviderError:
     """``{"type": "error", "error": {"type", "message"}}`` -> the matching typed error."""
     err = body.get("error") if isinstance(body, dict) else None
     kind = str(err.get("type")) if isinstance(err, dict) else ""
@@ -455,7 +452,9 @@ class Anthropic(Provider):
         }
         headers.update(self._extra_headers)
         headers.update(auth)
-        return HttpRequest("POST", f"{self.base_url}/v1/messages", headers, dumps(body), self.timeout)
+        return HttpRequest(
+            "POST", f"{self.base_url}/v1/messages", headers, dumps(body), self.timeout
+        )
 
     def parse_chat(self, response: RawResponse) -> ChatResponse:
         return decode_message(load_json(response, self.name), provider=self.name)

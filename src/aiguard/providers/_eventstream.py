@@ -1,0 +1,155 @@
+"""AWS event-stream binary framing (``application/vnd.amazon.eventstream``), both directions.
+
+Bedrock's ConverseStream (like Transcribe, S3 Select, Kinesis) frames each event as::
+
+    [total length u32][headers length u32][prelude CRC32 u32]
+    [headers ...][payload ...]
+    [message CRC32 u32]
+
+all big-endian; the prelude CRC covers the first 8 bytes, the message CRC everything before
+it. Each header is ``[name length u8][name][type u8][value]`` with typed values (strings and
+bytes carry a u16 length). We decode it ourselves instead of pulling in botocore's parser so
+the adapter stays sans-IO and checks every CRC: a corrupted frame is a ``DecodeError``, never
+a silently wrong answer. The encoder exists for the fake provider and the tests.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from zlib import crc32
+
+from ..errors import DecodeError
+
+__all__ = ["EventStreamDecoder", "EventStreamMessage", "HeaderValue", "encode_message"]
+
+HeaderValue = bool | int | bytes | str | uuid.UUID
+
+_PRELUDE = struct.Struct(">II")
+_U32 = struct.Struct(">I")
+_MIN_FRAME = 16  # prelude (12) + message CRC (4)
+MAX_FRAME = 16 * 1024 * 1024  # the service's limit; anything larger is garbage, not a frame
+
+_FIXED: dict[int, tuple[int, str]] = {2: (1, ">b"), 3: (2, ">h"), 4: (4, ">i"), 5: (8, ">q")}
+
+
+@dataclass(frozen=True, slots=True)
+class EventStreamMessage:
+    headers: dict[str, HeaderValue]
+    payload: bytes
+
+
+def _parse_headers(data: bytes, provider: str | None) -> dict[str, HeaderValue]:
+    headers: dict[str, HeaderValue] = {}
+    i, n = 0, len(data)
+    try:
+        while i < n:
+            name_len = data[i]
+            name = data[i + 1 : i + 1 + name_len].decode("utf-8")
+            i += 1 + name_len
+            kind = data[i]
+            i += 1
+            value: HeaderValue
+            if kind == 0:
+                value = True
+            elif kind == 1:
+                value = False
+            elif kind in _FIXED:
+                size, fmt = _FIXED[kind]
+                (value,) = struct.unpack_from(fmt, data, i)
+                i += size
+            elif kind in (6, 7):
+                (length,) = struct.unpack_from(">H", data, i)
+                raw = data[i + 2 : i + 2 + length]
+                if len(raw) != length:
+                    raise ValueError("header value runs past the header block")
+                value = raw.decode("utf-8") if kind == 7 else bytes(raw)
+                i += 2 + length
+            elif kind == 8:  # timestamp, milliseconds since the epoch
+                (value,) = struct.unpack_from(">q", data, i)
+                i += 8
+            elif kind == 9:
+                value = uuid.UUID(bytes=bytes(data[i : i + 16]))
+                i += 16
+            else:
+                raise ValueError(f"unknown header value type {kind}")
+            headers[name] = value
+        if i != n:
+            raise ValueError("header block length does not match its headers")
+    except (IndexError, struct.error, UnicodeDecodeError, ValueError) as e:
+        raise DecodeError(f"malformed event-stream headers: {e}", provider=provider) from e
+    return headers
+
+
+class EventStreamDecoder:
+    """Incremental: ``feed`` any split of the body, get back the messages now complete."""
+
+    __slots__ = ("_buf", "_provider")
+
+    def __init__(self, provider: str | None = None) -> None:
+        self._buf = bytearray()
+        self._provider = provider
+
+    @property
+    def pending(self) -> bool:
+        """True when a partial frame is buffered (the body ended mid-message)."""
+        return bool(self._buf)
+
+    def feed(self, data: bytes) -> list[EventStreamMessage]:
+        buf = self._buf
+        buf += data
+        out: list[EventStreamMessage] = []
+        pos = 0
+        n = len(buf)
+        while n - pos >= 12:
+            total, headers_len = _PRELUDE.unpack_from(buf, pos)
+            if total < _MIN_FRAME or total > MAX_FRAME or headers_len > total - _MIN_FRAME:
+                raise DecodeError(
+                    f"event-stream frame has impossible lengths (total={total}, "
+                    f"headers={headers_len})",
+                    provider=self._provider,
+                )
+            (prelude_crc,) = _U32.unpack_from(buf, pos + 8)
+            if crc32(buf[pos : pos + 8]) != prelude_crc:
+                raise DecodeError("event-stream prelude CRC mismatch", provider=self._provider)
+            if n - pos < total:
+                break
+            end = pos + total
+            (message_crc,) = _U32.unpack_from(buf, end - 4)
+            if crc32(buf[pos : end - 4]) != message_crc:
+                raise DecodeError("event-stream message CRC mismatch", provider=self._provider)
+            h_start = pos + 12
+            headers = _parse_headers(bytes(buf[h_start : h_start + headers_len]), self._provider)
+            payload = bytes(buf[h_start + headers_len : end - 4])
+            out.append(EventStreamMessage(headers, payload))
+            pos = end
+        if pos:
+            del buf[:pos]
+        return out
+
+
+def _encode_header(name: str, value: HeaderValue) -> bytes:
+    raw_name = name.encode("utf-8")
+    head = bytes([len(raw_name)]) + raw_name
+    if isinstance(value, bool):
+        return head + bytes([0 if value else 1])
+    if isinstance(value, int):
+        return head + b"\x04" + struct.pack(">i", value)
+    if isinstance(value, uuid.UUID):
+        return head + b"\x09" + value.bytes
+    if isinstance(value, str):
+        raw = value.encode("utf-8")
+        return head + b"\x07" + struct.pack(">H", len(raw)) + raw
+    return head + b"\x06" + struct.pack(">H", len(value)) + value
+
+
+def encode_message(headers: Mapping[str, HeaderValue], payload: bytes) -> bytes:
+    """One framed message; string header values use type 7, ints type 4 (int32)."""
+    hdrs = b"".join(_encode_header(k, v) for k, v in headers.items())
+    total = 12 + len(hdrs) + len(payload) + 4
+    prelude = _PRELUDE.pack(total, len(hdrs))
+    head = prelude + _U32.pack(crc32(prelude))
+    body = head + hdrs + payload
+    return body + _U32.pack(crc32(body))
