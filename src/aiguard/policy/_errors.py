@@ -164,14 +164,21 @@ def _message(err: Mapping[str, Any], root: type[BaseModel], loc: list[str | int]
 
 
 def problems_from(
-    error: ValidationError, root: type[BaseModel], prefix: Sequence[str | int] = ()
+    error: ValidationError,
+    root: type[BaseModel],
+    prefix: Sequence[str | int] = (),
+    *,
+    skip: frozenset[str] = frozenset(),
 ) -> list[str]:
-    """One line per problem, ordered as pydantic found them, duplicates removed."""
+    """One line per problem, ordered as pydantic found them, duplicates removed; error
+    types in ``skip`` are left out."""
     names: set[type[BaseModel]] = set()
     _models_in(root, names)
     model_names = frozenset(m.__name__ for m in names)
     cleaned: list[tuple[tuple[str | int, ...], bool, Mapping[str, Any]]] = []
     for err in error.errors(include_url=False):
+        if err["type"] in skip:
+            continue
         raw = list(err["loc"])
         loc = tuple(s for s in raw if not _is_tag(s, model_names))
         cleaned.append((loc, len(loc) != len(raw), err))

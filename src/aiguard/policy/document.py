@@ -161,7 +161,7 @@ class Policy(Section):
         result: dict[str, Any] = jsonable(out, secrets=secrets)
         return result
 
-    def __hash__(self) -> int:
+    def __hash__(self) -> int:  # type: ignore[override]
         return hash(self.hash)
 
     @cached_property
