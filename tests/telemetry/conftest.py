@@ -10,6 +10,7 @@ import pytest
 from aiguard.telemetry import AuditLog, SQLiteAuditStore, Telemetry
 
 from ._fakes import FakeClock, Otel
+from ._harness import Harness
 
 
 @pytest.fixture
@@ -57,3 +58,12 @@ def audited(otel: Otel, clock: FakeClock, store: SQLiteAuditStore) -> Iterator[T
     )
     yield tel
     log.close()
+
+
+@pytest.fixture(params=["sync", "async"])
+def h(
+    request: pytest.FixtureRequest, otel: Otel, clock: FakeClock, store: SQLiteAuditStore
+) -> Iterator[Harness]:
+    harness = Harness(otel, clock, store, request.param)
+    yield harness
+    harness.log.close()
