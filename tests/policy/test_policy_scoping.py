@@ -73,7 +73,7 @@ def test_later_overrides_win_and_lists_wildcards_tags_match(policy: Policy) -> N
 
 def test_model_scoped_override_changes_authorization(policy: Policy) -> None:
     policy.authorize("chat", CallContext.build(scopes={"ai.use"}), model="small")
-    with pytest.raises(MissingScopeError, match="ai.premium"):
+    with pytest.raises(MissingScopeError, match=r"ai\.premium"):
         policy.authorize("chat", CallContext.build(scopes={"ai.use"}), model="gpt-4o")
 
 

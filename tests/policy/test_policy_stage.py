@@ -66,7 +66,7 @@ def kind(request: pytest.FixtureRequest) -> str:
 
 def test_missing_scope_refused_before_anything_is_sent(kind: str, seed: Policy) -> None:
     rec = Recorder()
-    with pytest.raises(MissingScopeError, match="ai.write"):
+    with pytest.raises(MissingScopeError, match=r"ai\.write"):
         run(kind, seed, rec, context={"user": "u", "scopes": {"ai.read"}})
     assert rec.requests == []
 
