@@ -19,6 +19,7 @@ class LoggingSpec(Section):
     """Audit logging of every call: who, what policy decided, which endpoint, usage, cost."""
 
     enabled: bool = False
+    """Write an audit record for every call."""
     retention_days: PositiveInt | None = None
     """Days a record is kept: the ``sqlite`` and ``jsonl`` sinks delete older records; the
     ``logging`` and ``otel`` sinks attach it to each record for the log backend to honour."""

@@ -20,6 +20,7 @@ class CacheSpec(Section):
 
     enabled: bool = False
     ttl_seconds: PositiveInt = 3600
+    """How long a stored reply may be served."""
     max_entries: PositiveInt = 10_000
     """Memory backend: entries kept before the least recently used are evicted."""
     max_bytes: PositiveInt | None = None
@@ -29,6 +30,7 @@ class CacheSpec(Section):
     share_across_tenants: bool = False
     """Let tenants share answers to identical requests (the tenant leaves the cache key)."""
     backend: Literal["memory", "redis"] = "memory"
+    """``memory`` (one process) or ``redis`` (shared by a fleet)."""
     url: str | None = None
     """Redis URL; required for the ``redis`` backend."""
 

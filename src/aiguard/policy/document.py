@@ -40,7 +40,9 @@ class Metadata(Section):
     name: str = Field(default="default", min_length=1)
     """Names the policy in errors, audit records and telemetry."""
     description: str | None = None
+    """Free text for people reading the policy."""
     labels: dict[str, str] = Field(default_factory=dict)
+    """Free-form key/value pairs (owner, environment...); part of the hash."""
 
 
 class PolicySpec(Section):
@@ -48,12 +50,18 @@ class PolicySpec(Section):
     except that a present ``authentication`` section with scopes fails closed."""
 
     authentication: AuthenticationSpec = AuthenticationSpec()
+    """Scopes the caller must hold and the tools a model may use."""
     rate_limit: RateLimitSpec = RateLimitSpec()
+    """Requests, tokens, cost and concurrency per key (enforced by ``aiguard.limits``)."""
     content_moderation: ModerationSpec = ModerationSpec(enabled=False)
-    """Inspection of what leaves and what comes back (``aiguard.inspect``)."""
+    """Inspection of what leaves and what comes back (``aiguard.inspect``). Off when the
+    section is absent; once present, ``enabled`` defaults to true."""
     logging: LoggingSpec = LoggingSpec()
+    """The audit record of every call (written by ``aiguard.telemetry``)."""
     endpoint_routing: EndpointRoutingSpec = EndpointRoutingSpec()
+    """Which endpoint serves a call (planned by ``aiguard.routing``)."""
     cache: CacheSpec = CacheSpec()
+    """Response caching (``aiguard.cache``)."""
     overrides: tuple[OverrideRule, ...] = ()
     """Partial ``spec`` changes applied when a call matches; see "Scoping"."""
 

@@ -46,12 +46,16 @@ class Match(Section):
     """Conditions on the call; all must hold. An empty match applies to every call."""
 
     user: MatchValue | None = None
+    """The principal (``CallContext.user``)."""
     tenant: MatchValue | None = None
     region: MatchValue | None = None
+    """Where the caller or its data is (``EU``, ``US``...)."""
     route: MatchValue | None = None
     """The application feature making the call (``CallContext.route``)."""
     run_id: MatchValue | None = None
+    """The agent run the call belongs to."""
     data_classification: MatchValue | None = None
+    """How sensitive the data is (``private``, ``public``...), as the application labels it."""
     model: MatchValue | None = None
     """The model name or alias the caller asked for."""
     endpoint: MatchValue | None = None

@@ -42,10 +42,13 @@ def _check_key(key: tuple[str, ...]) -> list[str]:
 
 class _Counts(Section):
     requests_per_minute: PositiveInt | None = None
+    """Calls started per minute (sliding window)."""
     requests_per_day: PositiveInt | None = None
+    """Calls started per calendar day (UTC)."""
     tokens_per_minute: PositiveInt | None = None
     """Input plus output tokens; a call reserves its estimate and settles the real usage."""
     tokens_per_day: PositiveInt | None = None
+    """Input plus output tokens per calendar day (UTC)."""
     cost_per_day: PositiveFloat | None = None
     """US dollars per calendar day (UTC), computed from the price table."""
     cost_per_month: PositiveFloat | None = None
@@ -122,6 +125,7 @@ class RateLimitSpec(_Counts):
     fail_mode: Literal["closed", "open"] = "closed"
     """If the store fails: ``closed`` refuses calls (``LimitStoreError``), ``open`` allows them."""
     store: LimitStore = LimitStore()
+    """Where counters live."""
 
     @model_validator(mode="after")
     def _valid(self) -> RateLimitSpec:
