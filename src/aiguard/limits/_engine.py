@@ -1,0 +1,468 @@
+"""The limits engine: turn a call into demands on counters, admit atomically, settle once.
+
+``Limiter`` knows nothing about the pipeline: it takes a ``CallContext`` plus the endpoint
+and model strings and an estimate, and speaks to one store. The pipeline stage
+(``_stage.py``) is a thin adapter over it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from .._context import CallContext
+from .._types import ChatRequest, EmbeddingRequest, Usage
+from ..errors import BudgetExceeded, ConfigError, LimitExceeded, RateLimited
+from ..tokens import PriceTable, count_request, count_text
+from ._errors import LimitStoreCorrupted, LimitStoreUnavailable
+from ._memory import MemoryStore
+from ._model import ALGO_GCRA, ALGO_LEASE, ALGO_WINDOW, Limit
+from ._state import DENY, OK, AdmitItem, Outcome, SettleItem, State, window_of
+
+__all__ = ["Admission", "Demand", "LimitUsage", "Limiter", "Reservation", "Store"]
+
+log = logging.getLogger("aiguard.limits")
+
+
+class Store(Protocol):
+    """Where counters live. Implemented by ``MemoryStore``, ``SQLiteStore``, ``RedisStore``."""
+
+    native_async: bool
+
+    def admit(self, items: Sequence[AdmitItem], lease_id: str) -> Outcome: ...
+    def settle(self, items: Sequence[SettleItem]) -> None: ...
+    def peek(self, keys: Sequence[str]) -> tuple[list[State | None], float]: ...
+    async def aadmit(self, items: Sequence[AdmitItem], lease_id: str) -> Outcome: ...
+    async def asettle(self, items: Sequence[SettleItem]) -> None: ...
+    async def apeek(self, keys: Sequence[str]) -> tuple[list[State | None], float]: ...
+    def close(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Demand:
+    """What one call asks of every limit: built by ``Limiter.demand``; pass it to ``admit``.
+
+    ``waited`` is how long this call has already waited in ``wait`` mode; the stage adds to
+    it so that ``max_wait`` bounds the total, not each wait.
+    """
+
+    keys: tuple[str, ...]
+    costs: tuple[float, ...]
+    model: str | None
+    tokens: int
+    dollars: float | None
+    waited: float = 0.0
+
+    def after_waiting(self, seconds: float) -> Demand:
+        return Demand(
+            self.keys, self.costs, self.model, self.tokens, self.dollars, self.waited + seconds
+        )
+
+
+class Reservation:
+    """Capacity held for one call until ``Limiter.settle``/``release``; settles only once."""
+
+    __slots__ = ("_items", "_lock", "demand", "enforced", "lease_id", "settled", "tokens")
+
+    def __init__(
+        self, demand: Demand, tokens: list[float | str], lease_id: str, enforced: bool = True
+    ) -> None:
+        self.demand = demand
+        self.tokens = tokens
+        self.lease_id = lease_id
+        self.enforced = enforced
+        """False when admitted without counting because the store was down (fail-open)."""
+        self.settled = False
+        self._lock = threading.Lock()
+
+    def _claim(self) -> bool:
+        with self._lock:
+            if self.settled:
+                return False
+            self.settled = True
+            return True
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """``reservation`` set: admitted; sleep ``wait`` seconds first if it is > 0 (a rate slot
+    reserved in the near future, FIFO). ``reservation`` None: nothing reserved; wait ``wait``
+    seconds and ask again with ``demand.after_waiting(wait)``."""
+
+    reservation: Reservation | None
+    wait: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class LimitUsage:
+    """Consumption of one limit for one key. ``resets_at`` (epoch seconds) is the end of the
+    calendar window for budgets and when the bucket will be empty for rates."""
+
+    limit: str
+    key: str
+    metric: str
+    per: str | None
+    amount: float
+    used: float
+    reserved: float
+    remaining: float
+    resets_at: float | None
+
+
+@dataclass
+class LimiterStats:
+    fail_open_admits: int = 0
+    settle_failures: int = 0
+
+
+class Limiter:
+    """Admission and settlement for a set of limits sharing one store.
+
+    >>> limiter = Limiter([Limit.requests(100), Limit.tokens(100_000, key=("tenant",))])
+    >>> d = limiter.demand(ctx, endpoint="cloud-llm", model="gpt-4o-mini", request=req)
+    >>> a = limiter.admit(d)                 # raises RateLimited / BudgetExceeded
+    >>> limiter.settle(a.reservation, usage)  # or limiter.release(a.reservation)
+    """
+
+    def __init__(
+        self,
+        limits: Sequence[Limit],
+        store: Store | None = None,
+        *,
+        prices: PriceTable | None = None,
+        default_output_tokens: int = 1024,
+    ) -> None:
+        limits = tuple(limits)
+        for lim in limits:
+            if not isinstance(lim, Limit):
+                raise ConfigError(f"limits must be Limit objects, got {type(lim).__name__}")
+        names = [lim.name for lim in limits]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ConfigError(f"limit names must be unique; repeated: {', '.join(dupes)}")
+        if isinstance(default_output_tokens, bool) or not (
+            isinstance(default_output_tokens, int) and default_output_tokens > 0
+        ):
+            raise ConfigError(
+                f"default_output_tokens must be a positive int, got {default_output_tokens!r}"
+            )
+        self.limits = limits
+        self.store: Store = store if store is not None else MemoryStore()
+        self.prices = prices if prices is not None else PriceTable()
+        self.default_output_tokens = default_output_tokens
+        self.stats = LimiterStats()
+        self._needs_tokens = any(lim.metric in ("tokens", "cost") for lim in limits)
+        self._fail_open = bool(limits) and all(lim.fail_open for lim in limits)
+        self._lease_prefix = f"{os.getpid()}-{id(self):x}-"
+        self._lease_seq = itertools.count()
+
+    # ------------------------------------------------------------------ demand (pure)
+
+    def demand(
+        self,
+        context: CallContext | None = None,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+        request: ChatRequest | EmbeddingRequest | None = None,
+        tokens: int | None = None,
+    ) -> Demand:
+        """What this call asks of each limit. ``tokens`` overrides the estimate (prompt tokens
+        counted for ``model`` plus ``max_tokens`` or ``default_output_tokens``)."""
+        ctx = context if context is not None else CallContext()
+        est = 0
+        dollars: float | None = None
+        if self._needs_tokens:
+            est = tokens if tokens is not None else self._estimate(request, model)
+        costs: list[float] = []
+        for lim in self.limits:
+            m = lim.metric
+            if m == "tokens":
+                costs.append(float(est))
+            elif m == "cost":
+                if dollars is None:
+                    dollars = self._estimate_dollars(lim, request, model, est)
+                costs.append(dollars)
+            else:
+                costs.append(1.0)
+        keys = tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
+        return Demand(keys, tuple(costs), model, est, dollars)
+
+    def _estimate(self, request: ChatRequest | EmbeddingRequest | None, model: str | None) -> int:
+        if request is None:
+            return self.default_output_tokens
+        if isinstance(request, EmbeddingRequest):
+            return sum(count_text(t, model or "").tokens for t in request.inputs)
+        prompt = count_request(request, model or request.model or "unknown").tokens
+        return prompt + (request.max_tokens or self.default_output_tokens)
+
+    def _estimate_dollars(
+        self,
+        lim: Limit,
+        request: ChatRequest | EmbeddingRequest | None,
+        model: str | None,
+        est: int,
+    ) -> float:
+        price = self.prices.price(model) if model else None
+        if price is None:
+            raise ConfigError(
+                f"limit {lim.name!r} caps cost but model {model!r} has no price, so the cost "
+                "cannot be enforced; add it: PriceTable(overrides={model: Price(input=..., "
+                "output=...)})"
+            )
+        out = 0
+        if isinstance(request, ChatRequest):
+            out = request.max_tokens or self.default_output_tokens
+        prompt = max(est - out, 0)
+        return (prompt * price.input + out * price.output) / 1_000_000
+
+    # ------------------------------------------------------------------ admit
+
+    def _items(self, demand: Demand) -> list[AdmitItem]:
+        items = []
+        for i, lim in enumerate(self.limits):
+            wait = max(lim.max_wait - demand.waited, 0.0) if lim.mode == "wait" else 0.0
+            items.append(
+                AdmitItem(
+                    i,
+                    demand.keys[i],
+                    lim.algorithm,
+                    lim.amount,
+                    lim.period_code,
+                    demand.costs[i],
+                    wait,
+                )
+            )
+        return items
+
+    def _lease(self) -> str:
+        return f"{self._lease_prefix}{next(self._lease_seq)}"
+
+    def admit(self, demand: Demand) -> Admission:
+        """Reserve ``demand`` on every limit or on none. Raises ``RateLimited``,
+        ``BudgetExceeded`` or ``LimitStoreError`` (store down, fail-closed)."""
+        if not self.limits:
+            return Admission(Reservation(demand, [], "", enforced=False))
+        lease = self._lease()
+        try:
+            outcome = self.store.admit(self._items(demand), lease)
+        except LimitStoreUnavailable as e:
+            return self._store_down(demand, e)
+        return self._decide(demand, outcome, lease)
+
+    async def aadmit(self, demand: Demand) -> Admission:
+        if not self.limits:
+            return Admission(Reservation(demand, [], "", enforced=False))
+        lease = self._lease()
+        try:
+            outcome = await self.store.aadmit(self._items(demand), lease)
+        except LimitStoreUnavailable as e:
+            return self._store_down(demand, e)
+        return self._decide(demand, outcome, lease)
+
+    def _store_down(self, demand: Demand, e: LimitStoreUnavailable) -> Admission:
+        if not self._fail_open:
+            raise e
+        self.stats.fail_open_admits += 1
+        log.warning("limit store unavailable, admitting without limits (fail-open): %s", e)
+        return Admission(Reservation(demand, [], "", enforced=False))
+
+    def _decide(self, demand: Demand, outcome: Outcome, lease: str) -> Admission:
+        if outcome.status == OK:
+            return Admission(Reservation(demand, outcome.tokens, lease), outcome.seconds)
+        if outcome.status != DENY:
+            return Admission(None, outcome.seconds)
+        raise self._refusal(demand, outcome)
+
+    def _refusal(self, demand: Demand, outcome: Outcome) -> LimitExceeded:
+        lim = self.limits[outcome.index]
+        key = demand.keys[outcome.index]
+        need = demand.costs[outcome.index]
+        unit = {
+            "requests": "requests",
+            "tokens": "tokens",
+            "cost": "USD",
+            "concurrent": "calls in flight",
+        }[lim.metric]
+        what = f"{_fmt(lim.amount)} {unit}" + (f" per {lim.per}" if lim.per else "")
+        cls = (
+            BudgetExceeded
+            if lim.metric in ("tokens", "cost") and lim.algorithm == ALGO_WINDOW
+            else RateLimited
+        )
+        if outcome.seconds < 0:
+            return cls(
+                f"limit {lim.name!r} ({what}) can never admit this call: it needs "
+                f"{_fmt(need)} {unit}; lower max_tokens or raise the limit (key {key})",
+                limit=lim.name,
+                retry_after=None,
+            )
+        retry = math.ceil(outcome.seconds * 1000) / 1000
+        return cls(
+            f"limit {lim.name!r} ({what}) exceeded for {key}; retry after {retry:.3f}s",
+            limit=lim.name,
+            retry_after=retry,
+        )
+
+    # ------------------------------------------------------------------ settle / release
+
+    def _settle_items(
+        self, res: Reservation, usage: Usage | None, model: str | None, sent: bool
+    ) -> list[SettleItem]:
+        d = res.demand
+        items = []
+        for i, lim in enumerate(self.limits):
+            reserved = d.costs[i]
+            if lim.metric == "tokens":
+                actual = float(usage.input_tokens + usage.output_tokens) if usage else 0.0
+            elif lim.metric == "cost":
+                actual = 0.0
+                if usage is not None:
+                    c = self.prices.cost(model or d.model or "", usage)
+                    actual = reserved if c is None else c
+            elif lim.metric == "requests":
+                actual = 1.0 if sent else 0.0
+            else:
+                actual = 0.0
+            items.append(
+                SettleItem(
+                    d.keys[i],
+                    lim.algorithm,
+                    lim.amount,
+                    lim.period_code,
+                    reserved,
+                    actual,
+                    res.lease_id if lim.algorithm == ALGO_LEASE else res.tokens[i],
+                )
+            )
+        return items
+
+    def settle(
+        self,
+        reservation: Reservation,
+        usage: Usage | None,
+        *,
+        model: str | None = None,
+        sent: bool = True,
+    ) -> None:
+        """Replace the reservation with real usage; ``usage=None`` charges no tokens or cost.
+
+        ``model`` is the model that answered (it prices the usage); ``sent=False`` also gives
+        the request back (the call never reached a provider). Only the first call for a
+        reservation counts. A store failure here is logged and counted, never raised: the
+        answer is already paid for, and the unsettled reservation errs on the safe side.
+        """
+        if not reservation.enforced or not reservation._claim():
+            return
+        try:
+            self.store.settle(self._settle_items(reservation, usage, model, sent))
+        except LimitStoreCorrupted:
+            raise
+        except LimitExceeded as e:
+            self._settle_failed(e)
+
+    async def asettle(
+        self,
+        reservation: Reservation,
+        usage: Usage | None,
+        *,
+        model: str | None = None,
+        sent: bool = True,
+    ) -> None:
+        if not reservation.enforced or not reservation._claim():
+            return
+        try:
+            await self.store.asettle(self._settle_items(reservation, usage, model, sent))
+        except LimitStoreCorrupted:
+            raise
+        except LimitExceeded as e:
+            self._settle_failed(e)
+
+    def _settle_failed(self, e: Exception) -> None:
+        self.stats.settle_failures += 1
+        log.error("limit store failed while settling; the reservation stays held: %s", e)
+
+    def release(self, reservation: Reservation) -> None:
+        """The call was refused or failed before anything was sent: give everything back."""
+        self.settle(reservation, None, sent=False)
+
+    async def arelease(self, reservation: Reservation) -> None:
+        await self.asettle(reservation, None, sent=False)
+
+    # ------------------------------------------------------------------ usage
+
+    def usage(
+        self,
+        context: CallContext | None = None,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+    ) -> list[LimitUsage]:
+        """Consumption and remaining quota of every limit, for the key this context maps to."""
+        keys = self._keys(context, endpoint, model)
+        states, now = self.store.peek(keys)
+        return self._report(keys, states, now)
+
+    async def ausage(
+        self,
+        context: CallContext | None = None,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+    ) -> list[LimitUsage]:
+        keys = self._keys(context, endpoint, model)
+        states, now = await self.store.apeek(keys)
+        return self._report(keys, states, now)
+
+    def _keys(
+        self, context: CallContext | None, endpoint: str | None, model: str | None
+    ) -> list[str]:
+        ctx = context if context is not None else CallContext()
+        return [lim.storage_key(ctx, endpoint, model) for lim in self.limits]
+
+    def _report(self, keys: list[str], states: list[State | None], now: float) -> list[LimitUsage]:
+        out = []
+        for lim, key, st in zip(self.limits, keys, states, strict=True):
+            used = reserved = 0.0
+            resets: float | None = None
+            if lim.algorithm == ALGO_GCRA:
+                level = 0.0
+                if st is not None:
+                    level = max(0.0, st.a - (now - st.b) * lim.amount / lim.period_code)
+                    reserved = min(st.c, level)
+                used = level - reserved
+                resets = now + level * lim.period_code / lim.amount
+            elif lim.algorithm == ALGO_WINDOW:
+                wid, resets = window_of(lim.period_code, now)
+                if st is not None and st.a == wid:
+                    used, reserved = st.b, st.c
+            else:
+                live = [e for e in (st.leases or {}).values() if e > now] if st else []
+                used = float(len(live))
+            out.append(
+                LimitUsage(
+                    lim.name,
+                    key,
+                    lim.metric,
+                    lim.per,
+                    lim.amount,
+                    used,
+                    reserved,
+                    max(lim.amount - used - reserved, 0.0),
+                    resets,
+                )
+            )
+        return out
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _fmt(v: float) -> str:
+    return f"{v:,.0f}" if v == int(v) else f"{v:.6g}"
