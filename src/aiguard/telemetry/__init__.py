@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from ._audit import AuditRecord, Violation
 from ._console import console
+from ._html import write_html_report
 from ._recorder import AttemptRecorder, CallRecorder
 from ._sinks import JSONLinesSink, LoggingSink, OTelLogSink
+from ._report import UsageRow, UsageSummary, usage_summary
 from ._sqlite import SQLiteAuditStore
+from ._stage import TelemetryStage
 from ._telemetry import Telemetry, capture_content_from_env
 from ._writer import AuditLog, AuditSink
 
@@ -27,7 +30,12 @@ __all__ = [
     "OTelLogSink",
     "SQLiteAuditStore",
     "Telemetry",
+    "TelemetryStage",
+    "UsageRow",
+    "UsageSummary",
     "Violation",
     "capture_content_from_env",
     "console",
+    "usage_summary",
+    "write_html_report",
 ]
