@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from aiguard import CallContext
 from aiguard.errors import ConfigError, PolicyError
 from aiguard.policy import Policy, PolicySpec, RateLimitSpec
 
@@ -211,3 +212,10 @@ def test_coerce_accepts_the_forms_a_client_takes(seed: Policy) -> None:
     assert Policy.coerce(SEED) == seed
     with pytest.raises(ConfigError, match="policy must be"):
         Policy.coerce(42)  # type: ignore[arg-type]
+
+
+def test_copies_do_not_reuse_derived_state(seed: Policy) -> None:
+    seed.resolve(CallContext())  # warm the memo tables
+    renamed = seed.model_copy(update={"metadata": seed.metadata.model_copy(update={"name": "x"})})
+    assert renamed.hash != seed.hash
+    assert renamed.resolve(CallContext()).name == "x"

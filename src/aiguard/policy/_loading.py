@@ -43,7 +43,9 @@ def load_yaml_text(text: str, origin: str | None) -> Any:
             "(or load the policy with Policy.from_dict / Policy.from_json)"
         ) from None
 
-    class _Loader(yaml.SafeLoader):
+    base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when built with it
+
+    class _Loader(base):  # type: ignore[misc, valid-type]
         pass
 
     def _mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict[Any, Any]:

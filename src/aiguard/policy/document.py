@@ -12,7 +12,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import Field, PrivateAttr, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from .._context import CallContext
 from ..errors import ConfigError, PolicyError
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Metadata", "Policy", "PolicySpec"]
 
 _LAYER_MEMO_LIMIT = 256
+_DERIVED = ("hash", "_engine", "_layer_memo")
 
 
 class Metadata(Section):
@@ -99,8 +100,23 @@ class Policy(Section):
     metadata: Metadata = Metadata()
     spec: PolicySpec = PolicySpec()
 
-    _resolver: Resolver | None = PrivateAttr(default=None)
-    _layers: dict[str, Policy] = PrivateAttr(default_factory=dict)
+    # Derived state lives in cached properties (plain ``__dict__`` entries, read at attribute
+    # speed on the hot path) and is dropped by ``model_copy`` so a copy never reuses it.
+    @cached_property
+    def _engine(self) -> Resolver:
+        from .effective import Resolver
+
+        return Resolver(self)
+
+    @cached_property
+    def _layer_memo(self) -> dict[str, Policy]:
+        return {}
+
+    def model_copy(self, *, update: Mapping[str, Any] | None = None, deep: bool = False) -> Policy:
+        copy = super().model_copy(update=update, deep=deep)
+        for name in _DERIVED:
+            copy.__dict__.pop(name, None)
+        return copy
 
     # ------------------------------------------------------------------ loading
 
@@ -202,32 +218,25 @@ class Policy(Section):
             key = "d:" + canonical_json(data)
         else:
             raise ConfigError(f"a policy layer is a Policy or a dict, got {type(layer).__name__}")
-        found = self._layers.get(key)
+        memo = self._layer_memo
+        found = memo.get(key)
         if found is not None:
             return found
         base = self.model_dump(by_alias=True, exclude_unset=True)
         merged = Policy.from_dict(deep_merge(base, data), source="(layered)")
-        if len(self._layers) >= _LAYER_MEMO_LIMIT:
-            self._layers.clear()
-        self._layers[key] = merged
+        if len(memo) >= _LAYER_MEMO_LIMIT:
+            memo.clear()
+        memo[key] = merged
         return merged
 
     # ------------------------------------------------------------------ decisions
-
-    def _get_resolver(self) -> Resolver:
-        resolver = self._resolver
-        if resolver is None:
-            from .effective import Resolver
-
-            resolver = self._resolver = Resolver(self)
-        return resolver
 
     def resolve(
         self, context: CallContext, *, model: str | None = None, endpoint: str | None = None
     ) -> EffectivePolicy:
         """The policy as it applies to this call: overrides matched and merged. Memoised per
         distinct value of the attributes the overrides look at, so repeated calls are cheap."""
-        return self._get_resolver().resolve(context, model, endpoint)
+        return self._engine.resolve(context, model, endpoint)
 
     def authorize(
         self,
@@ -256,5 +265,5 @@ class Policy(Section):
         """Endpoint names the routing section and its overrides use; a client checks them."""
         names = set(self.spec.endpoint_routing.referenced_endpoints())
         for i, _ in enumerate(self.spec.overrides):
-            names |= self._get_resolver().spec_for((i,)).endpoint_routing.referenced_endpoints()
+            names |= self._engine.spec_for((i,)).endpoint_routing.referenced_endpoints()
         return frozenset(names)
