@@ -7,6 +7,7 @@ its target is a few microseconds.
 
 from __future__ import annotations
 
+import contextlib
 import timeit
 from pathlib import Path
 from typing import Any
@@ -63,10 +64,8 @@ def main() -> None:
     request = ChatRequest(messages=(Message(role="user", content="hi"),), model="gpt-4o-mini")
 
     def denied() -> None:
-        try:
+        with contextlib.suppress(MissingScopeError):
             seed.authorize("chat", reader)
-        except MissingScopeError:
-            pass
 
     text = SEED.read_text()
     rows = [
