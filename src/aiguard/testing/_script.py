@@ -83,11 +83,12 @@ class Reply:
             return self.finish_reason
         return "tool_calls" if self.tool_calls else "stop"
 
-    def pieces(self, default_chunk_size: int) -> list[str]:
-        """The text as streamed pieces (empty text -> no pieces)."""
-        if self.chunks is not None:
+    def pieces(self, default_chunk_size: int, text: str | None = None) -> list[str]:
+        """The text (``text`` overrides, for echo) as streamed pieces; empty -> none."""
+        if self.chunks is not None and text is None:
             return [c for c in self.chunks if c]
-        text = self.text or ""
+        if text is None:
+            text = self.text or ""
         n = self.chunk_size or default_chunk_size
         return [text[i : i + n] for i in range(0, len(text), n)]
 

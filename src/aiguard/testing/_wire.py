@@ -218,9 +218,13 @@ def registered_routes() -> list[Route]:
 # --------------------------------------------------------------------------- helpers for formats
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def dumps(obj: Any) -> bytes:
-    """Compact UTF-8 JSON, as real APIs send it."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
+    """Compact UTF-8 JSON, as real APIs send it (one shared encoder: ``json.dumps`` with
+    options builds a new one per call, which is a third of the cost)."""
+    return _ENCODE(obj).encode()
 
 
 def sse(data: bytes, event: str | None = None) -> bytes:

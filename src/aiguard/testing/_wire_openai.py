@@ -82,6 +82,7 @@ class OpenAIWire(WireFormat):
 
 
 WIRE = OpenAIWire()
+_ECHO = Reply()  # echo mode: defaults for everything but the text
 
 
 def _text(content: Any) -> str:
@@ -138,8 +139,9 @@ def chat_completions(call: Call) -> Body | Stream:
         prompt_words += word_count(text)
         if m.get("role") == "user":
             last_user = text
-    reply = call.reply or Reply(text=f"echo: {last_user}")
-    text = reply.text or ""
+    reply = call.reply or _ECHO
+    echo = None if call.reply else f"echo: {last_user}"
+    text = (reply.text or "") if echo is None else echo
     calls = reply.tool_call_ids(f"call_{call.seq}_")
     completion_words = word_count(text) + sum(word_count(c[2]) for c in calls)
     usage = _usage(reply, prompt_words, completion_words)
@@ -149,7 +151,10 @@ def chat_completions(call: Call) -> Body | Stream:
     if call.request.stream:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        return _stream(call, reply, calls, usage if include_usage else None, cid, created, model)
+        pieces = reply.pieces(call.chunk_size, echo)
+        return _stream(
+            call, reply, pieces, calls, usage if include_usage else None, cid, created, model
+        )
     message: dict[str, Any] = {
         "role": "assistant",
         "content": text if text or not calls else None,
@@ -179,6 +184,7 @@ def chat_completions(call: Call) -> Body | Stream:
 def _stream(
     call: Call,
     reply: Reply,
+    pieces: list[str],
     calls: list[tuple[str, str, str]],
     usage: dict[str, Any] | None,
     cid: str,
@@ -199,8 +205,7 @@ def _stream(
         return prefix + dumps(delta) + end
 
     events = [chunk({"role": "assistant", "content": "", "refusal": None})]
-    events.extend(prefix + b'{"content":' + dumps(p) + b"}" + end for p in reply.pieces(
-        call.chunk_size))  # fmt: skip
+    events.extend(prefix + b'{"content":' + dumps(p) + b"}" + end for p in pieces)
     size = reply.chunk_size or call.chunk_size
     for index, (cid_, name, args) in enumerate(calls):
         first = {"index": index, "id": cid_, "type": "function"}
