@@ -12,6 +12,7 @@ under ``topics``, case-insensitive) that topic; any other string is a literal ph
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from typing import Any, Literal, TypeAlias
 
 from pydantic import (
@@ -26,6 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from ._lexicons import BUILTIN_TOPICS, TOPIC_ALIASES
 from ._regex import check_pattern
 
 __all__ = [
@@ -42,6 +44,8 @@ __all__ = [
     "SecretsSpec",
     "TopicSpec",
     "normalize_entity",
+    "resolve_category",
+    "topic_key",
 ]
 
 Action: TypeAlias = Literal["block", "redact", "mask", "hash", "flag"]
@@ -116,6 +120,35 @@ def _short(entry: BaseModel, key: str, info: SerializationInfo) -> Any:
         exclude_none=True,
         mode=info.mode,
     )
+
+
+def topic_key(name: str) -> str:
+    """Topic names compare case- and spacing-insensitively; aliases name built-ins."""
+    key = " ".join(name.strip().lower().split())
+    return TOPIC_ALIASES.get(key, key)
+
+
+def resolve_category(
+    name: str, declared_topics: Iterable[str] = ()
+) -> tuple[str, str | None] | None:
+    """What a block-list name refers to: ``("pii", None)``, ``("pii", "email")``,
+    ``("secrets", kind)``, ``("topic", name)``, or ``None`` for a literal phrase."""
+    key = name.strip().lower()
+    if key == "pii":
+        return ("pii", None)
+    if key in ("secrets", "secret", "credentials"):
+        return ("secrets", None)
+    if key.startswith("pii."):
+        return ("pii", normalize_entity(key[4:]))
+    if key.startswith("secrets."):
+        kind = key[8:].replace("-", "_")
+        if kind not in SECRET_KINDS:
+            raise ValueError(f"unknown secret kind {kind!r}; {_closest(kind, SECRET_KINDS)}")
+        return ("secrets", kind)
+    tkey = topic_key(name)
+    if tkey in BUILTIN_TOPICS or tkey in {topic_key(t) for t in declared_topics}:
+        return ("topic", tkey)
+    return None
 
 
 class _Spec(BaseModel):
@@ -296,7 +329,31 @@ class ModerationSpec(_Spec):
     @field_validator("topics")
     @classmethod
     def _topic_names(cls, v: dict[str, TopicSpec]) -> dict[str, TopicSpec]:
-        for name in v:
-            if not name.strip():
+        seen: dict[str, str] = {}
+        for name, topic in v.items():
+            key = topic_key(name)
+            if not key:
                 raise ValueError("a topic name is empty")
+            if key in seen:
+                raise ValueError(f"topics {seen[key]!r} and {name!r} name the same topic")
+            seen[key] = name
+            if key not in BUILTIN_TOPICS and not topic.phrases:
+                raise ValueError(
+                    f"topic {name!r} is not built in ({', '.join(BUILTIN_TOPICS)}), "
+                    "so it needs its own phrases"
+                )
         return v
+
+    @model_validator(mode="after")
+    def _categories_exist(self) -> ModerationSpec:
+        for i, entry in enumerate(self.block_list):
+            if entry.category is not None and resolve_category(entry.category, self.topics) is None:
+                known = ["PII", "secrets", "pii.<entity>", "secrets.<kind>", *BUILTIN_TOPICS]
+                known += [t for t in self.topics if topic_key(t) not in BUILTIN_TOPICS]
+                raise ValueError(
+                    f"blockList[{i}].category {entry.category!r} is not a category; "
+                    f"known: {', '.join(known)} (use 'phrase' for literal text)"
+                )
+            if entry.term is not None:
+                resolve_category(entry.term, self.topics)  # raises for pii.<typo>
+        return self

@@ -1,0 +1,295 @@
+"""Deterministic PII detectors: each finds candidates through :class:`Prepared`'s cheap views
+and keeps only those that pass a structural check (Luhn, mod-97, SSA ranges, checksums).
+
+Context words decide the ambiguous shapes only: nine bare digits are an SSN after "SSN" and an
+order number otherwise; ten bare digits are a phone number unless an order/invoice/id word
+or a ``#`` precedes them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Callable, Iterable
+
+from ._checksums import (
+    base58check_ok,
+    bech32_ok,
+    card_issuer_ok,
+    eip55_ok,
+    iban_ok,
+    luhn_ok,
+    ssn_ok,
+)
+from ._scan import Prepared
+from .findings import Hit
+
+__all__ = ["LABELS", "PII_FINDERS", "find_pii"]
+
+LABELS: dict[str, str] = {
+    "email": "EMAIL",
+    "phone": "PHONE",
+    "payment_card": "CARD",
+    "iban": "IBAN",
+    "us_ssn": "SSN",
+    "ip_address": "IP",
+    "crypto_wallet": "WALLET",
+}
+
+_WORDISH = re.compile(r"[A-Za-z0-9_]")
+
+
+def _attached_before(text: str, pos: int) -> bool:
+    """True when ``pos`` continues a word or code (``A-123``, ``v1.2``, ``x_9``)."""
+    if pos == 0:
+        return False
+    prev = text[pos - 1]
+    if prev.isalnum() or prev == "_":
+        return True
+    return prev in "-./:#" and pos >= 2 and (text[pos - 2].isalnum() or text[pos - 2] == "_")
+
+
+def _attached_after(text: str, end: int) -> bool:
+    if end >= len(text):
+        return False
+    nxt = text[end]
+    if nxt.isalnum() or nxt == "_":
+        return True
+    return nxt in "-./:" and end + 1 < len(text) and text[end + 1].isalnum()
+
+
+# --------------------------------------------------------------------------- email
+
+_EMAIL_LOCAL_TAIL = re.compile(r"[A-Za-z0-9._%+\-]{1,64}\Z")
+_EMAIL_DOMAIN = re.compile(
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9\-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})(?![A-Za-z0-9\-])"
+)
+
+
+def _emails(p: Prepared) -> Iterable[Hit]:
+    text = p.text
+    for at in p.positions(b"@"):
+        m = _EMAIL_DOMAIN.match(text, at)
+        if m is None:
+            continue
+        lm = _EMAIL_LOCAL_TAIL.search(text, max(0, at - 64), at)
+        if lm is None:
+            continue
+        start = lm.start()
+        while start < at and text[start] in "._%+-":
+            start += 1
+        if start == at or text[at - 1] == ".":
+            continue
+        yield Hit(start, m.end(), "pii.email", "EMAIL", "email", 60)
+
+
+# --------------------------------------------------------------------------- numbers
+
+_SEP = r"[ .\-]"
+_EXT = r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
+_INTL_PHONE = re.compile(
+    r"(?:\+|00)[1-9]\d{0,2}"
+    r"(?:[ .\-]?\(0\)[ .\-]?|[ .\-]?\(\d{1,4}\)[ .\-]?|[ .\-])?"
+    r"\d{1,5}(?:[ .\-]?\d{1,5}){0,5}" + _EXT
+)
+_NANP_PHONE = re.compile(
+    r"(?:1[ .\-])?(?:\(([2-9]\d{2})\)[ .\-]?|([2-9]\d{2})([ .\-]))[2-9]\d{2}[ .\-]\d{4}" + _EXT
+)
+_NANP_BARE = re.compile(r"1?[2-9]\d{2}[2-9]\d{6}" + _EXT)
+_TRUNK_PHONE = re.compile(
+    r"(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .\-]?\d{2,8})(?:[ .\-]\d{2,4}){0,4}" + _EXT
+)
+_CARD = re.compile(
+    r"\d{13,19}|\d{4}([ \-])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ \-])\d{6}\2\d{4,5}"
+    r"|\d{4}([ \-])\d{4}\3\d{4}\3\d{1,4}"
+)
+_SSN = re.compile(r"(\d{3})([ \-])(\d{2})\2(\d{4})|(\d{3})(\d{2})(\d{4})")
+_IPV4 = re.compile(
+    r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}"
+)
+_PHONE_CONTEXT = re.compile(
+    r"phone|tel\b|call|mobile|cell|fax|text me|whatsapp|sms|contact|reach|dial|number|:\s*$", re.I
+)
+_NOT_PHONE_CONTEXT = re.compile(
+    r"(order|invoice|ticket|account|acct|tracking|ref|reference|id|sku|part|serial|"
+    r"isbn|po|case|no\.?|#)\W{0,3}(number|no\.?|#)?\W{0,3}$",
+    re.I,
+)
+_SSN_CONTEXT = re.compile(r"ssn|social security|social sec|ss#|ss no", re.I)
+_VERSION_CONTEXT = re.compile(r"(version|ver\.?|release|build|v)\s?$", re.I)
+
+
+def _digits(s: str) -> str:
+    return "".join(c for c in s if c.isdigit())
+
+
+def _numbers(p: Prepared) -> Iterable[Hit]:
+    text = p.text
+    for run_start, run_end in p.number_runs(4):
+        # a number run may be preceded by "+" or "(" that belongs to it
+        s = run_start
+        while s > 0 and text[s - 1] in "+(" and run_start - s < 2:
+            s -= 1
+        pos = s
+        limit = min(len(text), run_end + 24)  # room for an extension
+        while pos < run_end:
+            if text[pos].isdigit() or text[pos] in "+(":
+                hit = None if _attached_before(text, pos) else _number_at(text, pos, limit)
+                if hit is not None:
+                    yield hit
+                    pos = hit.end
+                    continue
+                # skip to the next group
+                while pos < run_end and (text[pos].isdigit() or text[pos] in "+("):
+                    pos += 1
+            pos += 1
+
+
+def _number_at(text: str, pos: int, limit: int) -> Hit | None:
+    before = text[max(0, pos - 32) : pos]
+    if text[pos].isdigit():
+        m = _CARD.match(text, pos, limit)
+        if m and not _attached_after(text, m.end()):
+            digits = _digits(m.group())
+            if luhn_ok(digits) and card_issuer_ok(digits):
+                return Hit(pos, m.end(), "pii.payment_card", "CARD", "payment_card", 70)
+        m = _SSN.match(text, pos, limit)
+        if m and not _attached_after(text, m.end()):
+            if m.group(1):
+                if ssn_ok(m.group(1), m.group(3), m.group(4)):
+                    return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
+            elif _SSN_CONTEXT.search(before) and ssn_ok(m.group(5), m.group(6), m.group(7)):
+                return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
+        m = _IPV4.match(text, pos, limit)
+        if m and not _attached_after(text, m.end()) and not _VERSION_CONTEXT.search(before[-12:]):
+            return Hit(pos, m.end(), "pii.ip_address", "IP", "ip_address", 55)
+    return _phone_at(text, pos, limit, before)
+
+
+def _phone_at(text: str, pos: int, limit: int, before: str) -> Hit | None:
+    for rx in (_INTL_PHONE, _NANP_PHONE, _TRUNK_PHONE, _NANP_BARE):
+        m = rx.match(text, pos, limit)
+        if m is None:
+            continue
+        end = m.end()
+        while end > pos and not text[end - 1].isalnum():
+            end -= 1
+        if _attached_after(text, end):
+            continue
+        n = len(_digits(text[pos:end]))
+        if rx is _INTL_PHONE:
+            ok = 8 <= n <= 17
+        elif rx is _NANP_PHONE:
+            ok = True
+        elif rx is _TRUNK_PHONE:
+            raw = text[pos:end]
+            ok = 9 <= n <= 13 and (
+                any(c in raw for c in " .-()") or bool(_PHONE_CONTEXT.search(before))
+            )
+        else:
+            ok = not _NOT_PHONE_CONTEXT.search(before) or bool(_PHONE_CONTEXT.search(before[-12:]))
+        if ok:
+            return Hit(pos, end, "pii.phone", "PHONE", "phone", 50)
+    return None
+
+
+# --------------------------------------------------------------------------- IBAN
+
+_IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?")
+
+
+def _ibans(p: Prepared) -> Iterable[Hit]:
+    text = p.text
+    for pos in p.upper_starts(b"AA00"):
+        m = _IBAN.match(text, pos)
+        if m is None:
+            continue
+        # try the longest candidate first, then shorter ones (a trailing word may follow)
+        raw = m.group()
+        while raw:
+            compact = raw.replace(" ", "")
+            if iban_ok(compact) and not _attached_after(text, pos + len(raw)):
+                yield Hit(pos, pos + len(raw), "pii.iban", "IBAN", "iban", 80)
+                break
+            cut = raw.rfind(" ")
+            raw = raw[:cut] if cut > 4 else ""
+
+
+# --------------------------------------------------------------------------- IPv6
+
+_IPV6_CAND = re.compile(r"[0-9A-Fa-f:]*::?[0-9A-Fa-f:.]*")
+_IPV6_TRIGGER = re.compile(rb":(?::|[0-9A-Fa-f]{1,4}:)")
+
+
+def _ipv6(p: Prepared) -> Iterable[Hit]:
+    text = p.text
+    last_end = -1
+    for m in _IPV6_TRIGGER.finditer(p.ascii):
+        if m.start() < last_end:
+            continue
+        s = m.start()
+        while s > 0 and (text[s - 1] in "0123456789abcdefABCDEF:"):
+            s -= 1
+        e = m.end()
+        while e < len(text) and text[e] in "0123456789abcdefABCDEF:.":
+            e += 1
+        while e > s and text[e - 1] in ".:" and not text[s:e].endswith("::"):
+            e -= 1
+        last_end = e
+        cand = text[s:e]
+        if (_attached_before(text, s) and text[s - 1] != ":") or _attached_after(text, e):
+            continue
+        if sum(1 for g in cand.split(":") if g) < 2:
+            continue
+        try:
+            ipaddress.IPv6Address(cand)
+        except ValueError:
+            continue
+        yield Hit(s, e, "pii.ip_address", "IP", "ip_address", 55)
+
+
+# --------------------------------------------------------------------------- wallets
+
+_BTC_LEGACY = re.compile(r"[13][1-9A-HJ-NP-Za-km-z]{25,34}")
+_BTC_BECH32 = re.compile(r"(?:bc1|BC1)[02-9ac-hj-np-zAC-HJ-NP-Z]{11,71}")
+_ETH = re.compile(r"0x[0-9a-fA-F]{40}")
+
+
+def wallets_in(p: Prepared, start: int, end: int) -> Iterable[Hit]:
+    """Wallet addresses inside one long token run (the secrets scan shares these runs)."""
+    text = p.text
+    for rx, check in ((_ETH, eip55_ok), (_BTC_BECH32, bech32_ok), (_BTC_LEGACY, base58check_ok)):
+        for m in rx.finditer(text, start, end):
+            s, e = m.span()
+            if _attached_before(text, s) or _attached_after(text, e):
+                continue
+            if check(m.group()):
+                yield Hit(s, e, "pii.crypto_wallet", "WALLET", "crypto_wallet", 75)
+
+
+def _wallets(p: Prepared) -> Iterable[Hit]:
+    for s, e in p.long_tokens():
+        yield from wallets_in(p, s, e)
+
+
+PII_FINDERS: dict[str, Callable[[Prepared], Iterable[Hit]]] = {
+    "email": _emails,
+    "iban": _ibans,
+    "ip_address": _ipv6,
+    "crypto_wallet": _wallets,
+}
+"""Entity -> finder for the entities with their own trigger. Number-shaped entities share
+one pass (:func:`_numbers`), filtered afterwards."""
+
+_NUMBER_ENTITIES = frozenset({"phone", "payment_card", "us_ssn", "ip_address"})
+
+
+def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
+    hits: list[Hit] = []
+    for entity in entities:
+        finder = PII_FINDERS.get(entity)
+        if finder is not None:
+            hits.extend(finder(p))
+    if entities & _NUMBER_ENTITIES:
+        hits.extend(h for h in _numbers(p) if h.detector in entities)
+    return hits

@@ -1,0 +1,131 @@
+"""Credential detectors: provider key shapes, JWTs, private-key blocks, ``password=...``
+assignments and high-entropy tokens.
+
+Every key shape is a long token, so they are only looked for inside the long runs that
+:class:`Prepared` finds with one ``find``; the assignment and PEM patterns run only when their
+keyword is present at all.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable
+
+from ._pii import wallets_in
+from ._scan import Prepared
+from .findings import Hit
+
+__all__ = ["entropy", "find_secrets"]
+
+# kind -> pattern over a long token run; ordered most specific first.
+_KEY_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("anthropic_key", re.compile(r"sk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_\-]{32,}")),
+    ("openai_key", re.compile(r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}")),
+    ("google_api_key", re.compile(r"AIza[0-9A-Za-z_\-]{35}")),
+    ("aws_access_key_id", re.compile(r"(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z2-7]{16}")),
+    ("github_token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})")),
+    ("slack_token", re.compile(r"xox[abposr]-[A-Za-z0-9\-]{10,}")),
+    ("stripe_key", re.compile(r"(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}")),
+    (
+        "jwt",
+        re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"),
+    ),
+)
+_PREFIXES = (b"sk-", b"AIza", b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AROA", b"AIDA", b"gh",
+             b"github_pat_", b"xox", b"sk_", b"rk_", b"eyJ")  # fmt: skip
+
+_PEM = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
+    r"(?:[A-Za-z0-9+/=:,\-\s]{0,20000}?-----END \1-----|[A-Za-z0-9+/=:,\-\s]*)"
+)
+_ASSIGN_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"credential")
+_ASSIGN = re.compile(
+    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-.])*"
+    r"(?:password|passwd|passphrase|pwd|pass|secret|client_secret|api[_\-]?key|apikey|"
+    r"access[_\-]?key|secret[_\-]?key|private[_\-]?key|access[_\-]?token|auth[_\-]?token|"
+    r"refresh[_\-]?token|token|credentials?)"
+    r"[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
+    r"(?:\"(?P<dq>[^\"\n]{3,256})\"|'(?P<sq>[^'\n]{3,256})'|(?P<bare>[^\s\"',;)}\]]{3,256}))"
+)
+_SUB_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
+_PLACEHOLDER_VALUE = re.compile(
+    r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\{[^}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\(?[a-z_]+\)?s?|"
+    r"(?:your|my)[_\-]?\w*|changeme|example|redacted|none|null|true|false|required|"
+    r"\[[A-Z_]+_\d+\])$"
+)
+
+
+def entropy(s: str) -> float:
+    """Shannon entropy in bits per character."""
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _high_entropy(token: str) -> bool:
+    n = len(token)
+    if n < 20 or n > 512:
+        return False
+    core = token.rstrip("=")
+    has_digit = any(c.isdigit() for c in core)
+    has_upper = any(c.isupper() for c in core)
+    has_lower = any(c.islower() for c in core)
+    if not has_digit or not (has_upper or has_lower):
+        return False
+    if core.count("/") > 2 or core.count("-") > 4 or core.count("_") > 4:
+        return False  # paths, slugs, identifiers
+    if not (has_upper and has_lower):
+        return False  # hex digests and uuids are identifiers, not credentials
+    return entropy(core) >= min(4.3, 0.82 * math.log2(len(core)))
+
+
+def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
+    text = p.text
+    hits: list[Hit] = []
+    runs = p.long_tokens()
+    for rs, re_ in runs:
+        chunk = p.ascii[rs:re_]
+        found_shape = False
+        if any(pre in chunk for pre in _PREFIXES):
+            for kind, rx in _KEY_SHAPES:
+                if kind not in kinds:
+                    continue
+                for m in rx.finditer(text, rs, re_):
+                    hits.append(Hit(m.start(), m.end(), f"secrets.{kind}", "SECRET", kind, 90))
+                    found_shape = True
+        if found_shape or "high_entropy" not in kinds:
+            continue
+        if any(True for _ in wallets_in(p, rs, re_)):
+            continue
+        for m in _SUB_TOKEN.finditer(text, rs, re_):
+            if _high_entropy(m.group()):
+                hits.append(
+                    Hit(m.start(), m.end(), "secrets.high_entropy", "SECRET", "high_entropy", 40)
+                )
+    if "private_key" in kinds and b"-----BEGIN" in p.ascii:
+        for m in _PEM.finditer(text):
+            hits.append(Hit(m.start(), m.end(), "secrets.private_key", "SECRET", "private_key", 95))
+    if "credential_assignment" in kinds and (b"=" in p.ascii or b":" in p.ascii):
+        low = p.lower
+        if any(k in low for k in _ASSIGN_KEYWORDS):
+            hits.extend(_assignments(text))
+    return hits
+
+
+def _assignments(text: str) -> Iterable[Hit]:
+    for m in _ASSIGN.finditer(text):
+        group = "dq" if m.group("dq") else "sq" if m.group("sq") else "bare"
+        value = m.group(group)
+        if _PLACEHOLDER_VALUE.match(value):
+            continue
+        if m.group("op") == ":" and group == "bare" and value.isalpha() and value.islower():
+            continue  # prose: "the password: is required", "token: expired"
+        yield Hit(
+            m.start(group),
+            m.end(group),
+            "secrets.credential_assignment",
+            "SECRET",
+            "credential_assignment",
+            85,
+        )
