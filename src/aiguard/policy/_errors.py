@@ -152,7 +152,7 @@ def _message(err: Mapping[str, Any], root: type[BaseModel], loc: list[str | int]
         return f"expected {what}, got {got}"
     if kind in ("greater_than_equal", "less_than", "less_than_equal"):
         return f"{err['msg'].lower()}, got {got}"
-    if kind == "too_short":
+    if kind in ("too_short", "string_too_short"):
         return "must not be empty"
     if kind == "string_pattern_mismatch":
         return f"{got} does not have the expected form ({ctx.get('pattern')})"
