@@ -136,6 +136,7 @@ def test_every_mistake_is_reported_at_once_with_paths() -> None:
         ({"rateLimit": {"requestsPerMinute": "60"}}, "expected an integer, got '60'"),
         ({"rateLimit": {"requestsPerMinute": True}}, "expected an integer, got True"),
         ({"rateLimit": {"key": ["global", "user"]}}, "'global' cannot be combined"),
+        ({"rateLimit": {"key": ["tenant", "usr"]}}, "key[1]: unknown attribute 'usr'; did you"),
         ({"rateLimit": {"maxWait": 5}}, "spec.rateLimit.maxWait: only applies with mode 'wait'"),
         ({"rateLimit": {"store": {"type": "redis"}}}, "spec.rateLimit.store.url: required"),
         ({"rateLimit": {"limits": [{"key": ["tenant"]}]}}, "spec.rateLimit.limits[0]: sets no"),

@@ -25,6 +25,7 @@ _KEY_ATTR = {
     "tenant": "tenant",
     "user": "user",
     "route": "route",
+    "region": "region",
     "run": "run_id",
     "model": "model",
     "endpoint": "endpoint",
@@ -153,7 +154,7 @@ def _limits(eff: EffectivePolicy, ctx: CallContext, model: str | None) -> dict[s
         if rule.key == ("global",):
             key: dict[str, Any] = {"global": True}
         else:
-            key = {k: read_attribute(ctx, _KEY_ATTR[k], model) for k in rule.key}
+            key = {k: read_attribute(ctx, _KEY_ATTR.get(k, k), model) for k in rule.key}
         rules.append({"name": rule.name, "limits": rule.counts(), "key": key})
     return {
         "step": "limits",

@@ -7,15 +7,19 @@ rules with their own keys, so a per-user request rate and a per-tenant budget ca
 
 from __future__ import annotations
 
+import difflib
 from typing import Literal, TypeAlias
 
-from pydantic import model_validator
+from pydantic import field_validator, model_validator
 
 from ._model import PositiveFloat, PositiveInt, Section
 
-__all__ = ["LimitKey", "LimitRule", "LimitStore", "RateLimitSpec"]
+__all__ = ["KEY_ATTRIBUTES", "LimitKey", "LimitRule", "LimitStore", "RateLimitSpec"]
 
-LimitKey: TypeAlias = Literal["global", "tenant", "user", "endpoint", "model", "route", "run"]
+LimitKey: TypeAlias = str
+"""``global``, or attributes among ``tenant``, ``user``, ``region``, ``endpoint``, ``model``,
+``route``, ``run`` and ``tags.<name>``."""
+KEY_ATTRIBUTES = ("global", "tenant", "user", "region", "endpoint", "model", "route", "run")
 
 _COUNTS = (
     "requests_per_minute",
@@ -31,12 +35,20 @@ DEFAULT_KEY: tuple[LimitKey, ...] = ("tenant", "user")
 
 def _check_key(key: tuple[str, ...]) -> list[str]:
     problems = []
+    for i, k in enumerate(key):
+        if k not in KEY_ATTRIBUTES and not (k.startswith("tags.") and len(k) > 5):
+            near = difflib.get_close_matches(k, KEY_ATTRIBUTES, n=1)
+            hint = f"did you mean {near[0]!r}? " if near else ""
+            problems.append(
+                f"[{i}]: unknown attribute {k!r}; {hint}use {', '.join(KEY_ATTRIBUTES)} "
+                "or tags.<name>"
+            )
     if not key:
-        problems.append(".key: is empty; use [global] for one counter shared by every call")
+        problems.append(": is empty; use [global] for one counter shared by every call")
     if len(set(key)) != len(key):
-        problems.append(".key: lists an attribute twice")
+        problems.append(": lists an attribute twice")
     if "global" in key and len(key) > 1:
-        problems.append(".key: 'global' cannot be combined with other attributes")
+        problems.append(": 'global' cannot be combined with other attributes")
     return problems
 
 
@@ -56,7 +68,17 @@ class _Counts(Section):
     max_concurrent: PositiveInt | None = None
     """Calls in flight at once."""
     key: tuple[LimitKey, ...] = DEFAULT_KEY
-    """Which context attributes each counter is kept per; ``[global]`` for one counter."""
+    """Which context attributes each counter is kept per: any of ``tenant``, ``user``,
+    ``region``, ``endpoint``, ``model``, ``route``, ``run``, ``tags.<name>``; or ``[global]``
+    for one counter shared by every call."""
+
+    @field_validator("key")
+    @classmethod
+    def _valid_key(cls, key: tuple[str, ...]) -> tuple[str, ...]:
+        problems = _check_key(key)
+        if problems:
+            raise ValueError("\n".join(problems))
+        return key
 
     def counts(self) -> dict[str, int | float]:
         """The counts this rule sets, by camelCase name (the form audit records use)."""
@@ -79,7 +101,7 @@ class LimitRule(_Counts):
 
     @model_validator(mode="after")
     def _valid(self) -> LimitRule:
-        problems = _check_key(self.key)
+        problems = []
         if not self.counts():
             problems.append(f": sets no limit; give at least one of {', '.join(_CAMEL.values())}")
         if problems:
@@ -129,7 +151,7 @@ class RateLimitSpec(_Counts):
 
     @model_validator(mode="after")
     def _valid(self) -> RateLimitSpec:
-        problems = _check_key(self.key)
+        problems = []
         if self.max_wait is not None and self.mode != "wait":
             problems.append(".maxWait: only applies with mode 'wait'")
         names = [r.name for r in self.limits if r.name]
