@@ -68,7 +68,7 @@ async def test_async_client_refuses_then_allows(fake: FakeProvider, seed: Policy
 
 def test_denied_tool_never_reaches_the_provider(fake: FakeProvider) -> None:
     policy = Policy.from_dict({"spec": {"authentication": {"tools": {"deny": ["shell"]}}}})
-    with aiguard.Client(endpoints(fake), stages=stages(policy)) as client:
-        with pytest.raises(ToolNotAllowedError):
-            client.chat("hi", model="cloud-llm", tools=[TOOL])
+    client = aiguard.Client(endpoints(fake), stages=stages(policy))
+    with client, pytest.raises(ToolNotAllowedError):
+        client.chat("hi", model="cloud-llm", tools=[TOOL])
     assert fake.requests == []
