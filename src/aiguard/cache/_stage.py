@@ -1,0 +1,450 @@
+"""``ResponseCache``: the pipeline's cache stage (lookup before admission, store after).
+
+Why it is built this way:
+
+* The key is computed once per call, at lookup, from the request *as it will be sent* (input
+  inspection has already redacted it) and kept in ``call.notes["cache"]`` for the store, so a
+  request cannot change between the two.
+* Only what can be trusted is stored: deterministic requests by default, finished answers
+  (``stop``, ``length``, ``tool_calls``) only, never errors, content-filtered or interrupted
+  answers (the pipeline never calls ``store`` for a failed call), and only an answer from the
+  endpoint the key names (a failover answer is shared with waiting identical calls but not
+  kept, since the next call may well reach the primary).
+* A backend failure is a miss (or a skipped store) plus a logged warning; a call never fails
+  because its cache did.
+* Concurrent identical misses are coalesced in-process (``_flight``): one leader calls
+  upstream, the rest wait as an ``Io`` the driver performs (blocking or awaited), released by
+  the leader's ``store`` or ``abandon``. If the leader fails with a ``ProviderError`` the
+  waiters raise that error too (the same request to the same endpoint would have failed the
+  same way; a stampede on a failing provider helps nobody). If it fails for any other reason
+  (a refusal aimed at the leader's own user, a budget, cancellation, an abandoned stream, an
+  answer that may not be cached) the waiters proceed as ordinary misses.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from .._effects import Io
+from .._stages import CacheHit
+from .._types import ChatRequest, ChatResponse, StreamEvent
+from ..errors import ProviderError
+from ._flight import Flight
+from ._keys import KEY_SCHEMA_VERSION, UncacheableRequest, cache_key, key_prefix
+from ._memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from .._call import Call
+    from ..policy.cache import CacheSpec
+
+__all__ = ["CacheBackend", "CacheNote", "CacheStats", "ResponseCache"]
+
+log = logging.getLogger("aiguard.cache")
+
+CacheResult = Literal["hit", "coalesced", "miss", "uncacheable", "refresh", "error"]
+_STORABLE_FINISH = frozenset(("stop", "length", "tool_calls"))
+_WARN_EVERY = 30.0
+
+
+class CacheBackend(Protocol):
+    """Where answers live. ``blocking`` backends are called through ``Io`` (sync and async
+    forms); non-blocking ones (in-process memory) are called inline. Backends raise freely:
+    the stage turns any exception into a miss or a skipped store."""
+
+    blocking: bool
+
+    def get(self, key: str) -> CacheHit | None: ...
+
+    def set(self, key: str, hit: CacheHit, ttl: float) -> None: ...
+
+    def aget(self, key: str) -> Awaitable[CacheHit | None]: ...
+
+    def aset(self, key: str, hit: CacheHit, ttl: float) -> Awaitable[None]: ...
+
+
+@dataclass(slots=True)
+class CacheNote:
+    """What the cache did for one call, at ``call.notes["cache"]`` (telemetry reads it).
+
+    ``result``: ``hit`` (from the backend), ``coalesced`` (from a concurrent identical call),
+    ``miss`` (went upstream), ``uncacheable`` (not eligible; no lookup), ``refresh``
+    (``cache="refresh"``: lookup skipped, answer stored), ``error`` (backend failed; served as
+    a miss). ``stored`` says whether this call's answer was written.
+    """
+
+    key: str | None = None
+    result: CacheResult = "uncacheable"
+    stored: bool = False
+    flight: Flight | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    hits: int = 0
+    """Answers served from the backend."""
+    coalesced: int = 0
+    """Answers served from a concurrent identical call (single-flight)."""
+    misses: int = 0
+    """Eligible lookups that went upstream."""
+    uncacheable: int = 0
+    """Calls not eligible for caching (non-deterministic, or no faithful key)."""
+    stores: int = 0
+    not_stored: int = 0
+    """Answers refused for storage (finish reason, failover endpoint)."""
+    errors: int = 0
+    """Backend failures, each served as a miss or a skipped store."""
+    waiting: int = 0
+    """Calls waiting on an identical call right now."""
+
+
+class ResponseCache:
+    """Exact-match response cache; plug it in with ``Client(stages={"cache": ...})``.
+
+    ``backend``: ``MemoryBackend()`` (default) or ``RedisBackend(url)``. ``ttl``: seconds an
+    answer is kept unless a call passes ``cache_ttl=``. ``deterministic_only``: cache only
+    requests with ``temperature=0`` or a ``seed``. ``share_across_tenants``: let tenants share
+    answers to identical requests (off: the tenant is part of the key). ``policy_hash``: the
+    policy document's hash, so a policy change starts a fresh keyspace. ``single_flight`` and
+    ``wait_timeout``: coalesce identical concurrent misses, waiting at most that long.
+    """
+
+    def __init__(
+        self,
+        backend: CacheBackend | None = None,
+        *,
+        ttl: float = 3600.0,
+        deterministic_only: bool = True,
+        share_across_tenants: bool = False,
+        policy_hash: str | None = None,
+        key_schema_version: int = KEY_SCHEMA_VERSION,
+        single_flight: bool = True,
+        wait_timeout: float = 60.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl <= 0:
+            raise ValueError(f"ttl must be > 0 seconds, got {ttl!r}")
+        if wait_timeout <= 0:
+            raise ValueError(f"wait_timeout must be > 0 seconds, got {wait_timeout!r}")
+        self.backend: CacheBackend = backend if backend is not None else MemoryBackend()
+        self.ttl = float(ttl)
+        self.deterministic_only = deterministic_only
+        self.share_across_tenants = share_across_tenants
+        self.policy_hash = policy_hash
+        self.key_schema_version = key_schema_version
+        self.single_flight = single_flight
+        self.wait_timeout = wait_timeout
+        self._clock = clock
+        self._blocking = bool(self.backend.blocking)
+        self._lock = threading.Lock()
+        self._flights: dict[str, Flight] = {}
+        self._prefixes: dict[Any, bytes] = {}
+        self._counts = dict.fromkeys(
+            ("hits", "coalesced", "misses", "uncacheable", "stores", "not_stored", "errors"), 0
+        )
+        self._waiting = 0
+        self._waiting_changed = threading.Condition(threading.Lock())
+        self._last_warning = -_WARN_EVERY
+
+    @classmethod
+    def from_spec(
+        cls,
+        spec: CacheSpec,
+        *,
+        policy_hash: str | None = None,
+        backend: CacheBackend | None = None,
+    ) -> ResponseCache:
+        """The stage a policy's ``cache`` section describes (the caller checks ``enabled``)."""
+        if backend is None:
+            if spec.backend == "redis":
+                from ._redis import RedisBackend
+
+                backend = RedisBackend(spec.url)
+            else:
+                backend = MemoryBackend(max_entries=spec.max_entries, max_bytes=spec.max_bytes)
+        return cls(
+            backend,
+            ttl=float(spec.ttl_seconds),
+            deterministic_only=spec.deterministic_only,
+            share_across_tenants=spec.share_across_tenants,
+            policy_hash=policy_hash,
+        )
+
+    # ------------------------------------------------------------------ introspection
+
+    def stats(self) -> CacheStats:
+        with self._lock:
+            counts = dict(self._counts)
+        return CacheStats(**counts, waiting=self._waiting)
+
+    def waiting(self) -> int:
+        """Calls currently waiting for an identical call's answer."""
+        return self._waiting
+
+    def key_for(self, call: Call) -> str | None:
+        """The key ``call`` would use, or ``None`` when it is not eligible."""
+        return self._key(call)
+
+    # ------------------------------------------------------------------ keys
+
+    def _eligible(self, request: ChatRequest) -> bool:
+        if not self.deterministic_only:
+            return True
+        return request.temperature == 0 or request.seed is not None
+
+    def _key(self, call: Call) -> str | None:
+        request = call.request
+        if call.operation != "chat" or not call.plan or not isinstance(request, ChatRequest):
+            return None
+        if not self._eligible(request):
+            return None
+        describe = call.plan[0].provider.describe()
+        tenant = None if self.share_across_tenants else call.context.tenant
+        try:
+            memo: Any = (tuple(describe.items()), tenant)
+            prefix = self._prefixes.get(memo)
+        except TypeError:  # an unhashable describe() value: no memo, compute every time
+            memo, prefix = None, None
+        try:
+            if prefix is None:
+                prefix = key_prefix(
+                    describe,
+                    tenant=tenant,
+                    share_across_tenants=self.share_across_tenants,
+                    policy_hash=self.policy_hash,
+                    schema_version=self.key_schema_version,
+                )
+                if memo is not None:
+                    if len(self._prefixes) > 1024:
+                        self._prefixes.clear()
+                    self._prefixes[memo] = prefix
+            return cache_key(prefix, request)
+        except UncacheableRequest:
+            return None
+
+    # ------------------------------------------------------------------ lookup
+
+    def lookup(self, call: Call) -> CacheHit | Io | None:
+        note = CacheNote()
+        call.notes["cache"] = note
+        key = self._key(call)
+        if key is None:
+            self._count("uncacheable")
+            return None
+        note.key = key
+        lead = self.single_flight and call.options.cache != "only"
+        with self._lock:
+            flight = self._flights.get(key) if self.single_flight else None
+            if flight is None:
+                if not self._blocking:
+                    try:
+                        hit = self.backend.get(key)
+                    except Exception as e:
+                        self._failed("lookup", e, note)
+                        hit = None
+                    if hit is not None:
+                        self._counts["hits"] += 1
+                        note.result = "hit"
+                        return hit
+                if lead:
+                    note.flight = self._flights[key] = Flight()
+                if not self._blocking:
+                    self._counts["misses"] += 1
+                    if note.result != "error":
+                        note.result = "miss"
+                    return None
+        if flight is None:
+            return Io(lambda: self._fetch(note, key), lambda: self._afetch(note, key))
+        self._waiter_delta(+1)
+        return Io(lambda: self._wait(note, flight), lambda: self._await(note, flight))
+
+    def _fetch(self, note: CacheNote, key: str) -> CacheHit | None:
+        try:
+            hit = self.backend.get(key)
+        except Exception as e:
+            self._failed("lookup", e, note)
+            hit = None
+        return self._fetched(note, hit)
+
+    async def _afetch(self, note: CacheNote, key: str) -> CacheHit | None:
+        try:
+            hit = await self.backend.aget(key)
+        except Exception as e:
+            self._failed("lookup", e, note)
+            hit = None
+        return self._fetched(note, hit)
+
+    def _fetched(self, note: CacheNote, hit: CacheHit | None) -> CacheHit | None:
+        if hit is not None:
+            self._count("hits")
+            note.result = "hit"
+            self._release(note, hit, None)  # waiters get it without another round trip
+            return hit
+        self._count("misses")
+        if note.result != "error":
+            note.result = "miss"
+        return None
+
+    def _wait(self, note: CacheNote, flight: Flight) -> CacheHit | None:
+        try:
+            if flight.would_deadlock_sync():
+                return self._waited(note, flight, resolved=False)
+            return self._waited(note, flight, resolved=flight.wait(self.wait_timeout))
+        finally:
+            self._waiter_delta(-1)
+
+    async def _await(self, note: CacheNote, flight: Flight) -> CacheHit | None:
+        try:
+            if flight.would_deadlock_async():
+                return self._waited(note, flight, resolved=False)
+            resolved = await flight.wait_async(self.wait_timeout)
+            return self._waited(note, flight, resolved=resolved)
+        finally:
+            self._waiter_delta(-1)
+
+    def _waited(self, note: CacheNote, flight: Flight, *, resolved: bool) -> CacheHit | None:
+        if resolved and flight.answer is not None:
+            self._count("coalesced")
+            note.result = "coalesced"
+            return flight.answer
+        if resolved and isinstance(flight.error, ProviderError):
+            raise _copy_error(flight.error) from flight.error
+        if not resolved:
+            log.debug("aiguard cache: stopped waiting for an identical call; calling upstream")
+        self._count("misses")
+        note.result = "miss"
+        return None
+
+    # ------------------------------------------------------------------ store / abandon
+
+    def store(
+        self, call: Call, response: ChatResponse, events: tuple[StreamEvent, ...] | None
+    ) -> Io | None:
+        mode = call.options.cache
+        note = call.notes.get("cache")
+        if mode == "bypass":
+            if isinstance(note, CacheNote):
+                self._release(note, None, None)
+            return None
+        if not isinstance(note, CacheNote):  # "refresh": no lookup happened
+            note = CacheNote(result="refresh")
+            call.notes["cache"] = note
+            note.key = self._key(call)
+            if note.key is None:
+                note.result = "uncacheable"
+                self._count("uncacheable")
+                return None
+        key = note.key
+        if key is None:
+            return None
+        if response.finish_reason not in _STORABLE_FINISH:
+            self._count("not_stored")
+            self._release(note, None, None)
+            return None
+        hit = CacheHit(response, events)
+        if not _from_keyed_endpoint(call):
+            self._count("not_stored")
+            self._release(note, hit, None)
+            return None
+        ttl = call.options.cache_ttl or self.ttl
+        if not self._blocking:
+            self._put(note, key, hit, ttl)
+            return None
+        return Io(lambda: self._put(note, key, hit, ttl), lambda: self._aput(note, key, hit, ttl))
+
+    def _put(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> None:
+        try:
+            self.backend.set(key, hit, ttl)
+            self._stored(note)
+        except Exception as e:
+            self._failed("store", e, None)
+        finally:
+            self._release(note, hit, None)
+
+    async def _aput(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> None:
+        try:
+            await self.backend.aset(key, hit, ttl)
+            self._stored(note)
+        except Exception as e:
+            self._failed("store", e, None)
+        finally:
+            self._release(note, hit, None)
+
+    def _stored(self, note: CacheNote) -> None:
+        note.stored = True
+        self._count("stores")
+
+    def abandon(self, call: Call, error: BaseException | None) -> None:
+        note = call.notes.get("cache")
+        if isinstance(note, CacheNote):
+            self._release(note, None, error)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _release(self, note: CacheNote, hit: CacheHit | None, error: BaseException | None) -> None:
+        """If this call leads a flight, end it and hand its outcome to the waiters."""
+        flight = note.flight
+        if flight is None:
+            return
+        note.flight = None
+        with self._lock:
+            if note.key is not None and self._flights.get(note.key) is flight:
+                del self._flights[note.key]
+        flight.resolve(hit, error)
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            self._counts[name] += 1
+
+    def _waiter_delta(self, delta: int) -> None:
+        with self._waiting_changed:
+            self._waiting += delta
+            self._waiting_changed.notify_all()
+
+    def wait_for_waiters(self, count: int, timeout: float) -> bool:
+        """Block until at least ``count`` calls are waiting on identical calls (for tests
+        and diagnostics); ``False`` on timeout."""
+        with self._waiting_changed:
+            return self._waiting_changed.wait_for(lambda: self._waiting >= count, timeout)
+
+    def _failed(self, op: str, error: Exception, note: CacheNote | None) -> None:
+        """Count the failure and log it; warnings are throttled so an outage does not flood
+        the log (later failures within the window go to debug)."""
+        now = self._clock()
+        with self._lock:
+            self._counts["errors"] += 1
+            loud = now - self._last_warning >= _WARN_EVERY
+            if loud:
+                self._last_warning = now
+        if note is not None:
+            note.result = "error"
+        what = "served as a miss" if op == "lookup" else "answer not stored"
+        (log.warning if loud else log.debug)(
+            "aiguard cache: %s %s failed (%s: %s); %s",
+            type(self.backend).__name__,
+            op,
+            type(error).__name__,
+            error,
+            what,
+        )
+
+
+def _from_keyed_endpoint(call: Call) -> bool:
+    """Whether the answer came from the endpoint the key describes (the plan's first)."""
+    if call.endpoint is None or not call.plan or call.endpoint is call.plan[0]:
+        return True
+    return bool(call.endpoint.provider.describe() == call.plan[0].provider.describe())
+
+
+def _copy_error(error: ProviderError) -> ProviderError:
+    """A copy per waiter, so concurrent raises do not share one traceback."""
+    try:
+        dup = copy.copy(error)
+    except Exception:
+        return error
+    return dup
