@@ -220,3 +220,14 @@ def test_copies_do_not_reuse_derived_state(seed: Policy) -> None:
     renamed = seed.model_copy(update={"metadata": seed.metadata.model_copy(update={"name": "x"})})
     assert renamed.hash != seed.hash
     assert renamed.resolve(CallContext()).name == "x"
+
+
+def test_any_existing_file_path_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "policy.txt"
+    path.write_text(SEED.read_text())
+    assert Policy.from_yaml(str(path)) == Policy.from_yaml(SEED)
+
+
+def test_multi_document_yaml_is_refused() -> None:
+    with pytest.raises(PolicyError, match="not valid YAML"):
+        Policy.from_yaml("spec: {}\n---\nspec: {}\n")

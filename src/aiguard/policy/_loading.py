@@ -7,6 +7,7 @@ PyYAML is optional (``aiguard[yaml]``) and imported only when a YAML policy is r
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,9 @@ def read_source(source: str | Path, suffixes: tuple[str, ...]) -> tuple[str, str
     """``(text, origin)``: a ``Path``, or a string naming an existing file, is read; any
     other string is the document itself."""
     if isinstance(source, Path) or (
-        isinstance(source, str) and "\n" not in source and source.strip().endswith(suffixes)
+        isinstance(source, str)
+        and "\n" not in source
+        and (source.strip().endswith(suffixes) or os.path.isfile(source))
     ):
         path = Path(source)
         try:
