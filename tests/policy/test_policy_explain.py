@@ -85,3 +85,30 @@ def test_explain_without_routing_uses_the_requested_model() -> None:
     assert step(decisions, "authorize")["operation"] == "embeddings"
     assert step(decisions, "route")["target"] == "cloud-llm"
     assert step(decisions, "moderation")["enabled"] is False
+
+
+def test_endpoint_overrides_apply_after_routing(seed: Policy) -> None:
+    policy = seed.layer(
+        {
+            "spec": {
+                "overrides": [
+                    {
+                        "name": "on-prem-limits",
+                        "match": {"endpoint": "on-prem-llm"},
+                        "spec": {"rateLimit": {"requestsPerMinute": 5, "key": ["endpoint"]}},
+                    }
+                ]
+            }
+        }
+    )
+    decisions = policy.explain(None, CallContext(region="EU"))
+    assert step(decisions, "overrides") == {
+        "step": "overrides",
+        "matched": [],
+        "matchedAfterRouting": ["on-prem-limits"],
+    }
+    limits = step(decisions, "limits")["rules"][0]
+    assert limits["limits"]["requestsPerMinute"] == 5
+    assert limits["key"] == {"endpoint": "on-prem-llm"}
+    us = step(policy.explain(None, CallContext(region="US")), "limits")["rules"][0]
+    assert us["limits"]["requestsPerMinute"] == 60

@@ -2,7 +2,8 @@
 
 Computed from the policy alone, so it can run in a CLI, a test or an admin page without an
 endpoint, a counter store or a network. Each decision is ``{"step": ..., ...}`` in pipeline
-order; values are JSON types only.
+order; values are JSON types only. Overrides that match on ``endpoint`` apply from routing on
+(limits, cache, logging), as they do in the pipeline.
 """
 
 from __future__ import annotations
@@ -65,11 +66,24 @@ def explain(policy: Policy, request: Any, context: CallContext) -> list[dict[str
     except AIGuardError as e:
         out.append({"step": "overrides", "error": str(e), "outcome": "refuse"})
         return out
-    out.append({"step": "overrides", "matched": list(eff.matched)})
+    overrides: dict[str, Any] = {"step": "overrides", "matched": list(eff.matched)}
+    out.append(overrides)
     out.append(_authorize(eff, operation, context, model, tools))
-    out.append(_route(eff, context, model))
-    out.append(_limits(eff, context, model))
     out.append(_moderation(eff))
+    route = _route(eff, context, model)
+    out.append(route)
+    # Stages after routing see overrides that match on the chosen endpoint too.
+    endpoint = route["target"] if route["group"] is None else None
+    if endpoint is not None:
+        try:
+            routed = policy.resolve(context, model=model, endpoint=endpoint)
+        except AIGuardError as e:
+            out.append({"step": "overrides", "error": str(e), "outcome": "refuse"})
+            return out
+        if routed.matched != eff.matched:
+            overrides["matchedAfterRouting"] = list(routed.matched)
+            eff = routed
+    out.append(_limits(eff, context, model, endpoint))
     spec = eff.spec
     out.append(
         {
@@ -147,14 +161,16 @@ def _route(eff: EffectivePolicy, ctx: CallContext, model: str | None) -> dict[st
     return decision
 
 
-def _limits(eff: EffectivePolicy, ctx: CallContext, model: str | None) -> dict[str, Any]:
+def _limits(
+    eff: EffectivePolicy, ctx: CallContext, model: str | None, endpoint: str | None
+) -> dict[str, Any]:
     rl = eff.rate_limit
     rules = []
     for rule in rl.rules():
         if rule.key == ("global",):
             key: dict[str, Any] = {"global": True}
         else:
-            key = {k: read_attribute(ctx, _KEY_ATTR.get(k, k), model) for k in rule.key}
+            key = {k: read_attribute(ctx, _KEY_ATTR.get(k, k), model, endpoint) for k in rule.key}
         rules.append({"name": rule.name, "limits": rule.counts(), "key": key})
     return {
         "step": "limits",
