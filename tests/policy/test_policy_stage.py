@@ -128,3 +128,31 @@ def test_tool_calls_in_an_answer_are_checked() -> None:
     with pytest.raises(ToolNotAllowedError) as info:
         stage.check_tool_calls(call, bad)
     assert info.value.direction == "output"
+
+
+def test_routed_policy_sees_endpoint_overrides() -> None:
+    from aiguard._call import Endpoint
+    from aiguard.policy.stage import routed_policy
+
+    policy = Policy.from_dict(
+        {
+            "spec": {
+                "rateLimit": {"requestsPerMinute": 60},
+                "overrides": [
+                    {"match": {"endpoint": "slow"}, "spec": {"rateLimit": {"requestsPerMinute": 5}}}
+                ],
+            }
+        }
+    )
+    call = Call(
+        operation="chat",
+        request=ChatRequest(messages=(Message(role="user", content="x"),)),
+        context=CallContext(),
+    )
+    assert routed_policy(call) is None  # the stage has not run
+    PolicyAuthorizer(policy).authorize(call)
+    routed = routed_policy(call)
+    assert routed is not None and routed.rate_limit.requests_per_minute == 60
+    call.endpoint = Endpoint("slow", OpenAI(model="m", api_key=KEY))
+    routed = routed_policy(call)
+    assert routed is not None and routed.rate_limit.requests_per_minute == 5

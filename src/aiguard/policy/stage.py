@@ -16,16 +16,28 @@ from .effective import EffectivePolicy
 if TYPE_CHECKING:
     from .._call import Call
 
-__all__ = ["NOTES_KEY", "PolicyAuthorizer", "effective_policy"]
+__all__ = ["NOTES_KEY", "PolicyAuthorizer", "effective_policy", "routed_policy"]
 
 NOTES_KEY = "policy"
 """Where the stage leaves the call's :class:`EffectivePolicy` in ``call.notes``."""
+_DOCUMENT_KEY = "policy.document"
 
 
 def effective_policy(call: Call) -> EffectivePolicy | None:
     """The policy resolved for ``call`` by the authorize stage, if one ran."""
     found = call.notes.get(NOTES_KEY)
     return found if isinstance(found, EffectivePolicy) else None
+
+
+def routed_policy(call: Call) -> EffectivePolicy | None:
+    """The policy for ``call`` once routing chose ``call.endpoint``: overrides that match on
+    ``endpoint`` are included. Stages after routing (limits, cache, audit) use this."""
+    document = call.notes.get(_DOCUMENT_KEY)
+    if not isinstance(document, Policy):
+        return None
+    if call.endpoint is None:
+        return effective_policy(call)
+    return document.resolve(call.context, model=call.model, endpoint=call.endpoint.name)
 
 
 class PolicyAuthorizer:
@@ -44,6 +56,7 @@ class PolicyAuthorizer:
     def authorize(self, call: Call) -> None:
         eff = self.policy.resolve(call.context, model=call.model)
         call.notes[NOTES_KEY] = eff
+        call.notes[_DOCUMENT_KEY] = self.policy
         request = call.request
         tools: tuple[str, ...] = ()
         if isinstance(request, ChatRequest) and request.tools:
