@@ -11,6 +11,7 @@ non-ASCII characters take the per-character path.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ _CONFUSABLES: dict[str, str] = {
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
+@functools.lru_cache(maxsize=4096)
 def _fold_char(ch: str) -> str:
     if ch in _ZERO_WIDTH:
         return ""
@@ -47,6 +49,15 @@ def _fold_char(ch: str) -> str:
                 c = base[0]
         out.append(c)
     return "".join(out)
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_run(run: str) -> str | None:
+    """The folded run when every character folds to exactly one, else ``None``."""
+    folded = [_fold_char(c) for c in run]
+    if all(len(f) == 1 for f in folded):
+        return "".join(folded)
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +89,27 @@ class Normalized:
         return self._orig_ends[i] if is_end and delta > 0 else self._orig_starts[i]
 
 
-def normalize(text: str) -> Normalized:
+def _non_ascii_runs(text: str, ascii_bytes: bytes | None) -> list[tuple[int, int]]:
+    """Spans of non-ASCII characters. With the text's ``encode("ascii", "replace")`` at hand,
+    only its ``?`` bytes need looking at, which is much cheaper than a regex scan."""
+    if ascii_bytes is None:
+        return [m.span() for m in _NON_ASCII.finditer(text)]
+    out: list[tuple[int, int]] = []
+    i = ascii_bytes.find(b"?")
+    while i >= 0:
+        j = i
+        while j < len(text) and ord(text[j]) > 127:
+            j += 1
+        if j > i:
+            if out and out[-1][1] == i:
+                out[-1] = (out[-1][0], j)
+            else:
+                out.append((i, j))
+        i = ascii_bytes.find(b"?", max(j, i + 1))
+    return out
+
+
+def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:
     """Fold ``text`` for matching; cheap for ASCII, per-character only where needed."""
     if text.isascii():
         return Normalized(text.lower())
@@ -87,27 +118,50 @@ def normalize(text: str) -> Normalized:
     orig_starts: list[int] = []
     orig_ends: list[int] = []
     exact: list[bool] = []
-    npos = 0
+    npos = 0  # length of the folded text so far
+    seg_orig = 0  # start, in the original, of the open exact segment
+    seg_norm = 0
+
+    def close(orig_end: int) -> None:
+        if orig_end > seg_orig:
+            norm_starts.append(seg_norm)
+            orig_starts.append(seg_orig)
+            orig_ends.append(orig_end)
+            exact.append(True)
+
     last = 0
-
-    def segment(orig_start: int, orig_end: int, folded: str, is_exact: bool) -> None:
-        nonlocal npos
-        norm_starts.append(npos)
-        orig_starts.append(orig_start)
-        orig_ends.append(orig_end)
-        exact.append(is_exact)
-        parts.append(folded)
-        npos += len(folded)
-
-    for m in _NON_ASCII.finditer(text):
-        if m.start() > last:
-            segment(last, m.start(), text[last : m.start()].lower(), True)
-        for k, ch in enumerate(m.group(), m.start()):
+    for run_start, run_end in _non_ascii_runs(text, ascii_bytes):
+        if run_start > last:
+            chunk = text[last:run_start].lower()
+            parts.append(chunk)
+            npos += len(chunk)
+        run = text[run_start:run_end]
+        whole = _fold_run(run)
+        if whole is not None:  # the common case: quotes, dashes, accented letters
+            parts.append(whole)
+            npos += len(whole)
+            last = run_end
+            continue
+        for k, ch in enumerate(run, run_start):
             folded = _fold_char(ch)
-            segment(k, k + 1, folded, len(folded) == 1)
-        last = m.end()
+            if len(folded) == 1:  # stays inside the open exact segment
+                parts.append(folded)
+                npos += 1
+                continue
+            close(k)
+            norm_starts.append(npos)
+            orig_starts.append(k)
+            orig_ends.append(k + 1)
+            exact.append(False)
+            parts.append(folded)
+            npos += len(folded)
+            seg_orig, seg_norm = k + 1, npos
+        last = run_end
     if last < len(text):
-        segment(last, len(text), text[last:].lower(), True)
+        chunk = text[last:].lower()
+        parts.append(chunk)
+        npos += len(chunk)
+    close(len(text))
     return Normalized(
         "".join(parts), tuple(norm_starts), tuple(orig_starts), tuple(exact), tuple(orig_ends)
     )

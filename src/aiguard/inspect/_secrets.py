@@ -40,19 +40,17 @@ _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
     r"(?:[A-Za-z0-9+/=:,\-\s]{0,20000}?-----END \1-----|[A-Za-z0-9+/=:,\-\s]*)"
 )
-_ASSIGN_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"credential")
-_ASSIGN = re.compile(
-    r"(?i)(?<![A-Za-z0-9])(?:[A-Za-z0-9]+[_\-.])*"
-    r"(?:password|passwd|passphrase|pwd|pass|secret|client_secret|api[_\-]?key|apikey|"
-    r"access[_\-]?key|secret[_\-]?key|private[_\-]?key|access[_\-]?token|auth[_\-]?token|"
-    r"refresh[_\-]?token|token|credentials?)"
-    r"[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
+_ASSIGN_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"apikey", b"credential")
+# what may follow a keyword up to the operator: the rest of the name ("word" of "password",
+# "_key" of "secret_key"), a closing quote (JSON/YAML keys), then the value
+_ASSIGN_TAIL = re.compile(
+    r"[A-Za-z0-9_\-]{0,24}[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
     r"(?:\"(?P<dq>[^\"\n]{3,256})\"|'(?P<sq>[^'\n]{3,256})'|(?P<bare>[^\s\"',;)}\]]{3,256}))"
 )
 _SUB_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\{[^}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\(?[a-z_]+\)?s?|"
-    r"(?:your|my)[_\-]?\w*|changeme|example|redacted|none|null|true|false|required|"
+    r"(?:your|my)[_\-]?\w*|changeme|example|redacted|none|null|true|false|required|value|"
     r"\[[A-Z_]+_\d+\])$"
 )
 
@@ -107,25 +105,41 @@ def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
         for m in _PEM.finditer(text):
             hits.append(Hit(m.start(), m.end(), "secrets.private_key", "SECRET", "private_key", 95))
     if "credential_assignment" in kinds and (b"=" in p.ascii or b":" in p.ascii):
-        low = p.lower
-        if any(k in low for k in _ASSIGN_KEYWORDS):
-            hits.extend(_assignments(text))
+        hits.extend(_assignments(p))
     return hits
 
 
-def _assignments(text: str) -> Iterable[Hit]:
-    for m in _ASSIGN.finditer(text):
-        group = "dq" if m.group("dq") else "sq" if m.group("sq") else "bare"
-        value = m.group(group)
-        if _PLACEHOLDER_VALUE.match(value):
-            continue
-        if m.group("op") == ":" and group == "bare" and value.isalpha() and value.islower():
-            continue  # prose: "the password: is required", "token: expired"
-        yield Hit(
-            m.start(group),
-            m.end(group),
-            "secrets.credential_assignment",
-            "SECRET",
-            "credential_assignment",
-            85,
-        )
+def _assignments(p: Prepared) -> Iterable[Hit]:
+    """``password=...``-style assignments: keywords are located with ``find`` on the
+    lower-cased bytes and only those places are matched."""
+    text, low = p.text, p.lower
+    seen: set[int] = set()
+    for kw in _ASSIGN_KEYWORDS:
+        i = low.find(kw)
+        while i >= 0:
+            prev = low[i - 1] if i else 0x20
+            if not (0x61 <= prev <= 0x7A):  # the keyword starts a word or a name segment
+                m = _ASSIGN_TAIL.match(text, i + len(kw))
+                if m is not None:
+                    hit = _assignment_hit(m)
+                    if hit is not None and hit.start not in seen:
+                        seen.add(hit.start)
+                        yield hit
+            i = low.find(kw, i + 1)
+
+
+def _assignment_hit(m: re.Match[str]) -> Hit | None:
+    group = "dq" if m.group("dq") else "sq" if m.group("sq") else "bare"
+    value = m.group(group)
+    if _PLACEHOLDER_VALUE.match(value):
+        return None
+    if m.group("op") == ":" and group == "bare" and value.isalpha() and value.islower():
+        return None  # prose: "the password: is required", "token: expired"
+    return Hit(
+        m.start(group),
+        m.end(group),
+        "secrets.credential_assignment",
+        "SECRET",
+        "credential_assignment",
+        85,
+    )

@@ -23,9 +23,10 @@ _WORD_TABLE = bytes(
 )
 
 
-def word_set(norm: str) -> frozenset[bytes]:
-    """The ASCII words of an already-normalised (lower-case) text."""
-    return frozenset(norm.encode("ascii", "replace").translate(_WORD_TABLE).split())
+def word_set(norm: str | bytes) -> frozenset[bytes]:
+    """The ASCII words of an already-normalised (lower-case) text or its ASCII bytes."""
+    raw = norm if isinstance(norm, bytes) else norm.encode("ascii", "replace")
+    return frozenset(raw.translate(_WORD_TABLE).split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +49,9 @@ class PhraseMatcher(Generic[T]):
             self.max_length = max(self.max_length, len(phrase))
             words = norm.split(" ")
             body = r"\s+".join(re.escape(w) for w in words)
-            rx = re.compile(r"(?<!\w)" + body + r"(?!\w)")
+            # the literal comes first so the regex engine can skip ahead with a fast search;
+            # the left word boundary is checked by hand in find()
+            rx = re.compile(body + r"(?!\w)")
             entry = _Phrase(rx, payload)
             # Every ASCII word run of the phrase is bounded by non-word characters (or the
             # phrase's whole-word edges), so it is a whole token of any text it matches in.
@@ -61,6 +64,14 @@ class PhraseMatcher(Generic[T]):
 
     def __bool__(self) -> bool:
         return bool(self._by_key or self._always)
+
+    def may_match(self, words: frozenset[bytes]) -> bool:
+        """False when no phrase can occur in a text with these words (skip normalising)."""
+        if self._always:
+            return True
+        if len(words) < len(self._by_key):
+            return any(w in self._by_key for w in words)
+        return any(k in words for k in self._by_key)
 
     def find(
         self, norm: Normalized, words: frozenset[bytes] | None = None
@@ -82,7 +93,10 @@ class PhraseMatcher(Generic[T]):
         text = norm.text
         for entry in candidates:
             for m in entry.regex.finditer(text):
-                s, e = norm.to_original(m.start(), m.end())
+                start = m.start()
+                if start and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                    continue
+                s, e = norm.to_original(start, m.end())
                 out.append((s, e, entry.payload))
         out.sort(key=lambda x: (x[0], x[1]))
         return out

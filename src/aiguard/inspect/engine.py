@@ -270,12 +270,19 @@ class ContentInspector:
         norm: Normalized | None = None
         words: frozenset[bytes] | None = None
         if plan.needs_normalized:
-            norm = normalize(text)
-            words = word_set(norm.text)
-            for s, e, rule in plan.phrases.find(norm, words):
-                out.append((Hit(s, e, rule.category, _label(rule.category), "phrase", 35), rule))
-            if plan.topics:
-                out.extend(_topic_hits(plan, norm, words, topic_base or {}, skip_before))
+            if text.isascii():  # folding is lower-casing: reuse the scan's bytes
+                words = word_set(prep.lower)
+            else:
+                norm = normalize(text, prep.ascii)
+                words = word_set(norm.text)
+            if plan.phrases.may_match(words) or plan.topics.may_match(words):
+                if norm is None:
+                    norm = Normalized(text.lower())
+                for s, e, rule in plan.phrases.find(norm, words):
+                    hit = Hit(s, e, rule.category, _label(rule.category), "phrase", 35)
+                    out.append((hit, rule))
+                if plan.topics:
+                    out.extend(_topic_hits(plan, norm, words, topic_base or {}, skip_before))
         if out and (self._c.allow_phrases or self._c.allow_regexes):
             out = self._allowed_removed(text, out, norm, words)
         if skip_before:
@@ -294,7 +301,7 @@ class ContentInspector:
         if self._c.allow_phrases:
             if norm is None:
                 norm = normalize(text)
-            spans.extend(self._c.allow_phrases.find(norm, words))
+            spans.extend(self._c.allow_phrases.find(norm))
         for rx, cat in self._c.allow_regexes:
             spans.extend((m.start(), m.end(), cat) for m in rx.finditer(text))
         if not spans:
