@@ -20,10 +20,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._config import limiter_from_policy, limits_from_policy, store_from_policy
 from ._engine import Admission, Demand, Limiter, LimitUsage, Reservation, Store
 from ._errors import LimitStoreCorrupted, LimitStoreUnavailable
 from ._memory import MemoryStore
 from ._model import KEY_ATTRIBUTES, Limit
+from ._stage import LimitStage
 
 if TYPE_CHECKING:
     from ._redis import RedisStore
@@ -34,6 +36,7 @@ __all__ = [
     "Admission",
     "Demand",
     "Limit",
+    "LimitStage",
     "LimitStoreCorrupted",
     "LimitStoreUnavailable",
     "LimitUsage",
@@ -43,6 +46,9 @@ __all__ = [
     "Reservation",
     "SQLiteStore",
     "Store",
+    "limiter_from_policy",
+    "limits_from_policy",
+    "store_from_policy",
 ]
 
 

@@ -13,7 +13,7 @@ import math
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from .._context import CallContext
@@ -56,13 +56,13 @@ class Demand:
     costs: tuple[float, ...]
     model: str | None
     tokens: int
+    """Estimated total tokens (prompt + output allowance) reserved on token limits."""
     dollars: float | None
     waited: float = 0.0
+    prompt_tokens: int = 0
 
     def after_waiting(self, seconds: float) -> Demand:
-        return Demand(
-            self.keys, self.costs, self.model, self.tokens, self.dollars, self.waited + seconds
-        )
+        return replace(self, waited=self.waited + seconds)
 
 
 class Reservation:
@@ -176,10 +176,10 @@ class Limiter:
         """What this call asks of each limit. ``tokens`` overrides the estimate (prompt tokens
         counted for ``model`` plus ``max_tokens`` or ``default_output_tokens``)."""
         ctx = context if context is not None else CallContext()
-        est = 0
+        est = prompt = 0
         dollars: float | None = None
         if self._needs_tokens:
-            est = tokens if tokens is not None else self._estimate(request, model)
+            est, prompt = (tokens, tokens) if tokens is not None else self._estimate(request, model)
         costs: list[float] = []
         for lim in self.limits:
             m = lim.metric
@@ -192,15 +192,19 @@ class Limiter:
             else:
                 costs.append(1.0)
         keys = tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
-        return Demand(keys, tuple(costs), model, est, dollars)
+        return Demand(keys, tuple(costs), model, est, dollars, prompt_tokens=prompt)
 
-    def _estimate(self, request: ChatRequest | EmbeddingRequest | None, model: str | None) -> int:
+    def _estimate(
+        self, request: ChatRequest | EmbeddingRequest | None, model: str | None
+    ) -> tuple[int, int]:
+        """(total, prompt) tokens to reserve."""
         if request is None:
-            return self.default_output_tokens
+            return self.default_output_tokens, 0
         if isinstance(request, EmbeddingRequest):
-            return sum(count_text(t, model or "").tokens for t in request.inputs)
+            n = sum(count_text(t, model or "").tokens for t in request.inputs)
+            return n, n
         prompt = count_request(request, model or request.model or "unknown").tokens
-        return prompt + (request.max_tokens or self.default_output_tokens)
+        return prompt + (request.max_tokens or self.default_output_tokens), prompt
 
     def _estimate_dollars(
         self,

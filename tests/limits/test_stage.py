@@ -1,0 +1,123 @@
+"""End to end: limits admit and settle real calls through ``aiguard.Client``/``AsyncClient``
+against the loopback ``FakeProvider``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import aiguard
+from aiguard.errors import BudgetExceeded, RateLimited
+from aiguard.limits import Limit, Limiter, LimitStage, MemoryStore, SQLiteStore
+from aiguard.providers import OpenAICompatible
+from aiguard.testing import FakeProvider, Fault, Reply
+from conftest import FakeClock
+
+HI = [{"role": "user", "content": "Hi"}]
+
+
+def endpoints(fake: FakeProvider) -> dict[str, OpenAICompatible]:
+    return {"cloud-llm": OpenAICompatible(fake.openai_url, "gpt-4o-mini", api_key="k")}
+
+
+def client_for(fake: FakeProvider, lim: Limiter) -> aiguard.Client:
+    return aiguard.Client(endpoints(fake), stages={"limiter": LimitStage(lim)})
+
+
+def test_requests_per_minute_refuses_before_anything_is_sent(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    lim = Limiter([Limit.requests(2, key=("user",))], MemoryStore(clock=clock))
+    with client_for(fake_provider, lim) as client:
+        with aiguard.context(user="u-1"):
+            client.chat(HI, model="cloud-llm")
+            client.chat(HI, model="cloud-llm")
+            with pytest.raises(RateLimited) as e:
+                client.chat(HI, model="cloud-llm")
+        client.chat(HI, model="cloud-llm", context={"user": "u-2"})
+    assert e.value.retry_after == pytest.approx(30.0)
+    assert len(fake_provider.requests) == 3
+
+
+def test_token_budget_settles_reported_usage(fake_provider: FakeProvider, clock: FakeClock) -> None:
+    lim = Limiter([Limit.tokens(1_000, per="day", key=("tenant",))], MemoryStore(clock=clock))
+    fake_provider.script(Reply(text="a", usage=(40, 10)), Reply(text="b", usage=(30, 20)))
+    with client_for(fake_provider, lim) as client, aiguard.context(tenant="acme"):
+        client.chat(HI, model="cloud-llm", max_tokens=100)
+        client.chat(HI, model="cloud-llm", max_tokens=100)
+    (u,) = lim.usage(aiguard.CallContext(tenant="acme"))
+    assert (u.used, u.reserved, u.remaining) == (100, 0, 900)
+
+
+def test_budget_refusal_names_the_limit(fake_provider: FakeProvider, clock: FakeClock) -> None:
+    lim = Limiter([Limit.tokens(500, per="day")], MemoryStore(clock=clock))
+    with (
+        client_for(fake_provider, lim) as client,
+        pytest.raises(BudgetExceeded, match="tokens_per_day"),
+    ):
+        client.chat(HI, model="cloud-llm", max_tokens=600)
+    assert fake_provider.requests == []
+
+
+def test_failed_call_releases_its_tokens(fake_provider: FakeProvider, clock: FakeClock) -> None:
+    lim = Limiter([Limit.tokens(1_000, per="day")], MemoryStore(clock=clock))
+    fake_provider.fault(Fault.status_code(400))
+    with (
+        client_for(fake_provider, lim) as client,
+        pytest.raises(aiguard.errors.BadRequestError),
+    ):
+        client.chat(HI, model="cloud-llm", max_tokens=100)
+    (u,) = lim.usage()
+    assert (u.used, u.reserved) == (0, 0)
+
+
+def test_wait_mode_sleeps_through_the_injected_sleep(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    lim = Limiter([Limit.requests(1, mode="wait", max_wait=120)], MemoryStore(clock=clock))
+    slept: list[float] = []
+
+    def sleep(s: float) -> None:
+        slept.append(s)
+        clock.advance(s)
+
+    with aiguard.Client(
+        endpoints(fake_provider), stages={"limiter": LimitStage(lim)}, sleep=sleep
+    ) as client:
+        client.chat(HI, model="cloud-llm")
+        client.chat(HI, model="cloud-llm")
+    assert slept == [pytest.approx(60.0)]
+    assert len(fake_provider.requests) == 2
+
+
+async def test_async_client_with_sqlite_store(
+    fake_provider: FakeProvider, clock: FakeClock, tmp_path: Path
+) -> None:
+    lim = Limiter(
+        [Limit.requests(3), Limit.tokens(10_000, per="day")],
+        SQLiteStore(tmp_path / "l.db", clock=clock),
+    )
+    fake_provider.script(*(Reply(text="x", usage=(10, 5)) for _ in range(3)))
+    async with aiguard.AsyncClient(
+        endpoints(fake_provider), stages={"limiter": LimitStage(lim)}
+    ) as client:
+        for _ in range(3):
+            await client.chat(HI, model="cloud-llm")
+        with pytest.raises(RateLimited):
+            await client.chat(HI, model="cloud-llm")
+    _, tokens = await lim.ausage()
+    assert (tokens.used, tokens.reserved) == (45, 0)
+    lim.close()
+
+
+def test_stream_settles_on_completion(fake_provider: FakeProvider, clock: FakeClock) -> None:
+    lim = Limiter([Limit.tokens(1_000, per="day")], MemoryStore(clock=clock))
+    fake_provider.script(Reply(text="hello there", usage=(12, 3)))
+    with (
+        client_for(fake_provider, lim) as client,
+        client.stream(HI, model="cloud-llm", max_tokens=50) as stream,
+    ):
+        assert "".join(e.text for e in stream) == "hello there"
+    (u,) = lim.usage()
+    assert (u.used, u.reserved) == (15, 0)
