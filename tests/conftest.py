@@ -1,0 +1,1 @@
+pytest_plugins = ["aiguard.testing.pytest_plugin"]
