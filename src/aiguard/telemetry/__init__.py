@@ -12,8 +12,8 @@ from ._audit import AuditRecord, Violation
 from ._console import console
 from ._html import write_html_report
 from ._recorder import AttemptRecorder, CallRecorder
-from ._sinks import JSONLinesSink, LoggingSink, OTelLogSink
 from ._report import UsageRow, UsageSummary, usage_summary
+from ._sinks import JSONLinesSink, LoggingSink, OTelLogSink
 from ._sqlite import SQLiteAuditStore
 from ._stage import TelemetryStage
 from ._telemetry import Telemetry, capture_content_from_env

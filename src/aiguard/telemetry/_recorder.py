@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -126,6 +125,7 @@ class CallRecorder:
         "_first_chunk",
         "_last_endpoint",
         "_redacted",
+        "_request",
         "_span",
         "_t0",
         "_tel",
@@ -163,28 +163,32 @@ class CallRecorder:
         self.context = context
         self.stream = stream
         self.policy_hash = policy_hash
-        self._violations: list[Violation] = []
+        self._violations: list[tuple[str, str, str]] = []
         self._cache_hit = False
         self._attempts = 0
         self._last_endpoint: str | None = None
         self._redacted: Any = None
         self._first_chunk: float | None = None
         self._ended = False
+        self._request = request
         self._time = tel.clock()
         self._t0 = tel.timer()
         span: Span = INVALID_SPAN
-        if tel.tracer is not None:
-            name = f"{operation} {self.requested_model}" if self.requested_model else operation
-            span = tel.tracer.start_span(name, kind=SpanKind.CLIENT)
-            if span.is_recording():
-                span.set_attributes(self._request_attributes(request))
+        if tel.tracer is not None and tel.tracing_live():
+            model = self.requested_model
+            # What a sampler may need is given at creation; the rest is set once, at the end.
+            first: _Attrs = {sc.OPERATION_NAME: operation}
+            if model:
+                first[sc.REQUEST_MODEL] = model
+            span = tel.tracer.start_span(
+                f"{operation} {model}" if model else operation,
+                kind=SpanKind.CLIENT,
+                attributes=first,
+            )
         self._span = span
 
     # ------------------------------------------------------------------ helpers
-    def _request_attributes(self, request: Any) -> _Attrs:
-        a: _Attrs = {sc.OPERATION_NAME: self.operation}
-        if self.requested_model:
-            a[sc.REQUEST_MODEL] = self.requested_model
+    def _request_attributes(self, a: _Attrs, request: Any) -> None:
         for attr, key in (
             ("max_tokens", sc.REQUEST_MAX_TOKENS),
             ("temperature", sc.REQUEST_TEMPERATURE),
@@ -208,7 +212,6 @@ class CallRecorder:
                 a[sc.ROUTE] = ctx.route
         if self.policy_hash:
             a[sc.POLICY_HASH] = self.policy_hash
-        return a
 
     def _model_attrs(self) -> _Attrs:
         """The low-cardinality attributes metrics share."""
@@ -241,19 +244,6 @@ class CallRecorder:
         self.model = model or self.model
         self.server_address = server_address
         self.server_port = server_port
-        span = self._span
-        if span.is_recording():
-            a: _Attrs = {sc.ENDPOINT: endpoint}
-            if provider:
-                a[self._tel.names.provider] = provider
-            if model:
-                a[sc.REQUEST_MODEL] = model
-                span.update_name(f"{self.operation} {model}")
-            if server_address:
-                a[sc.SERVER_ADDRESS] = server_address
-                if server_port:
-                    a[sc.SERVER_PORT] = server_port
-            span.set_attributes(a)
 
     def input_redacted(self, request: Any) -> None:
         """The request as input inspection left it: the only input content ever captured."""
@@ -268,11 +258,13 @@ class CallRecorder:
         detector: str | None = None,
     ) -> None:
         """A policy finding: the category and what was done, never the matched text."""
-        self._violations.append(Violation(category, action, direction))
-        attrs: _Attrs = {sc.CATEGORY: category, sc.ACTION: action, sc.DIRECTION: direction}
-        self._tel.instruments.violations.add(1, attrs)
+        self._violations.append((category, action, direction))
+        self._tel.instruments.violations.add(
+            1, ((sc.CATEGORY, category), (sc.ACTION, action), (sc.DIRECTION, direction))
+        )
         span = self._span
         if span.is_recording():
+            attrs: _Attrs = {sc.CATEGORY: category, sc.ACTION: action, sc.DIRECTION: direction}
             if detector:
                 attrs[sc.DETECTOR] = detector
             span.add_event(sc.EVENT_POLICY, attrs)
@@ -280,7 +272,7 @@ class CallRecorder:
     def cache(self, hit: bool) -> None:
         self._cache_hit = hit
         result = "hit" if hit else "miss"
-        self._tel.instruments.cache.add(1, {sc.CACHE_RESULT: result})
+        self._tel.instruments.cache.add(1, ((sc.CACHE_RESULT, result),))
         if self._span.is_recording():
             self._span.add_event(sc.EVENT_CACHE, {sc.CACHE_RESULT: result})
 
@@ -288,11 +280,14 @@ class CallRecorder:
         self, action: str, *, limit: str | None = None, wait_s: float | None = None
     ) -> None:
         """A rate limit made the call wait (``"wait"``) or refused it (``"refuse"``)."""
-        attrs: _Attrs = {sc.LIMIT_ACTION: action}
-        if limit:
-            attrs[sc.LIMIT] = limit
-        self._tel.instruments.rate_limit.add(1, attrs)
+        key = (
+            ((sc.LIMIT_ACTION, action), (sc.LIMIT, limit))
+            if limit
+            else ((sc.LIMIT_ACTION, action),)
+        )
+        self._tel.instruments.rate_limit.add(1, key)
         if self._span.is_recording():
+            attrs: _Attrs = dict(key)
             if wait_s is not None:
                 attrs[sc.LIMIT_WAIT] = wait_s
             self._span.add_event(sc.EVENT_RATE_LIMIT, attrs)
@@ -327,16 +322,14 @@ class CallRecorder:
         if n > 1:
             same = endpoint == self._last_endpoint
             counter = self._tel.instruments.retries if same else self._tel.instruments.failovers
-            counter.add(1, {sc.ENDPOINT: endpoint})
+            counter.add(1, ((sc.ENDPOINT, endpoint),))
         self._last_endpoint = endpoint
         if endpoint != self.endpoint or model != self.model:
-            self.routed(
-                endpoint=endpoint,
-                provider=provider,
-                model=model,
-                server_address=server_address,
-                server_port=server_port,
-            )
+            self.endpoint = endpoint
+            self.provider = provider or self.provider
+            self.model = model or self.model
+            self.server_address = server_address
+            self.server_port = server_port
         span: Span = INVALID_SPAN
         tracer = self._tel.tracer
         if tracer is not None and self._span.is_recording():
@@ -344,11 +337,8 @@ class CallRecorder:
                 f"attempt {endpoint}",
                 context=trace.set_span_in_context(self._span),
                 kind=SpanKind.INTERNAL,
+                attributes={sc.ENDPOINT: endpoint, sc.ATTEMPT: n},
             )
-            a = self._model_attrs()
-            a[sc.ENDPOINT] = endpoint
-            a[sc.ATTEMPT] = n
-            span.set_attributes(a)
         return AttemptRecorder(span, endpoint, n)
 
     @property
@@ -373,23 +363,42 @@ class CallRecorder:
         self._ended = True
         tel = self._tel
         elapsed = tel.timer() - self._t0
-        cached = self._cache_hit or bool(getattr(response, "cached", False))
-        outcome = outcome_of(error, cached)
-        if error is None and response is None:
-            outcome = "cancelled"  # ended without an answer or an error: the caller let go
-        usage = getattr(response, "usage", None) if response is not None else None
+        usage: Any = None
+        cost: float | None = None
+        resp_model: str | None = None
+        cached = self._cache_hit
+        if response is not None:
+            usage = getattr(response, "usage", None)
+            cost = getattr(response, "cost", None)
+            resp_model = getattr(response, "model", None)
+            cached = cached or bool(getattr(response, "cached", False))
+            if self.endpoint is None:
+                self.endpoint = getattr(response, "endpoint", None)
+            if self.provider is None:
+                self.provider = getattr(response, "provider", None)
+        if error is not None:
+            et: str | None = error_type(error)
+            outcome = outcome_of(error, cached)
+        else:
+            et = None
+            # Ended without an answer or an error: the caller let go.
+            outcome = "cancelled" if response is None else "cached" if cached else "ok"
         in_tok = usage.input_tokens if usage is not None else 0
         out_tok = usage.output_tokens if usage is not None else 0
-        cost: float | None = getattr(response, "cost", None)
-        if response is not None:
-            self.endpoint = self.endpoint or getattr(response, "endpoint", None)
-            self.provider = self.provider or getattr(response, "provider", None)
-        resp_model: str | None = getattr(response, "model", None)
-        et = error_type(error) if error is not None else None
 
         span = self._span
         if span.is_recording():
             a: _Attrs = {sc.OUTCOME: outcome}
+            self._request_attributes(a, self._request)
+            if self.endpoint:
+                a[sc.ENDPOINT] = self.endpoint
+            if self.model:
+                a[sc.REQUEST_MODEL] = self.model
+                span.update_name(f"{self.operation} {self.model}")
+            if self.server_address:
+                a[sc.SERVER_ADDRESS] = self.server_address
+                if self.server_port:
+                    a[sc.SERVER_PORT] = self.server_port
             if self.provider:
                 a[tel.names.provider] = self.provider
             if resp_model:
@@ -421,24 +430,28 @@ class CallRecorder:
         span.end()
 
         ins = tel.instruments
-        m = self._model_attrs()
-        if et is not None:
-            m[sc.ERROR_TYPE] = et
-        if resp_model:
-            m[sc.RESPONSE_MODEL] = resp_model
-        ins.duration.record(elapsed, m)
-        if usage is not None and not cached:
-            m.pop(sc.ERROR_TYPE, None)
-            m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_INPUT
-            ins.tokens.record(in_tok, m)
-            m = dict(m)
-            m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
-            ins.tokens.record(out_tok, m)
-        if self._first_chunk is not None and ins.first_chunk is not None:
-            ins.first_chunk.record(self._first_chunk, self._model_attrs())
-        c: _Attrs = {sc.OPERATION_NAME: self.operation, sc.OUTCOME: outcome}
+        if tel.metrics_live():
+            m = self._model_attrs()
+            if et is not None:
+                m[sc.ERROR_TYPE] = et
+            if resp_model:
+                m[sc.RESPONSE_MODEL] = resp_model
+            ins.duration.record(elapsed, m)
+            if usage is not None and not cached:
+                m.pop(sc.ERROR_TYPE, None)
+                m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_INPUT
+                ins.tokens.record(in_tok, m)
+                m = dict(m)
+                m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
+                ins.tokens.record(out_tok, m)
+            if self._first_chunk is not None and ins.first_chunk is not None:
+                ins.first_chunk.record(self._first_chunk, self._model_attrs())
+        c: tuple[tuple[str, Any], ...] = (
+            (sc.OPERATION_NAME, self.operation),
+            (sc.OUTCOME, outcome),
+        )
         if self.endpoint:
-            c[sc.ENDPOINT] = self.endpoint
+            c += ((sc.ENDPOINT, self.endpoint),)
         ins.calls.add(1, c)
         if cost and not cached:
             ins.cost.add(cost, c)
@@ -451,7 +464,7 @@ class CallRecorder:
             time=self._time,
             operation=self.operation,
             outcome=outcome,
-            record_id=uuid.uuid4().hex,
+            record_id=tel.next_record_id(),
             principal=ctx.user if ctx else None,
             tenant=ctx.tenant if ctx else None,
             region=ctx.region if ctx else None,
@@ -462,7 +475,7 @@ class CallRecorder:
             provider=self.provider,
             model=resp_model or self.model,
             error_type=et,
-            violations=tuple(self._violations),
+            violations=tuple(Violation(*v) for v in self._violations),
             input_tokens=in_tok,
             output_tokens=out_tok,
             cost=cost,

@@ -7,6 +7,7 @@ and with no SDK installed every call is a no-op.
 
 from __future__ import annotations
 
+import itertools
 import os
 import sys
 import time
@@ -14,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import metrics, trace
+from opentelemetry.metrics import _internal as _metrics_internal
 
 from ..errors import ConfigError
 from . import _semconv as sc
@@ -28,6 +30,22 @@ if TYPE_CHECKING:
     from ._writer import AuditLog
 
 __all__ = ["Telemetry", "capture_content_from_env"]
+
+_UNKNOWN = object()
+
+
+def _global_set(module: Any, name: str) -> bool | None:
+    """Whether an OpenTelemetry global provider was installed, read without the public getter.
+
+    The getters consult ``os.environ`` on every call (about 2 us each), which alone would
+    blow the no-SDK budget. The module globals are private, so an unexpected shape returns
+    ``None`` and the caller falls back to the public API.
+    """
+    value = getattr(module, name, _UNKNOWN)
+    if value is _UNKNOWN:
+        return None
+    return value is not None
+
 
 _TRUE = frozenset(("1", "true", "yes", "on"))
 
@@ -73,6 +91,15 @@ class Telemetry:
         )
         self.audit = audit
         self.policy_hash = policy_hash
+        self._tracing_seen = tracer_provider is not None
+        self._metrics_seen = meter_provider is not None and metrics_enabled
+        self._metrics_on = metrics_enabled
+        # Resolve the globals once: this is what loads a provider named by the
+        # OTEL_PYTHON_TRACER_PROVIDER / OTEL_PYTHON_METER_PROVIDER environment variables.
+        trace.get_tracer_provider()
+        metrics.get_meter_provider()
+        self._id_prefix = os.urandom(8).hex()
+        self._ids = itertools.count(1)
         self.clock = clock
         self.timer = timer
         version = str(getattr(sys.modules.get("aiguard"), "__version__", ""))
@@ -86,6 +113,35 @@ class Telemetry:
         )
         dropped = (lambda: audit.dropped) if audit is not None else None
         self.instruments = Instruments(meter, self.names, dropped)
+
+    def tracing_live(self) -> bool:
+        """False while no tracer provider is installed: then no span is even started.
+
+        Checked per call (global providers are set once and never unset, so a ``True`` is
+        remembered), so an application that installs its SDK after creating the client is
+        traced from then on.
+        """
+        if self._tracing_seen:
+            return True
+        live = _global_set(trace, "_TRACER_PROVIDER")
+        if live is None:
+            live = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+        self._tracing_seen = live
+        return live
+
+    def metrics_live(self) -> bool:
+        """False while no meter provider is installed: histogram attributes are not built."""
+        if self._metrics_seen or not self._metrics_on:
+            return self._metrics_seen
+        live = _global_set(_metrics_internal, "_METER_PROVIDER")
+        if live is None:
+            live = True
+        self._metrics_seen = live
+        return live
+
+    def next_record_id(self) -> str:
+        """Unique per process run without the cost of ``uuid4`` on the call path."""
+        return f"{self._id_prefix}{next(self._ids):08x}"
 
     def start_call(
         self,
