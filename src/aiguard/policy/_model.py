@@ -22,6 +22,7 @@ class Section(BaseModel):
         populate_by_name=True,
         alias_generator=to_camel,
         use_attribute_docstrings=True,
+        defer_build=True,
     )
 
     def __eq__(self, other: object) -> bool:

@@ -53,7 +53,7 @@ class AuthenticationSpec(Section):
     """Extra scopes per requested model or alias; keys may use ``*`` (``"gpt-4*"``)."""
     routes: dict[_Name, ScopeList] = Field(default_factory=dict)
     """Extra scopes per application route (``CallContext.route``); keys may use ``*``."""
-    tools: ToolPolicy = ToolPolicy()
+    tools: ToolPolicy = Field(default_factory=ToolPolicy)
     """Which tools a model may be offered or may call."""
 
     @model_validator(mode="after")

@@ -35,6 +35,7 @@ __all__ = ["Metadata", "Policy", "PolicySpec"]
 
 _LAYER_MEMO_LIMIT = 256
 _DERIVED = ("hash", "_engine", "_layer_memo")
+_MODERATION_OFF = ModerationSpec(enabled=False)
 
 
 class Metadata(Section):
@@ -50,18 +51,20 @@ class PolicySpec(Section):
     """What the policy governs; every section is optional and off or permissive when absent,
     except that a present ``authentication`` section with scopes fails closed."""
 
-    authentication: AuthenticationSpec = AuthenticationSpec()
+    authentication: AuthenticationSpec = Field(default_factory=AuthenticationSpec)
     """Scopes the caller must hold and the tools a model may use."""
-    rate_limit: RateLimitSpec = RateLimitSpec()
+    rate_limit: RateLimitSpec = Field(default_factory=RateLimitSpec)
     """Requests, tokens, cost and concurrency per key (enforced by ``aiguard.limits``)."""
-    content_moderation: ModerationSpec = ModerationSpec(enabled=False)
+    content_moderation: ModerationSpec = Field(
+        default_factory=lambda: ModerationSpec(enabled=False)
+    )
     """Inspection of what leaves and what comes back (``aiguard.inspect``). Off when the
     section is absent; once present, ``enabled`` defaults to true."""
-    logging: LoggingSpec = LoggingSpec()
+    logging: LoggingSpec = Field(default_factory=LoggingSpec)
     """The audit record of every call (written by ``aiguard.telemetry``)."""
-    endpoint_routing: EndpointRoutingSpec = EndpointRoutingSpec()
+    endpoint_routing: EndpointRoutingSpec = Field(default_factory=EndpointRoutingSpec)
     """Which endpoint serves a call (planned by ``aiguard.routing``)."""
-    cache: CacheSpec = CacheSpec()
+    cache: CacheSpec = Field(default_factory=CacheSpec)
     """Response caching (``aiguard.cache``)."""
     overrides: tuple[OverrideRule, ...] = ()
     """Partial ``spec`` changes applied when a call matches; see "Scoping"."""
@@ -97,8 +100,8 @@ class Policy(Section):
 
     api_version: Literal["v1"] = "v1"
     kind: Literal["AIAPIGatewayPolicy"] = "AIAPIGatewayPolicy"
-    metadata: Metadata = Metadata()
-    spec: PolicySpec = PolicySpec()
+    metadata: Metadata = Field(default_factory=Metadata)
+    spec: PolicySpec = Field(default_factory=PolicySpec)
 
     # Derived state lives in cached properties (plain ``__dict__`` entries, read at attribute
     # speed on the hot path) and is dropped by ``model_copy`` so a copy never reuses it.

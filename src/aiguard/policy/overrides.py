@@ -25,7 +25,7 @@ class OverrideRule(Section):
 
     name: str | None = None
     """Shown by ``explain`` and in audit records; defaults to ``overrides[<index>]``."""
-    match: Match = Match()
+    match: Match = Field(default_factory=Match)
     """Conditions on tenant, region, route, endpoint, model, tags...; empty: every call."""
     spec: dict[str, Any] = Field(default_factory=dict)
     """Any part of ``spec`` except ``overrides``, in the same camelCase form."""

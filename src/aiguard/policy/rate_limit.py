@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from typing import Literal, TypeAlias
 
-from pydantic import field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from ._model import PositiveFloat, PositiveInt, Section
 
@@ -146,7 +146,7 @@ class RateLimitSpec(_Counts):
     """Seconds ``wait`` mode may wait before rejecting (default 30)."""
     fail_mode: Literal["closed", "open"] = "closed"
     """If the store fails: ``closed`` refuses calls (``LimitStoreError``), ``open`` allows them."""
-    store: LimitStore = LimitStore()
+    store: LimitStore = Field(default_factory=LimitStore)
     """Where counters live."""
 
     @model_validator(mode="after")

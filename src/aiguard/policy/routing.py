@@ -26,7 +26,7 @@ class RouteRule(Section):
     """``match`` -> ``routeTo``. ``mandatory`` rules never fall through to another target."""
 
     name: str | None = None
-    match: Match = Match()
+    match: Match = Field(default_factory=Match)
     """Conditions on the context and the requested model; empty: every call."""
     route_to: _Name
     """An endpoint, a group or an alias."""
