@@ -99,11 +99,11 @@ class AzureOpenAI(_OpenAIWire):
             )
         return {"api-key": key}
 
-    def invalidate_auth(self, auth: Mapping[str, str]) -> bool:
+    def invalidate_credentials(self, auth: Mapping[str, str] | None = None) -> bool:
         """After a 401: drop the Entra token that failed; ``True`` when a retry may succeed."""
         if self._tokens is None:
             return False
-        self._tokens.invalidate(token_from_auth(auth))
+        self._tokens.invalidate(token_from_auth(auth) if auth is not None else None)
         return True
 
     def build_chat(

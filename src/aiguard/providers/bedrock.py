@@ -152,11 +152,12 @@ class Bedrock(Provider):
 
         return Io(lambda: self._resolve(endpoint), aresolve)
 
-    def invalidate_auth(self, auth: Mapping[str, str]) -> bool:
+    def invalidate_credentials(self, auth: Mapping[str, str] | None = None) -> bool:
         """After a 403/401 (expired token): forget the credentials so they are resolved again."""
         if self._static is not None:
             return False
-        self._creds = None
+        # a new session: botocore caches resolved credentials on the session itself
+        self._creds = self._session = None
         return True
 
     def _signed(self, url: str, body: bytes, accept: str) -> HttpRequest:
@@ -181,14 +182,18 @@ class Bedrock(Provider):
         return self._signed(url, dumps(encode_converse(request)), accept)
 
     def parse_chat(self, response: RawResponse) -> ChatResponse:
-        parsed = decode_converse(load_json(response, self.name), provider=self.name)
-        return parsed.model_copy(update={"model": self.model})
+        return decode_converse(load_json(response, self.name), provider=self.name)
 
     def stream_decoder(self) -> BedrockStreamDecoder:
         return BedrockStreamDecoder(self.name)
 
     def request_id(self, headers: Mapping[str, str]) -> str | None:
-        return headers.get("x-amzn-requestid") or headers.get("x-amzn-RequestId")
+        # x-request-id: what gateways and VPC proxies in front of Bedrock add
+        return (
+            headers.get("x-amzn-requestid")
+            or headers.get("x-amzn-RequestId")
+            or headers.get("x-request-id")
+        )
 
     def classify_error(self, response: RawResponse) -> ProviderError:
         try:

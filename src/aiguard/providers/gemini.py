@@ -221,9 +221,9 @@ class VertexAI(_GeminiWire):
     def auth_headers(self, endpoint: str | None = None) -> dict[str, str] | Io:
         return bearer_headers(self._tokens)
 
-    def invalidate_auth(self, auth: Mapping[str, str]) -> bool:
+    def invalidate_credentials(self, auth: Mapping[str, str] | None = None) -> bool:
         """After a 401: drop the token that failed; ``True`` when a retry may succeed."""
-        self._tokens.invalidate(token_from_auth(auth))
+        self._tokens.invalidate(token_from_auth(auth) if auth is not None else None)
         return not isinstance(self._tokens, StaticToken)
 
     def build_embed(self, request: EmbeddingRequest, *, auth: Mapping[str, str]) -> HttpRequest:

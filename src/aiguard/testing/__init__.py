@@ -20,7 +20,13 @@ and the server core applies scripts, faults and the request log to all of them a
 
 from __future__ import annotations
 
-from . import _wire_openai  # noqa: F401  (registers the OpenAI routes)
+from . import (  # noqa: F401
+    _wire_anthropic,
+    _wire_azure,
+    _wire_bedrock,
+    _wire_gemini,
+    _wire_openai,
+)
 from ._fake import FakeProvider
 from ._script import Fault, Reply
 from ._wire import (
@@ -32,11 +38,13 @@ from ._wire import (
     WireFormat,
     register_route,
 )
+from ._wire_oauth import FakeTokenEndpoint
 
 __all__ = [
     "Body",
     "Call",
     "FakeProvider",
+    "FakeTokenEndpoint",
     "Fault",
     "RecordedRequest",
     "Reply",

@@ -61,7 +61,9 @@ class AnthropicWire(WireFormat):
 
     def malformed(self, *, stream: bool) -> bytes:
         if stream:
-            return sse(b'{"type": "content_block_delta", "index": 0, "delta": {', "content_block_delta")
+            return sse(
+                b'{"type": "content_block_delta", "index": 0, "delta": {', "content_block_delta"
+            )
         return b'{"id": "msg_broken", "type": "message", "cont'
 
 
@@ -73,7 +75,9 @@ def _text(content: Any) -> str:
         return content
     if isinstance(content, list):
         return "".join(
-            str(b.get("text", "")) for b in content if isinstance(b, dict) and b.get("type") == "text"
+            str(b.get("text", ""))
+            for b in content
+            if isinstance(b, dict) and b.get("type") == "text"
         )
     return ""
 
@@ -131,7 +135,8 @@ def messages(call: Call) -> Body | Stream:
         return _stream(call, reply, calls, usage, output, model, mid, stop)
     content: list[dict[str, Any]] = [{"type": "text", "text": text}] if text else []
     content += [
-        {"type": "tool_use", "id": i, "name": n, "input": json.loads(a or "{}")} for i, n, a in calls
+        {"type": "tool_use", "id": i, "name": n, "input": json.loads(a or "{}")}
+        for i, n, a in calls
     ]
     out = {
         "id": mid,
@@ -173,7 +178,11 @@ def _stream(
     index = 0
     pieces = reply.pieces(call.chunk_size)
     if pieces:
-        block = {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        block = {
+            "type": "content_block_start",
+            "index": 0,
+            "content_block": {"type": "text", "text": ""},
+        }
         events.append(sse(dumps(block), "content_block_start"))
         prefix = b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":'
         events.extend(sse(prefix + dumps(p) + b"}}", "content_block_delta") for p in pieces)
@@ -189,16 +198,16 @@ def _stream(
         }
         events.append(sse(dumps(block), "content_block_start"))
         for j in range(0, len(args), size):
-            delta = {"type": "input_json_delta", "partial_json": args[j : j + size]}
-            ev = {"type": "content_block_delta", "index": i, "delta": delta}
+            piece = {"type": "input_json_delta", "partial_json": args[j : j + size]}
+            ev = {"type": "content_block_delta", "index": i, "delta": piece}
             events.append(sse(dumps(ev), "content_block_delta"))
         events.append(sse(dumps({"type": "content_block_stop", "index": i}), "content_block_stop"))
-    delta = {
+    end: dict[str, Any] = {
         "type": "message_delta",
         "delta": {"stop_reason": stop, "stop_sequence": None},
         "usage": {"output_tokens": output},
     }
-    events.append(sse(dumps(delta), "message_delta"))
+    events.append(sse(dumps(end), "message_delta"))
     events.append(sse(b'{"type": "message_stop"}', "message_stop"))
     return Stream(events, head=head, tail=1, headers={"request-id": call.request.request_id})
 
