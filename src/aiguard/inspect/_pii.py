@@ -86,7 +86,7 @@ def _emails(p: Prepared) -> Iterable[Hit]:
 # --------------------------------------------------------------------------- numbers
 
 _SEP = r"[ .\-]"
-_EXT = r"(?:\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
+_EXT = r"(?P<ext>\s?(?:x|ext\.?|extension)\s?\d{1,6})?"
 _INTL_PHONE = re.compile(
     r"(?:\+|00)[1-9]\d{0,2}"
     r"(?:[ .\-]?\(0\)[ .\-]?|[ .\-]?\(\d{1,4}\)[ .\-]?|[ .\-])?"
@@ -95,12 +95,12 @@ _INTL_PHONE = re.compile(
 _NANP_PHONE = re.compile(
     r"(?:1[ .\-])?(?:\(([2-9]\d{2})\)[ .\-]?|([2-9]\d{2})([ .\-]))[2-9]\d{2}[ .\-]\d{4}" + _EXT
 )
-_NANP_BARE = re.compile(r"1?[2-9]\d{2}[2-9]\d{6}" + _EXT)
+_BARE_PHONE = re.compile(r"(?:1?[2-9]\d{2}[2-9]\d{6}|0[1-9]\d{8,9})" + _EXT)
 _TRUNK_PHONE = re.compile(
     r"(?:\(0\d{1,4}\)|0\d{1,4})(?:[ .\-]?\d{2,8})(?:[ .\-]\d{2,4}){0,4}" + _EXT
 )
 _CARD = re.compile(
-    r"\d{13,19}|\d{4}([ \-])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ \-])\d{6}\2\d{4,5}"
+    r"\d{12,19}|\d{4}([ \-])\d{4}\1\d{4}\1\d{4}(?:\1\d{3})?|\d{4}([ \-])\d{6}\2\d{4,5}"
     r"|\d{4}([ \-])\d{4}\3\d{4}\3\d{1,4}"
 )
 _SSN = re.compile(r"(\d{3})([ \-])(\d{2})\2(\d{4})|(\d{3})(\d{2})(\d{4})")
@@ -167,7 +167,7 @@ def _number_at(text: str, pos: int, limit: int) -> Hit | None:
 
 
 def _phone_at(text: str, pos: int, limit: int, before: str) -> Hit | None:
-    for rx in (_INTL_PHONE, _NANP_PHONE, _TRUNK_PHONE, _NANP_BARE):
+    for rx in (_INTL_PHONE, _NANP_PHONE, _TRUNK_PHONE, _BARE_PHONE):
         m = rx.match(text, pos, limit)
         if m is None:
             continue
@@ -176,7 +176,8 @@ def _phone_at(text: str, pos: int, limit: int, before: str) -> Hit | None:
             end -= 1
         if _attached_after(text, end):
             continue
-        n = len(_digits(text[pos:end]))
+        ext = m.group("ext")
+        n = len(_digits(text[pos:end])) - (len(_digits(ext)) if ext else 0)
         if rx is _INTL_PHONE:
             ok = 8 <= n <= 17
         elif rx is _NANP_PHONE:

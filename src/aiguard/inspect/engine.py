@@ -258,15 +258,18 @@ class ContentInspector:
         if plan.secrets:
             for h in find_secrets(prep, plan.secret_kinds):
                 out.append((h, plan.secrets[h.detector]))
+        for rx, validator, label, rule in plan.custom:
+            for m in rx.finditer(text):
+                if m.end() > m.start() and (validator is None or validator(m.group())):
+                    out.append((Hit(m.start(), m.end(), rule.category, label, "custom", 60), rule))
+        if len(out) > 1:
+            # one span, one entity: the IBAN wins over the card-like digits inside it
+            out = _without_overlaps(out)
         for rx, rule in plan.regexes:
             for m in rx.finditer(text):
                 if m.end() > m.start():
                     out.append((Hit(m.start(), m.end(), rule.category, _label(rule.category),
                                     "regex", 45), rule))  # fmt: skip
-        for rx, validator, label, rule in plan.custom:
-            for m in rx.finditer(text):
-                if m.end() > m.start() and (validator is None or validator(m.group())):
-                    out.append((Hit(m.start(), m.end(), rule.category, label, "custom", 60), rule))
         norm: Normalized | None = None
         words: frozenset[bytes] | None = None
         if plan.needs_normalized:
