@@ -152,3 +152,36 @@ def test_referenced_endpoints_include_overrides() -> None:
         }
     )
     assert policy.referenced_endpoints() == {"a", "b", "c", "d"}
+
+
+def test_python_snake_case_overrides_apply_like_camel_case() -> None:
+    from aiguard.policy import OverrideRule, PolicySpec, RateLimitSpec
+
+    snake = Policy(
+        spec=PolicySpec(
+            rate_limit=RateLimitSpec(requests_per_minute=60),
+            overrides=(
+                OverrideRule(
+                    match={"tenant": "acme"}, spec={"rate_limit": {"requests_per_minute": 600}}
+                ),
+            ),
+        )
+    )
+    camel = Policy.from_dict(
+        {
+            "spec": {
+                "rateLimit": {"requestsPerMinute": 60},
+                "overrides": [
+                    {"match": {"tenant": "acme"}, "spec": {"rateLimit": {"requestsPerMinute": 600}}}
+                ],
+            }
+        }
+    )
+    assert snake.resolve(CallContext(tenant="acme")).rate_limit.requests_per_minute == 600
+    assert snake.hash == camel.hash
+
+
+def test_snake_case_dict_layer_applies(policy: Policy) -> None:
+    layered = policy.layer({"spec": {"rate_limit": {"tokens_per_day": 7}}})
+    assert layered.spec.rate_limit.tokens_per_day == 7
+    assert layered.spec.rate_limit.requests_per_minute == 60

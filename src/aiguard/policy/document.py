@@ -6,6 +6,7 @@ question (who may call, what is limited, where it goes) is answered from it with
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -225,6 +226,11 @@ class Policy(Section):
         found = memo.get(key)
         if found is not None:
             return found
+        if not isinstance(layer, Policy):
+            # Spell the layer as the document does (camelCase) before merging; a layer that
+            # is only valid on top of this policy is merged as written.
+            with contextlib.suppress(ValidationError):
+                data = Policy.model_validate(data).model_dump(by_alias=True, exclude_unset=True)
         base = self.model_dump(by_alias=True, exclude_unset=True)
         merged = Policy.from_dict(deep_merge(base, data), source="(layered)")
         if len(memo) >= _LAYER_MEMO_LIMIT:

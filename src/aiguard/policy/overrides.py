@@ -41,12 +41,15 @@ class OverrideRule(Section):
         if "overrides" in spec:
             raise ValueError(".overrides: overrides cannot be nested")
         try:
-            PolicySpec.model_validate(spec)
+            alone = PolicySpec.model_validate(spec)
         except ValidationError as e:
             problems = problems_from(e, PolicySpec, skip=_CROSS_FIELD)
             if problems:
                 raise ValueError("\n".join("." + p for p in problems)) from None
-        return spec
+            return spec
+        # The document's own spelling (camelCase), whatever the author used, so that the
+        # merge onto the policy's spec and the hash do not depend on it.
+        return alone.model_dump(by_alias=True, exclude_unset=True)
 
     def label(self, index: int) -> str:
         return self.name or f"overrides[{index}]"
