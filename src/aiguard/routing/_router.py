@@ -1,0 +1,320 @@
+"""``PolicyRouter``: the pipeline's *route* step, driven by the policy's ``endpointRouting``.
+
+Who decides, in order:
+
+1. the first rule whose ``match`` holds, if it is ``mandatory`` (data residency: an explicit
+   ``model=`` cannot move the call elsewhere) or if it matches on ``model`` itself;
+2. otherwise an explicit ``model=`` naming an endpoint, group or alias;
+3. otherwise the first matching rule, then ``default``;
+4. otherwise nothing: ``NoRouteError``.
+
+The chosen target's members are filtered (capabilities, open breakers; each skip recorded
+with its reason) and ordered by the group's strategy. A non-mandatory rule's plan is followed
+by the default route's endpoints as spares; a mandatory rule's plan never is.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import (
+    AllEndpointsFailedError,
+    NoRouteError,
+    ProviderError,
+    UnknownEndpointError,
+)
+from ..policy.routing import EndpointRoutingSpec
+from ..policy.stage import effective_policy
+from ._capabilities import describe, needs, window_reason
+from ._compile import CompiledRouting, GroupOptions, Rule, Target, compile_routing
+from ._health import EndpointHealth
+
+if TYPE_CHECKING:
+    from .._call import Call, Endpoint
+    from ..policy.document import Policy
+
+__all__ = ["NOTES_KEY", "CircuitOpenError", "PolicyRouter", "RouteDecision", "route_decision"]
+
+NOTES_KEY = "routing"
+"""Where the router leaves its :class:`RouteDecision` in ``call.notes``."""
+
+
+class CircuitOpenError(ProviderError):
+    """Every endpoint that could take the call has an open circuit; nothing was sent.
+
+    ``retry_after`` is when the first of them will accept a probe.
+    """
+
+
+@dataclass(slots=True)
+class RouteDecision:
+    """Why a call goes where it goes; audit records and ``explain`` read it."""
+
+    source: str
+    """``rule``, ``model`` (the caller's ``model=``), ``default`` or ``rule+default``."""
+    target: str
+    requested: str | None
+    rule: int | None
+    rule_name: str | None
+    mandatory: bool
+    group: str | None
+    strategy: str
+    plan: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]
+    """``(endpoint, reason)`` for every member left out of the plan."""
+    failover_on: frozenset[str]
+    model_overridden: bool = False
+    """A mandatory rule sent the call elsewhere than the ``model=`` the caller named."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "target": self.target,
+            "requested": self.requested,
+            "rule": self.rule,
+            "ruleName": self.rule_name,
+            "mandatory": self.mandatory,
+            "group": self.group,
+            "strategy": self.strategy,
+            "plan": list(self.plan),
+            "skipped": [{"endpoint": e, "reason": r} for e, r in self.skipped],
+            "modelOverridden": self.model_overridden,
+        }
+
+
+def route_decision(call: Call) -> RouteDecision | None:
+    found = call.notes.get(NOTES_KEY)
+    return found if isinstance(found, RouteDecision) else None
+
+
+class PolicyRouter:
+    """Implements the pipeline's ``Router`` protocol from an ``endpointRouting`` section.
+
+    Build it with :meth:`from_policy` (honours scoped overrides of the section) or directly
+    from a section (an ``EndpointRoutingSpec`` or its camelCase dict). ``groups`` carries the
+    group settings the document has no field for; ``health`` is shared with the retry policy
+    and the observer; ``rng`` makes weighted and exploring picks reproducible in tests.
+    Configuration mistakes raise ``PolicyError`` here, never at call time.
+    """
+
+    __slots__ = (
+        "_base",
+        "_group_options",
+        "_overrides",
+        "_policy",
+        "_source",
+        "endpoints",
+        "health",
+        "rng",
+    )
+
+    def __init__(
+        self,
+        endpoints: Mapping[str, Endpoint],
+        routing: EndpointRoutingSpec | Mapping[str, Any] | None = None,
+        *,
+        groups: Mapping[str, GroupOptions] | None = None,
+        health: EndpointHealth | None = None,
+        rng: random.Random | None = None,
+        path: str = "endpointRouting",
+        source: str | None = None,
+    ) -> None:
+        self.endpoints = dict(endpoints)
+        self.health = health or EndpointHealth(self.endpoints)
+        self.rng = rng or random.Random()
+        self._group_options = dict(groups or {})
+        self._source = source
+        self._policy: Policy | None = None
+        self._overrides: dict[int, tuple[EndpointRoutingSpec, CompiledRouting]] = {}
+        self._base = self._compile(routing, path)
+
+    @classmethod
+    def from_policy(
+        cls,
+        policy: Policy,
+        endpoints: Mapping[str, Endpoint],
+        **kwargs: Any,
+    ) -> PolicyRouter:
+        """A router for ``policy.spec.endpointRouting``; overrides that change the section
+        take effect per call (read from the authorize stage's resolution)."""
+        kwargs.setdefault("source", policy.metadata.name)
+        router = cls(endpoints, policy.spec.endpoint_routing, path="spec.endpointRouting", **kwargs)
+        if policy.spec.overrides:
+            router._policy = policy
+            unknown = sorted(policy.referenced_endpoints() - set(endpoints))
+            if unknown:
+                from ..errors import PolicyError
+
+                raise PolicyError(
+                    [
+                        f"spec.overrides[*].spec.endpointRouting: unknown endpoint {n!r}; "
+                        f"endpoints: {', '.join(map(repr, sorted(endpoints)))}"
+                        for n in unknown
+                    ],
+                    source=kwargs["source"],
+                )
+        return router
+
+    def _compile(
+        self, routing: EndpointRoutingSpec | Mapping[str, Any] | None, path: str
+    ) -> CompiledRouting:
+        return compile_routing(
+            routing,
+            self.endpoints,
+            health=self.health,
+            rng=self.rng,
+            groups=self._group_options,
+            path=path,
+            source=self._source,
+        )
+
+    def _routing_for(self, call: Call) -> CompiledRouting:
+        base = self._base
+        if self._policy is None:
+            return base
+        eff = effective_policy(call) or self._policy.resolve(call.context, model=call.model)
+        spec = eff.endpoint_routing
+        if spec is base.spec:
+            return base
+        found = self._overrides.get(id(spec))
+        if found is None or found[0] is not spec:
+            path = f"spec.endpointRouting (with overrides {', '.join(eff.matched)})"
+            found = (spec, self._compile(spec, path))
+            if len(self._overrides) >= 256:
+                self._overrides.clear()
+            self._overrides[id(spec)] = found
+        return found[1]
+
+    # ------------------------------------------------------------------ the decision
+
+    def route(self, call: Call) -> list[Endpoint]:
+        c = self._routing_for(call)
+        model = call.request.model
+        rule = c.rule_for(call.context, model)
+        overridden = False
+        if rule is not None and (rule.mandatory or rule.reads_model):
+            target, source = rule.target, "rule"
+            if model is not None and rule.mandatory:
+                chosen = c.targets.get(model)
+                if (
+                    chosen is not None
+                    and chosen.group is None
+                    and chosen.name in target.by_endpoint
+                ):
+                    target = chosen  # the caller narrowed within what the rule allows
+                    source = "rule+model"
+                elif chosen is not target:
+                    overridden = True
+        elif model is not None:
+            found = c.targets.get(model)
+            if found is None:
+                raise UnknownEndpointError(model, c.known)
+            target, source = found, "model"
+        elif rule is not None:
+            target, source = rule.target, "rule"
+        elif c.default is not None:
+            target, source = c.default, "default"
+        else:
+            raise self._no_route(c, call)
+
+        want = needs(call)
+        plan, skipped, circuit = self._usable(target, call, want)
+        spare = rule is not None and not rule.mandatory and source == "rule"
+        if spare and c.default is not None and c.default is not target:
+            primary = len(plan)
+            more, more_skipped, more_circuit = self._usable(c.default, call, want)
+            seen = {e.name for e in plan} | {n for n, _ in skipped}
+            plan.extend(e for e in more if e.name not in seen)
+            skipped.extend(s for s in more_skipped if s[0] not in seen)
+            circuit.extend(n for n in more_circuit if n not in seen)
+            if primary == 0 and plan:
+                source = "rule+default"
+        decision = RouteDecision(
+            source,
+            target.name,
+            model,
+            rule.index if rule is not None and source.startswith("rule") else None,
+            rule.name if rule is not None and source.startswith("rule") else None,
+            rule is not None and rule.mandatory and source.startswith("rule"),
+            target.group,
+            target.strategy.name,
+            tuple(e.name for e in plan),
+            tuple(skipped),
+            target.failover_on,
+            overridden,
+        )
+        call.notes[NOTES_KEY] = decision
+        if not plan:
+            raise self._nothing_usable(decision, circuit)
+        return plan
+
+    def _usable(
+        self, target: Target, call: Call, want: int
+    ) -> tuple[list[Endpoint], list[tuple[str, str]], list[str]]:
+        """The target's members that can serve ``call`` now, ordered by its strategy."""
+        members = target.members
+        skipped: list[tuple[str, str]] = []
+        circuit: list[str] = []
+        health = self.health
+        usable = []
+        for m in members:
+            missing = want & m.lacks
+            if missing:
+                skipped.append((m.name, describe(missing)))
+                continue
+            if m.window is not None:
+                why = window_reason(call, m.endpoint.model, m.window)
+                if why is not None:
+                    skipped.append((m.name, why))
+                    continue
+            why = health.admit(m.name, call)
+            if why is not None:
+                skipped.append((m.name, why))
+                circuit.append(m.name)
+                continue
+            usable.append(m)
+        plan = target.strategy.order(usable, call, len(usable) == len(members))
+        return plan, skipped, circuit
+
+    # ------------------------------------------------------------------ refusals
+
+    def _no_route(self, c: CompiledRouting, call: Call) -> NoRouteError:
+        seen = ", ".join(f"{a}={call.context.get(a)!r}" for a in c.reads if a != "model")
+        why = f"no endpointRouting rule matched ({seen})" if c.rules else "there are no rules"
+        known = ", ".join(map(repr, c.known))
+        return NoRouteError(
+            f"no route for this call: {why}, there is no default route and no model= was "
+            f"given; pass model= (one of {known}) or add a default to endpointRouting"
+        )
+
+    def _nothing_usable(self, d: RouteDecision, circuit: list[str]) -> Exception:
+        reasons = "; ".join(f"{e}: {r}" for e, r in d.skipped)
+        if circuit:
+            errors = [
+                (
+                    name,
+                    CircuitOpenError(
+                        f"circuit open for endpoint {name!r}; nothing sent",
+                        endpoint=name,
+                        provider=self.endpoints[name].provider.name,
+                        retry_after=self.health.retry_in(name),
+                    ),
+                )
+                for name in circuit
+            ]
+            if len(errors) == 1 and len(d.skipped) == 1:
+                return errors[0][1]
+            return AllEndpointsFailedError(errors)
+        return NoRouteError(f"no endpoint of {d.target!r} can serve this call: {reasons}")
+
+    # ------------------------------------------------------------------ introspection
+
+    @property
+    def routing(self) -> CompiledRouting:
+        return self._base
+
+    def rule_for(self, call: Call) -> Rule | None:
+        return self._routing_for(call).rule_for(call.context, call.request.model)
