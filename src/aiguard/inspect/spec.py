@@ -20,9 +20,9 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
-    SerializationInfo,
-    field_serializer,
+    SerializerFunctionWrapHandler,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
@@ -107,19 +107,14 @@ def normalize_entity(name: str) -> str:
     return key
 
 
-def _short(entry: BaseModel, key: str, info: SerializationInfo) -> Any:
-    """An entry that is only a string dumps back to the plain string it was written as."""
-    dumped = entry.model_dump(
-        by_alias=info.by_alias, exclude_defaults=True, exclude_none=True, mode=info.mode
-    )
-    if list(dumped) == [key]:
-        return dumped[key]
-    return entry.model_dump(
-        by_alias=info.by_alias,
-        exclude_defaults=info.exclude_defaults,
-        exclude_none=True,
-        mode=info.mode,
-    )
+def _short(entry: Any, key: str) -> Any:
+    if isinstance(entry, dict):
+        rest = {k: v for k, v in entry.items() if v is not None and k != key}
+        if rest.get("direction") == "both":
+            del rest["direction"]
+        if not rest and entry.get(key) is not None:
+            return entry[key]
+    return entry
 
 
 def topic_key(name: str) -> str:
@@ -318,13 +313,17 @@ class ModerationSpec(_Spec):
             return [{"phrase": x} if isinstance(x, str) else x for x in v]
         return v
 
-    @field_serializer("block_list")
-    def _dump_block(self, v: tuple[BlockEntry, ...], info: SerializationInfo) -> list[Any]:
-        return [_short(e, "term", info) for e in v]
-
-    @field_serializer("allow_list")
-    def _dump_allow(self, v: tuple[AllowEntry, ...], info: SerializationInfo) -> list[Any]:
-        return [_short(e, "phrase", info) for e in v]
+    @model_serializer(mode="wrap")
+    def _dump(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        """Entries written as plain strings dump back to plain strings."""
+        data: dict[str, Any] = handler(self)
+        for key, short in (("blockList", "term"), ("block_list", "term")):
+            if key in data:
+                data[key] = [_short(e, short) for e in data[key]]
+        for key in ("allowList", "allow_list"):
+            if key in data:
+                data[key] = [_short(e, "phrase") for e in data[key]]
+        return data
 
     @field_validator("topics")
     @classmethod
