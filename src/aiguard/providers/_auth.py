@@ -52,6 +52,7 @@ __all__ = [
     "Token",
     "TokenSource",
     "bearer_headers",
+    "invalidate_from_auth",
     "token_from_auth",
 ]
 
@@ -485,3 +486,20 @@ def token_from_auth(auth: Mapping[str, str], header: str = "authorization") -> s
     if value is None:
         return None
     return value[7:] if value[:7].lower() == "bearer " else value
+
+
+def invalidate_from_auth(source: TokenSource, auth: Mapping[str, str] | None) -> bool:
+    """After a 401: drop the token that failed; ``True`` when retrying with a new one may help.
+
+    With the failed request's headers, only that token is dropped (concurrent 401s on one
+    stale token then cause one refresh). Without them, the cached token is dropped; when
+    nothing was cached, the 401 came from the token endpoint itself and a retry would fail
+    the same way.
+    """
+    if isinstance(source, StaticToken):
+        return False
+    value = token_from_auth(auth) if auth is not None else None
+    # a caching source that holds no token never sent one: the 401 was the token endpoint's
+    held = source._token is not None if isinstance(source, CachingTokenSource) else True
+    source.invalidate(value)
+    return value is not None or held

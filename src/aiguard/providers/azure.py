@@ -15,7 +15,7 @@ from typing import Any
 from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, EmbeddingRequest
 from ..errors import ConfigError, ContentFilteredError, MissingCredentialsError, ProviderError
-from ._auth import CallableTokenSource, TokenSource, bearer_headers, token_from_auth
+from ._auth import CallableTokenSource, TokenSource, bearer_headers, invalidate_from_auth
 from ._base import Capabilities, register_provider
 from .openai import _OpenAIWire
 
@@ -103,8 +103,7 @@ class AzureOpenAI(_OpenAIWire):
         """After a 401: drop the Entra token that failed; ``True`` when a retry may succeed."""
         if self._tokens is None:
             return False
-        self._tokens.invalidate(token_from_auth(auth) if auth is not None else None)
-        return True
+        return invalidate_from_auth(self._tokens, auth)
 
     def build_chat(
         self, request: ChatRequest, *, stream: bool, auth: Mapping[str, str]

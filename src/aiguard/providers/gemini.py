@@ -16,7 +16,13 @@ from typing import Any
 from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from ..errors import ConfigError, MissingCredentialsError, ProviderError
-from ._auth import GoogleAuthTokenSource, StaticToken, TokenSource, bearer_headers, token_from_auth
+from ._auth import (
+    GoogleAuthTokenSource,
+    StaticToken,
+    TokenSource,
+    bearer_headers,
+    invalidate_from_auth,
+)
 from ._base import (
     Capabilities,
     Provider,
@@ -223,8 +229,7 @@ class VertexAI(_GeminiWire):
 
     def invalidate_credentials(self, auth: Mapping[str, str] | None = None) -> bool:
         """After a 401: drop the token that failed; ``True`` when a retry may succeed."""
-        self._tokens.invalidate(token_from_auth(auth) if auth is not None else None)
-        return not isinstance(self._tokens, StaticToken)
+        return invalidate_from_auth(self._tokens, auth)
 
     def build_embed(self, request: EmbeddingRequest, *, auth: Mapping[str, str]) -> HttpRequest:
         params: dict[str, Any] = {}
