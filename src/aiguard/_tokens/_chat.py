@@ -14,7 +14,7 @@ import base64
 import json
 import math
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,13 +77,55 @@ _EXACT_IMAGE_MODELS = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4-turbo")
 _WORST_CASE_TILES = 8  # 2048x768 after OpenAI's resizing is the most tiles an image can need
 
 
+class _Counts:
+    """Remembers how many tokens a text has, per encoding.
+
+    Chat requests resend the same system prompt and the whole history on every turn, so most
+    texts a process counts it has counted before; BPE costs ~30-60 us per KB, a lookup well
+    under 1 us. Bounded by total characters held (about 4 MB of text): when full it starts
+    over. Dict operations are atomic under the GIL, so racing threads at worst count a text
+    twice.
+    """
+
+    __slots__ = ("_chars", "_counts", "_encode")
+
+    def __init__(self, encode: Callable[[str], list[int]]) -> None:
+        self._encode = encode
+        self._counts: dict[str, int] = {}
+        self._chars = 0
+
+    def __call__(self, text: str) -> int:
+        n = self._counts.get(text)
+        if n is None:
+            n = len(self._encode(text))
+            size = len(text)
+            if size <= _MAX_CACHED_TEXT:
+                if self._chars + size > _MAX_CACHED_CHARS:
+                    self._counts.clear()
+                    self._chars = 0
+                self._counts[text] = n
+                self._chars += size
+        return n
+
+
+_MAX_CACHED_TEXT = 32_768
+_MAX_CACHED_CHARS = 4_000_000
+_COUNTERS: dict[str, _Counts] = {}
+
+
+def _counter(enc_name: str) -> _Counts:
+    c = _COUNTERS.get(enc_name)
+    if c is None:
+        c = _COUNTERS.setdefault(enc_name, _Counts(get_encoding(enc_name).encode_ordinary))
+    return c
+
+
 def count_text(text: str, model: str) -> TokenCount:
     """Tokens of a bare string (no chat overhead)."""
     enc_name = encoding_name_for_model(model)
     if enc_name is None:
         return TokenCount(_estimate_text(text), True, None)
-    enc = get_encoding(enc_name)
-    return TokenCount(len(enc.encode_ordinary(text)), False, enc_name)
+    return TokenCount(_counter(enc_name)(text), False, enc_name)
 
 
 def count_chat(
@@ -93,25 +135,25 @@ def count_chat(
     enc_name = encoding_name_for_model(model)
     if enc_name is None:
         return _estimate_chat(messages, tools)
-    enc = get_encoding(enc_name)
-    encode = enc.encode_ordinary
+    n_tokens = _counter(enc_name)
+    encode = get_encoding(enc_name).encode_ordinary
     estimated = False
     total = _REPLY_PRIMING
     for m in messages:
-        total += _PER_MESSAGE + len(encode(m.role))
+        total += _PER_MESSAGE + n_tokens(m.role)
         c = m.content
         if isinstance(c, str):
-            total += len(encode(c))
+            total += n_tokens(c)
         elif c is not None:
             for part in c:
                 if isinstance(part, TextPart):
-                    total += len(encode(part.text))
+                    total += n_tokens(part.text)
                 else:
                     n, exact = _image_tokens(part, model)
                     total += n
                     estimated = estimated or not exact
         if m.name is not None:
-            total += len(encode(m.name)) + _PER_NAME
+            total += n_tokens(m.name) + _PER_NAME
         if m.tool_calls:
             estimated = True  # OpenAI publishes no rule for replayed tool calls
             for tc in m.tool_calls:

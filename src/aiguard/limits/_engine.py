@@ -11,7 +11,6 @@ import itertools
 import logging
 import math
 import os
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -68,7 +67,7 @@ class Demand:
 class Reservation:
     """Capacity held for one call until ``Limiter.settle``/``release``; settles only once."""
 
-    __slots__ = ("_items", "_lock", "demand", "enforced", "lease_id", "settled", "tokens")
+    __slots__ = ("_once", "demand", "enforced", "lease_id", "tokens")
 
     def __init__(
         self, demand: Demand, tokens: list[float | str], lease_id: str, enforced: bool = True
@@ -78,25 +77,33 @@ class Reservation:
         self.lease_id = lease_id
         self.enforced = enforced
         """False when admitted without counting because the store was down (fail-open)."""
-        self.settled = False
-        self._lock = threading.Lock()
+        self._once = [True]
+
+    @property
+    def settled(self) -> bool:
+        return not self._once
 
     def _claim(self) -> bool:
-        with self._lock:
-            if self.settled:
-                return False
-            self.settled = True
-            return True
+        # list.pop is atomic, so exactly one of several racing settles wins, without a lock.
+        try:
+            return self._once.pop()
+        except IndexError:
+            return False
 
 
-@dataclass(frozen=True, slots=True)
 class Admission:
     """``reservation`` set: admitted; sleep ``wait`` seconds first if it is > 0 (a rate slot
     reserved in the near future, FIFO). ``reservation`` None: nothing reserved; wait ``wait``
     seconds and ask again with ``demand.after_waiting(wait)``."""
 
-    reservation: Reservation | None
-    wait: float = 0.0
+    __slots__ = ("reservation", "wait")
+
+    def __init__(self, reservation: Reservation | None, wait: float = 0.0) -> None:
+        self.reservation = reservation
+        self.wait = wait
+
+    def __repr__(self) -> str:
+        return f"Admission(reservation={self.reservation!r}, wait={self.wait!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +166,18 @@ class Limiter:
         self.stats = LimiterStats()
         self._needs_tokens = any(lim.metric in ("tokens", "cost") for lim in limits)
         self._fail_open = bool(limits) and all(lim.fail_open for lim in limits)
+        self._static = tuple(
+            (
+                lim.algorithm,
+                lim.amount,
+                lim.period_code,
+                lim.mode == "wait",
+                lim.max_wait,
+                lim.metric,
+            )
+            for lim in limits
+        )
+        self._has_lease = any(lim.algorithm == ALGO_LEASE for lim in limits)
         self._lease_prefix = f"{os.getpid()}-{id(self):x}-"
         self._lease_seq = itertools.count()
 
@@ -229,23 +248,23 @@ class Limiter:
     # ------------------------------------------------------------------ admit
 
     def _items(self, demand: Demand) -> list[AdmitItem]:
-        items = []
-        for i, lim in enumerate(self.limits):
-            wait = max(lim.max_wait - demand.waited, 0.0) if lim.mode == "wait" else 0.0
-            items.append(
-                AdmitItem(
-                    i,
-                    demand.keys[i],
-                    lim.algorithm,
-                    lim.amount,
-                    lim.period_code,
-                    demand.costs[i],
-                    wait,
-                )
+        keys, costs, waited = demand.keys, demand.costs, demand.waited
+        return [
+            AdmitItem(
+                i,
+                keys[i],
+                algo,
+                amount,
+                period,
+                costs[i],
+                (max_wait - waited if max_wait > waited else 0.0) if waits else 0.0,
             )
-        return items
+            for i, (algo, amount, period, waits, max_wait, _) in enumerate(self._static)
+        ]
 
     def _lease(self) -> str:
+        if not self._has_lease:
+            return ""
         return f"{self._lease_prefix}{next(self._lease_seq)}"
 
     def admit(self, demand: Demand) -> Admission:
@@ -320,31 +339,26 @@ class Limiter:
         self, res: Reservation, usage: Usage | None, model: str | None, sent: bool
     ) -> list[SettleItem]:
         d = res.demand
+        keys, costs, tokens = d.keys, d.costs, res.tokens
         items = []
-        for i, lim in enumerate(self.limits):
-            reserved = d.costs[i]
-            if lim.metric == "tokens":
-                actual = float(usage.input_tokens + usage.output_tokens) if usage else 0.0
-            elif lim.metric == "cost":
+        used = float(usage.input_tokens + usage.output_tokens) if usage is not None else 0.0
+        dollars: float | None = None
+        for i, (algo, amount, period, _, _, metric) in enumerate(self._static):
+            reserved = costs[i]
+            if metric == "tokens":
+                actual = used
+            elif metric == "requests":
+                actual = 1.0 if sent else 0.0
+            elif metric == "cost":
                 actual = 0.0
                 if usage is not None:
-                    c = self.prices.cost(model or d.model or "", usage)
-                    actual = reserved if c is None else c
-            elif lim.metric == "requests":
-                actual = 1.0 if sent else 0.0
+                    if dollars is None:
+                        dollars = self.prices.cost(model or d.model or "", usage)
+                    actual = reserved if dollars is None else dollars
             else:
                 actual = 0.0
-            items.append(
-                SettleItem(
-                    d.keys[i],
-                    lim.algorithm,
-                    lim.amount,
-                    lim.period_code,
-                    reserved,
-                    actual,
-                    res.lease_id if lim.algorithm == ALGO_LEASE else res.tokens[i],
-                )
-            )
+            token = res.lease_id if algo == ALGO_LEASE else tokens[i]
+            items.append(SettleItem(keys[i], algo, amount, period, reserved, actual, token))
         return items
 
     def settle(

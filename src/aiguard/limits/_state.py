@@ -166,8 +166,8 @@ def _check(item: AdmitItem, st: State | None, now: float, lease_id: str) -> tupl
         return (RETRY, wait) if wait <= item.max_wait else (DENY, wait)
     # lease
     leases = st.leases if st is not None else None
-    if not leases:
-        return OK, 0.0
+    if not leases or len(leases) + 1 <= amount:
+        return OK, 0.0  # fits even counting leases that may have expired
     live = [e for e in leases.values() if e > now]
     if len(live) + 1 <= amount:
         return OK, 0.0
@@ -199,10 +199,13 @@ def _apply(
     leases = st.leases
     if leases is None:
         leases = st.leases = {}
-    for k in [k for k, e in leases.items() if e <= now]:
-        del leases[k]
-    leases[lease_id] = now + item.period
-    st.expires = max(leases.values())
+    if len(leases) >= item.amount:  # only then can expired leases be in the way
+        for k in [k for k, e in leases.items() if e <= now]:
+            del leases[k]
+    expiry = now + item.period
+    leases[lease_id] = expiry
+    if expiry > st.expires:
+        st.expires = expiry
     return st, lease_id
 
 
