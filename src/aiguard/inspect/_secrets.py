@@ -23,7 +23,7 @@ __all__ = ["entropy", "find_secrets"]
 _KEY_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("anthropic_key", re.compile(r"sk-ant-[a-z]{2,8}\d{2}-[A-Za-z0-9_\-]{32,}")),
     ("openai_key", re.compile(r"sk-(?:proj-|svcacct-|admin-|None-)?[A-Za-z0-9_\-]{20,}")),
-    ("google_api_key", re.compile(r"AIza[0-9A-Za-z_\-]{35}")),
+    ("google_api_key", re.compile(r"AIza[0-9A-Za-z_\-]{35}(?![0-9A-Za-z_\-])")),
     ("aws_access_key_id", re.compile(r"(?:AKIA|ASIA|ABIA|ACCA|AROA|AIDA)[A-Z2-7]{16}")),
     ("github_token", re.compile(r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{60,})")),
     ("slack_token", re.compile(r"xox[abposr]-[A-Za-z0-9\-]{10,}")),
@@ -40,13 +40,24 @@ _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
     r"(?:[A-Za-z0-9+/=:,\-\s]{0,20000}?-----END \1-----|[A-Za-z0-9+/=:,\-\s]*)"
 )
-_ASSIGN_KEYWORDS = (b"pass", b"pwd", b"secret", b"token", b"key", b"apikey", b"credential")
-# what may follow a keyword up to the operator: the rest of the name ("word" of "password",
-# "_key" of "secret_key"), a closing quote (JSON/YAML keys), then the value
-_ASSIGN_TAIL = re.compile(
-    r"[A-Za-z0-9_\-]{0,24}[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
+# keyword -> what may complete it as a word ("word" of "password"); after that, up to two
+# name segments ("_hash", "-id"), a closing quote (JSON/YAML keys), the operator and the value
+_ASSIGN_KEYWORDS: dict[bytes, str] = {
+    b"pass": r"(?:word|wd|phrase)?",
+    b"pwd": "",
+    b"secret": r"(?:s|key)?",
+    b"token": r"s?",
+    b"key": r"s?",
+    b"apikey": "",
+    b"credential": r"s?",
+}
+_ASSIGN_REST = (
+    r"(?:[_\-][A-Za-z0-9]+){0,2}[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
     r"(?:\"(?P<dq>[^\"\n]{3,256})\"|'(?P<sq>[^'\n]{3,256})'|(?P<bare>[^\s\"',;)}\]]{3,256}))"
 )
+_ASSIGN_TAILS: dict[bytes, re.Pattern[str]] = {
+    kw: re.compile(tail + _ASSIGN_REST, re.IGNORECASE) for kw, tail in _ASSIGN_KEYWORDS.items()
+}
 _SUB_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\{[^}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\(?[a-z_]+\)?s?|"
@@ -114,12 +125,12 @@ def _assignments(p: Prepared) -> Iterable[Hit]:
     lower-cased bytes and only those places are matched."""
     text, low = p.text, p.lower
     seen: set[int] = set()
-    for kw in _ASSIGN_KEYWORDS:
+    for kw, tail in _ASSIGN_TAILS.items():
         i = low.find(kw)
         while i >= 0:
             prev = low[i - 1] if i else 0x20
             if not (0x61 <= prev <= 0x7A):  # the keyword starts a word or a name segment
-                m = _ASSIGN_TAIL.match(text, i + len(kw))
+                m = tail.match(text, i + len(kw))
                 if m is not None:
                     hit = _assignment_hit(m)
                     if hit is not None and hit.start not in seen:
@@ -131,7 +142,7 @@ def _assignments(p: Prepared) -> Iterable[Hit]:
 def _assignment_hit(m: re.Match[str]) -> Hit | None:
     group = "dq" if m.group("dq") else "sq" if m.group("sq") else "bare"
     value = m.group(group)
-    if _PLACEHOLDER_VALUE.match(value):
+    if _PLACEHOLDER_VALUE.match(value) or value[0] in "<{$%[":
         return None
     if m.group("op") == ":" and group == "bare" and value.isalpha() and value.islower():
         return None  # prose: "the password: is required", "token: expired"
