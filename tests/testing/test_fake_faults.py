@@ -239,3 +239,32 @@ def test_fault_validation() -> None:
         Fault.reset(times=0)
     with pytest.raises(TypeError):
         FakeProvider().fault(Reply())  # type: ignore[arg-type]
+
+
+def test_targeted_faults_pass_other_paths_by(
+    fake_provider: FakeProvider, http: httpx.Client
+) -> None:
+    fake_provider.fault(Fault.status_code(500).on("/v1/embeddings"))
+    assert http.post("/chat/completions", json=chat_body()).status_code == 200
+    assert http.post("/embeddings", json={"model": "e", "input": "x"}).status_code == 500
+    fake_provider.fault(Fault.status_code(503, times=2).on("/v1/chat/*"))
+    assert http.post("/embeddings", json={"model": "e", "input": "x"}).status_code == 200
+    codes = [http.post("/chat/completions", json=chat_body()).status_code for _ in range(3)]
+    assert codes == [503, 503, 200]
+
+
+def test_immune_routes_take_only_targeted_faults(
+    fake_provider: FakeProvider, http: httpx.Client
+) -> None:
+    from aiguard.testing import Body, Call
+
+    def token(call: Call) -> Body:
+        return Body(200, b'{"access_token": "t"}')
+
+    fake_provider.add_route("POST", "/token", token, replies=False, faults=False)
+    fake_provider.fault(Fault.status_code(500))
+    assert http.post(f"{fake_provider.url}/token").status_code == 200
+    assert fake_provider.pending_faults == 1  # still waiting for the model call
+    fake_provider.reset()
+    fake_provider.fault(Fault.status_code(503).on("/token"))
+    assert http.post(f"{fake_provider.url}/token").status_code == 503

@@ -5,14 +5,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 from _fake_helpers import chat_body
 
-from aiguard.testing import Body, Call, FakeProvider, Reply, WireFormat, register_route
+from aiguard.testing import Body, Call, FakeProvider, Fault, Reply, WireFormat, register_route
 
 
 def fake_threads() -> list[threading.Thread]:
@@ -196,8 +196,6 @@ def custom_format() -> Iterator[None]:
 
 @pytest.mark.usefixtures("custom_format")
 def test_registered_wire_format_gets_scripts_faults_and_log() -> None:
-    from aiguard.testing import Fault
-
     with FakeProvider() as fake, httpx.Client(base_url=fake.url) as c:
         fake.fault(Fault.status_code(429, retry_after=1))
         r = c.post("/v9/models/gem-1.5:generate", json={})
@@ -219,3 +217,20 @@ def test_handler_bug_becomes_a_500(fake_provider: FakeProvider, http: httpx.Clie
 def test_wait_for_requests_times_out(fake_provider: FakeProvider) -> None:
     with pytest.raises(TimeoutError, match="0 of 1"):
         fake_provider.wait_for_requests(1, timeout=0.01)
+
+
+def test_factory_fixture_gives_independent_fakes(
+    fake_provider_factory: Callable[..., FakeProvider],
+) -> None:
+    primary, backup = fake_provider_factory(), fake_provider_factory(chunk_size=2)
+    assert primary.url != backup.url and backup.chunk_size == 2
+    primary.fault(Fault.status_code(503))
+    assert httpx.post(f"{primary.openai_url}/chat/completions", json=chat_body()).status_code == 503
+    assert httpx.post(f"{backup.openai_url}/chat/completions", json=chat_body()).status_code == 200
+    assert len(primary.requests) == len(backup.requests) == 1
+
+
+def test_garbage_request_line_gets_400_and_no_server_error(fake_provider: FakeProvider) -> None:
+    out = raw_exchange(fake_provider, b"NONSENSE\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 ")
+    assert fake_provider.server_errors == []

@@ -70,6 +70,7 @@ class FakeProvider:
         self._log: list[RecordedRequest] = []
         self._seq = itertools.count(1)
         self._server: HttpServer | None = None
+        self._errors: list[BaseException] = []
         self._exact: dict[tuple[str, str], Route] = {}
         self._patterns: list[Route] = []
         for route in registered_routes():
@@ -92,6 +93,7 @@ class FakeProvider:
         server, self._server = self._server, None
         if server is not None:
             server.stop()
+            self._errors.extend(server.errors)
 
     def __enter__(self) -> FakeProvider:
         return self.start()
@@ -167,6 +169,13 @@ class FakeProvider:
         else:
             self._patterns = [r for r in self._patterns if r.pattern != route.pattern or
                               r.method != route.method] + [route]  # fmt: skip
+
+    @property
+    def server_errors(self) -> list[BaseException]:
+        """Exceptions that escaped the fake itself (bugs, not faults): a test that sees a
+        dropped connection it did not script can look here."""
+        live = self._server.errors if self._server is not None else []
+        return [*self._errors, *live]
 
     # -- the request log ----------------------------------------------------------------------
 
@@ -247,7 +256,7 @@ class FakeProvider:
             body = _GENERIC.error(404, None, f"no fake route for {req.method} {path}")
             return self._send_body(conn, body, headers)
         wire = route.wire
-        fault = self._queue.pop_fault() if route.faults else None
+        fault = self._queue.pop_fault(path, route.faults)
         kind = None
         if fault is not None:
             kind = fault.kind

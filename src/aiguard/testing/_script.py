@@ -8,6 +8,8 @@ asking the wire module only for format-specific bytes (an error body, an error e
 
 from __future__ import annotations
 
+import dataclasses
+import fnmatch
 import json
 import threading
 from collections import deque
@@ -106,9 +108,10 @@ class Fault:
     """How the next request(s) go wrong; queued with ``FakeProvider.fault``.
 
     Build one with a constructor (``Fault.status_code(503)``, ``Fault.hang()``, ...) or
-    directly as ``Fault(status=429, retry_after=1.5)``. ``times`` is how many consecutive
-    requests it hits (``None``: every request until ``reset()``). ``delay`` seconds are waited
-    server-side before any fault acts, so latency combines with every other fault.
+    directly as ``Fault(status=429, retry_after=1.5)``. ``times`` is how many requests it
+    hits (``None``: every request until ``reset()``); ``on(path)`` limits which requests.
+    ``delay`` seconds are waited server-side before any fault acts, so latency combines with
+    every other fault.
 
     Faults that answer instead of the model (``status``, ``reset``, ``hang`` without
     ``after``, ``malformed_json``) leave scripted replies queued for the retry. Faults that
@@ -128,6 +131,7 @@ class Fault:
     body: bytes | str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     times: int | None = 1
+    path: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind == "status" and (self.status is None or not 400 <= self.status <= 599):
@@ -138,6 +142,16 @@ class Fault:
             raise ValueError("Fault: delay and retry_after must be >= 0")
         if self.after is not None and self.after < 0:
             raise ValueError("Fault: after must be >= 0")
+
+    def on(self, path: str) -> Fault:
+        """This fault, aimed only at requests whose path starts with ``path`` (or matches it
+        as a glob when it holds ``*``, ``?`` or ``[``); other requests pass it by.
+
+        ``Fault.status_code(500).on("/v1/embeddings")`` fails the embeddings call and leaves
+        chat calls alone; it is also the only way to fault routes registered as immune
+        (a token endpoint, say).
+        """
+        return dataclasses.replace(self, path=path)
 
     # -- constructors -------------------------------------------------------------------------
 
@@ -230,6 +244,12 @@ class Fault:
         )  # fmt: skip
 
 
+def _path_matches(pattern: str, path: str) -> bool:
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatchcase(path, pattern)
+    return path.startswith(pattern)
+
+
 class ScriptQueue:
     """Replies and faults, FIFO each, shared by every connection thread.
 
@@ -265,19 +285,25 @@ class ScriptQueue:
         with self._lock:
             return self._replies.popleft() if self._replies else None
 
-    def pop_fault(self) -> Fault | None:
+    def pop_fault(self, path: str, untargeted: bool = True) -> Fault | None:
+        """The first queued fault that applies to ``path``; ``untargeted=False`` (routes
+        immune to faults) only takes faults aimed at the path with ``Fault.on``."""
         if not self._faults:
             return None
         with self._lock:
-            if not self._faults:
-                return None
-            entry = self._faults[0]
-            fault: Fault = entry[0]
-            if entry[1] is not None:
-                entry[1] -= 1
-                if entry[1] <= 0:
-                    self._faults.popleft()
-            return fault
+            for entry in self._faults:
+                fault: Fault = entry[0]
+                if fault.path is None:
+                    if not untargeted:
+                        continue
+                elif not _path_matches(fault.path, path):
+                    continue
+                if entry[1] is not None:
+                    entry[1] -= 1
+                    if entry[1] <= 0:
+                        self._faults.remove(entry)
+                return fault
+            return None
 
     @property
     def pending_replies(self) -> int:

@@ -158,8 +158,8 @@ class Route:
     (``/v1beta/models/{model}:generateContent``).
 
     ``replies=False`` routes never consume scripted replies (embeddings, token endpoints);
-    ``faults=False`` routes are also immune to faults (a fake OAuth2 token endpoint must not
-    eat the fault meant for the model call).
+    ``faults=False`` routes only take faults aimed at them with ``Fault.on(path)`` (a fake
+    OAuth2 token endpoint must not eat the fault meant for the model call).
     """
 
     method: str

@@ -7,13 +7,13 @@ without the entry point, add ``pytest_plugins = ["aiguard.testing.pytest_plugin"
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from . import FakeProvider
 
-__all__ = ["fake_provider"]
+__all__ = ["fake_provider", "fake_provider_factory"]
 
 
 @pytest.fixture
@@ -25,3 +25,20 @@ def fake_provider() -> Iterator[FakeProvider]:
     """
     with FakeProvider() as fake:
         yield fake
+
+
+@pytest.fixture
+def fake_provider_factory() -> Iterator[Callable[..., FakeProvider]]:
+    """Start as many fakes as a test needs (one per endpoint, e.g. to test failover):
+    ``primary, backup = fake_provider_factory(), fake_provider_factory()``. All are stopped
+    after the test."""
+    started: list[FakeProvider] = []
+
+    def make(*, chunk_size: int = 4, embed_dimensions: int = 8) -> FakeProvider:
+        fake = FakeProvider(chunk_size=chunk_size, embed_dimensions=embed_dimensions).start()
+        started.append(fake)
+        return fake
+
+    yield make
+    for fake in started:
+        fake.stop()
