@@ -202,8 +202,18 @@ def _thrown(flow: Flow[Any], error: BaseException) -> Flow[Any]:
     except StopIteration as stop:
         return stop.value
     while True:
-        value = yield eff
-        eff = flow.send(value)
+        try:
+            value = yield eff
+        except Exception as e:  # an effect failed: the flow decides what that means
+            try:
+                eff = flow.throw(e)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            eff = flow.send(value)
+        except StopIteration as stop:
+            return stop.value
 
 
 class Client:

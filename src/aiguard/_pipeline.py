@@ -403,6 +403,7 @@ def _interrupted(e: ProviderError, seen: StreamAccumulator) -> StreamInterrupted
 
 
 def _final_error(failures: list[tuple[str, ProviderError]]) -> ProviderError:
-    if len(failures) == 1:
-        return failures[0][1]
+    """The error itself when one endpoint was tried; otherwise every attempt and why."""
+    if len({name for name, _ in failures}) == 1:
+        return failures[-1][1]
     return AllEndpointsFailedError(failures)
