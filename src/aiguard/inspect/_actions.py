@@ -65,8 +65,11 @@ class Vault:
         return f"<Vault {len(self._originals)} placeholder(s)>"
 
 
-def mask(value: str, label: str) -> str:
-    """``****1234``: enough to recognise one's own card or phone, not to use it."""
+def mask(value: str, label: str, *, keep_tail: bool = True) -> str:
+    """``****1234``: enough to recognise one's own card or phone, not to use it. Phrases,
+    topics and secrets (``keep_tail=False``) are masked whole."""
+    if not keep_tail:
+        return "****"
     if label == "EMAIL" and "@" in value:
         return "****@" + value.rsplit("@", 1)[1]
     alnum = [c for c in value if c.isalnum()]

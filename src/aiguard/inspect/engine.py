@@ -26,7 +26,7 @@ from ._scan import Prepared
 from ._secrets import find_secrets
 from ._terms import word_set
 from .findings import Finding, FlowDirection, Hit
-from .spec import ModerationSpec
+from .spec import PII_ENTITIES, ModerationSpec
 
 if TYPE_CHECKING:
     from .moderator import Moderator
@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 __all__ = ["ContentInspector", "CustomDetector", "TextResult"]
 
 _LABEL_CLEAN = re.compile(r"[^A-Z0-9]+")
+_TAIL_DETECTORS = frozenset((*PII_ENTITIES, "custom"))
+"""Detectors whose masks keep the last four characters (identifiers people recognise)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,7 @@ class ContentInspector:
                     h.label, value, restorable=r.restore and direction == "input"
                 )
             elif r.action == "mask":
-                rep = mask(value, h.label)
+                rep = mask(value, h.label, keep_tail=h.detector in _TAIL_DETECTORS)
             else:
                 rep = hash_token(value, h.label, self._c.hash_key)
             parts.append(text[last : h.start])
