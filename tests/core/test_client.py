@@ -190,7 +190,7 @@ async def test_stream_failure_before_first_event_fails_over(make_driver: Any) ->
         d = make_driver(router.providers, stages={"router": router})
         bad.fault(Fault.status_code(503, times=None))
         good.script(Reply(text="from b"))
-        events, final = await d.stream("Hi")
+        _, final = await d.stream("Hi")
         assert final is not None and final.text == "from b" and final.endpoint == "b"
 
 
