@@ -269,3 +269,38 @@ def test_without_an_sdk_nothing_is_recorded_and_nothing_fails() -> None:
     assert not att.span.is_recording()
     att.end()
     assert rec.end(response=response()) is None  # no audit log configured
+
+
+def test_attempt_spans_can_be_kept_for_calls_that_retried(otel: Otel, clock: FakeClock) -> None:
+    tel = Telemetry(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        attempt_spans="retries",
+        clock=clock.time,
+        timer=clock.timer,
+    )
+    single = tel.start_call("chat", request(), CTX)
+    single.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
+    single.end(response=response())
+    assert [s.name for s in otel.spans()] == ["chat gpt-4o-mini"]  # no child for one attempt
+    otel.exporter.clear()
+
+    retried = tel.start_call("chat", request(), CTX)
+    first = retried.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini")
+    first.end(errors.ServerError("boom", status_code=503), status_code=503)
+    retried.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
+    retried.end(response=response())
+    call = otel.span("chat gpt-4o-mini")
+    attempts = sorted(
+        (s for s in otel.spans() if s.name == "attempt cloud-llm"),
+        key=lambda s: (s.attributes or {})[sc.ATTEMPT],
+    )
+    assert len(attempts) == 2
+    a1, a2 = attempts
+    assert a1.parent is not None and a1.parent.span_id == call.context.span_id
+    assert a1.status.status_code is StatusCode.ERROR
+    assert (a1.attributes or {})["http.response.status_code"] == 503
+    assert a1.start_time is not None and a1.end_time is not None and a2.start_time is not None
+    assert a1.start_time <= a1.end_time <= a2.start_time  # the first keeps its real times
+    with pytest.raises(errors.ConfigError, match="attempt_spans"):
+        Telemetry(attempt_spans="never")  # type: ignore[arg-type]

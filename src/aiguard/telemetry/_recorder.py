@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -85,14 +86,24 @@ def _answer_json(response: Any) -> str | None:
 
 
 class AttemptRecorder:
-    """One try at one endpoint: a child span, ended with the attempt's error if any."""
+    """One try at one endpoint: a child span, ended with the attempt's error if any.
 
-    __slots__ = ("_span", "endpoint", "number")
+    With ``attempt_spans="retries"`` the first attempt only notes its times; its span is
+    written, with those times, if and when a second attempt starts.
+    """
 
-    def __init__(self, span: Span, endpoint: str, number: int) -> None:
+    __slots__ = ("_deferred", "_end_ns", "_error", "_span", "_status", "endpoint", "number")
+
+    def __init__(self, span: Span, endpoint: str, number: int, deferred: bool = False) -> None:
         self._span = span
         self.endpoint = endpoint
         self.number = number
+        self._deferred: int | None = None
+        if deferred:  # the other slots are only read for a deferred span
+            self._deferred = time.time_ns()
+            self._end_ns: int | None = None
+            self._error: BaseException | None = None
+            self._status: int | None = None
 
     @property
     def span(self) -> Span:
@@ -100,15 +111,38 @@ class AttemptRecorder:
         return self._span
 
     def end(self, error: BaseException | None = None, *, status_code: int | None = None) -> None:
+        if self._span is INVALID_SPAN:
+            if self._deferred is not None:
+                self._end_ns, self._error, self._status = time.time_ns(), error, status_code
+            return
+        self._finish(error, status_code, None)
+
+    def _finish(self, error: BaseException | None, status: int | None, at: int | None) -> None:
         span = self._span
         if span.is_recording():
-            if status_code is not None:
-                span.set_attribute("http.response.status_code", status_code)
+            if status is not None:
+                span.set_attribute("http.response.status_code", status)
             if error is not None:
                 et = error_type(error)
                 span.set_attribute(sc.ERROR_TYPE, et)
                 span.set_status(Status(StatusCode.ERROR, et))
-        span.end()
+        span.end(end_time=at)
+
+    def materialize(self, tracer: trace.Tracer, parent: Span) -> None:
+        """Write the deferred span now, with the times the attempt really had."""
+        start = self._deferred
+        if start is None:
+            return
+        self._deferred = None
+        self._span = tracer.start_span(
+            f"attempt {self.endpoint}",
+            context=trace.set_span_in_context(parent),
+            kind=SpanKind.INTERNAL,
+            attributes={sc.ENDPOINT: self.endpoint, sc.ATTEMPT: self.number},
+            start_time=start,
+        )
+        if self._end_ns is not None:
+            self._finish(self._error, self._status, self._end_ns)
 
 
 class CallRecorder:
@@ -122,8 +156,10 @@ class CallRecorder:
         "_attempts",
         "_cache_hit",
         "_ended",
+        "_first_attempt",
         "_first_chunk",
         "_last_endpoint",
+        "_on",
         "_redacted",
         "_request",
         "_span",
@@ -169,6 +205,7 @@ class CallRecorder:
         self._last_endpoint: str | None = None
         self._redacted: Any = None
         self._first_chunk: float | None = None
+        self._first_attempt: AttemptRecorder | None = None
         self._ended = False
         self._request = request
         self._time = tel.clock()
@@ -186,6 +223,7 @@ class CallRecorder:
                 attributes=first,
             )
         self._span = span
+        self._on = span.is_recording()
 
     # ------------------------------------------------------------------ helpers
     def _request_attributes(self, a: _Attrs, request: Any) -> None:
@@ -263,7 +301,7 @@ class CallRecorder:
             1, ((sc.CATEGORY, category), (sc.ACTION, action), (sc.DIRECTION, direction))
         )
         span = self._span
-        if span.is_recording():
+        if self._on:
             attrs: _Attrs = {sc.CATEGORY: category, sc.ACTION: action, sc.DIRECTION: direction}
             if detector:
                 attrs[sc.DETECTOR] = detector
@@ -273,7 +311,7 @@ class CallRecorder:
         self._cache_hit = hit
         result = "hit" if hit else "miss"
         self._tel.instruments.cache.add(1, ((sc.CACHE_RESULT, result),))
-        if self._span.is_recording():
+        if self._on:
             self._span.add_event(sc.EVENT_CACHE, {sc.CACHE_RESULT: result})
 
     def rate_limit(
@@ -286,7 +324,7 @@ class CallRecorder:
             else ((sc.LIMIT_ACTION, action),)
         )
         self._tel.instruments.rate_limit.add(1, key)
-        if self._span.is_recording():
+        if self._on:
             attrs: _Attrs = dict(key)
             if wait_s is not None:
                 attrs[sc.LIMIT_WAIT] = wait_s
@@ -294,7 +332,7 @@ class CallRecorder:
 
     def budget(self, remaining: float, *, limit: str | None = None) -> None:
         """What is left of a token or cost budget after this call's reservation."""
-        if self._span.is_recording():
+        if self._on:
             attrs: _Attrs = {sc.BUDGET_REMAINING: remaining}
             if limit:
                 attrs[sc.LIMIT] = limit
@@ -304,7 +342,7 @@ class CallRecorder:
         """The first streamed chunk arrived (time to first token)."""
         if self._first_chunk is None:
             self._first_chunk = self._tel.timer() - self._t0
-            if self._span.is_recording():
+            if self._on:
                 self._span.add_event(sc.EVENT_FIRST_CHUNK)
 
     def attempt_start(
@@ -332,7 +370,14 @@ class CallRecorder:
             self.server_port = server_port
         span: Span = INVALID_SPAN
         tracer = self._tel.tracer
-        if tracer is not None and self._span.is_recording():
+        if tracer is not None and self._on:
+            if self._tel.attempt_spans == "retries":
+                if n == 1:
+                    self._first_attempt = AttemptRecorder(span, endpoint, n, deferred=True)
+                    return self._first_attempt
+                if self._first_attempt is not None:
+                    self._first_attempt.materialize(tracer, self._span)
+                    self._first_attempt = None
             span = tracer.start_span(
                 f"attempt {endpoint}",
                 context=trace.set_span_in_context(self._span),
@@ -387,7 +432,7 @@ class CallRecorder:
         out_tok = usage.output_tokens if usage is not None else 0
 
         span = self._span
-        if span.is_recording():
+        if self._on:
             a: _Attrs = {sc.OUTCOME: outcome}
             self._request_attributes(a, self._request)
             if self.endpoint:

@@ -12,7 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from opentelemetry import metrics, trace
 from opentelemetry.metrics import _internal as _metrics_internal
@@ -62,8 +62,11 @@ class Telemetry:
     ``capture_content`` records the *redacted* prompt and answer on spans and audit records;
     ``None`` reads ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. ``semconv="latest"``
     opts in to the newest GenAI names (``None`` reads ``OTEL_SEMCONV_STABILITY_OPT_IN``).
-    ``tracing=False``/``metrics=False`` turn either off entirely. ``clock`` (epoch seconds)
-    stamps audit records; ``timer`` (monotonic seconds) measures durations.
+    ``tracing=False``/``metrics_enabled=False`` turn either off entirely.
+    ``attempt_spans="retries"`` writes attempt child spans only for calls that needed more
+    than one attempt (saving one span per ordinary call); the default writes them always.
+    ``clock`` (epoch seconds) stamps audit records; ``timer`` (monotonic seconds) measures
+    durations.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class Telemetry:
         capture_content: bool | None = None,
         semconv: sc.SemconvChoice | None = None,
         tracing: bool = True,
+        attempt_spans: Literal["always", "retries"] = "always",
         metrics_enabled: bool = True,
         policy_hash: str | None = None,
         clock: Callable[[], float] = time.time,
@@ -85,6 +89,9 @@ class Telemetry:
             raise ConfigError(
                 f"capture_content must be True, False or None, got {capture_content!r}"
             )
+        if attempt_spans not in ("always", "retries"):
+            raise ConfigError(f"attempt_spans must be 'always' or 'retries', got {attempt_spans!r}")
+        self.attempt_spans = attempt_spans
         self.names = sc.names_for(semconv, environ)
         self.capture_content = (
             capture_content_from_env(environ) if capture_content is None else capture_content
