@@ -106,9 +106,11 @@ class _Body(httpx.SyncByteStream, httpx.AsyncByteStream):
 def _sse(text: str, model: str) -> list[bytes]:
     out = []
     for i in range(0, len(text), 3):
-        chunk = {"id": "c1", "model": model, "choices": [{"index": 0, "delta": {"content": text[i : i + 3]}}]}  # fmt: skip
+        delta = {"index": 0, "delta": {"content": text[i : i + 3]}}
+        chunk = {"id": "c1", "model": model, "choices": [delta]}
         out.append(f"data: {json.dumps(chunk)}\n\n".encode())
-    end = {"id": "c1", "model": model, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}  # fmt: skip
+    stop = {"index": 0, "delta": {}, "finish_reason": "stop"}
+    end = {"id": "c1", "model": model, "choices": [stop]}
     out.append(f"data: {json.dumps(end)}\n\n".encode())
     out.append(b"data: [DONE]\n\n")
     return out
@@ -158,7 +160,7 @@ class Script:
                     "index": 0,
                     "message": {"role": "assistant", "content": a.text},
                     "finish_reason": "stop",
-                }  # fmt: skip
+                }
             ],
             "usage": {"prompt_tokens": 3, "completion_tokens": 2, "total_tokens": 5},
         }
