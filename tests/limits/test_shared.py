@@ -220,3 +220,14 @@ def test_missing_redis_server_fails_under_ci(tmp_path: Path) -> None:
     )
     assert out.returncode != 0
     assert "CI must run the Redis tests" in out.stdout
+
+
+def test_redis_uses_server_time_without_an_injected_clock(
+    redis_url: str, redis_prefix: str
+) -> None:
+    r = redis.Redis.from_url(redis_url)
+    lim = Limiter([Limit.tokens(100, per="day")], RedisStore(r, prefix=redis_prefix))
+    before = r.time()[0]
+    (u,) = lim.usage()
+    after = r.time()[0]
+    assert u.resets_at in {(t // 86400 + 1) * 86400 for t in (before, after)}

@@ -19,7 +19,7 @@ from .._context import CallContext
 from .._types import ChatRequest, EmbeddingRequest, Usage
 from ..errors import BudgetExceeded, ConfigError, LimitExceeded, RateLimited
 from ..tokens import PriceTable, count_request, count_text
-from ._errors import LimitStoreCorrupted, LimitStoreUnavailable
+from ._errors import LimitStoreUnavailable
 from ._memory import MemoryStore
 from ._model import ALGO_GCRA, ALGO_LEASE, ALGO_WINDOW, Limit
 from ._state import DENY, OK, AdmitItem, Outcome, SettleItem, State, window_of
@@ -373,16 +373,15 @@ class Limiter:
 
         ``model`` is the model that answered (it prices the usage); ``sent=False`` also gives
         the request back (the call never reached a provider). Only the first call for a
-        reservation counts. A store failure here is logged and counted, never raised: the
-        answer is already paid for, and the unsettled reservation errs on the safe side.
+        reservation counts. A store failure here (unreachable, or even corrupted) is logged at
+        ERROR and counted in ``stats.settle_failures``, never raised: the answer is already
+        paid for, and the unsettled reservation errs on the safe side.
         """
         if not reservation.enforced or not reservation._claim():
             return
         try:
             self.store.settle(self._settle_items(reservation, usage, model, sent))
-        except LimitStoreCorrupted:
-            raise
-        except LimitExceeded as e:
+        except Exception as e:
             self._settle_failed(e)
 
     async def asettle(
@@ -397,14 +396,14 @@ class Limiter:
             return
         try:
             await self.store.asettle(self._settle_items(reservation, usage, model, sent))
-        except LimitStoreCorrupted:
-            raise
-        except LimitExceeded as e:
+        except Exception as e:
             self._settle_failed(e)
 
     def _settle_failed(self, e: Exception) -> None:
         self.stats.settle_failures += 1
-        log.error("limit store failed while settling; the reservation stays held: %s", e)
+        log.error(
+            "limit store failed while settling; the reservation stays held: %r", e, exc_info=e
+        )
 
     def release(self, reservation: Reservation) -> None:
         """The call was refused or failed before anything was sent: give everything back."""
