@@ -234,3 +234,25 @@ def test_garbage_request_line_gets_400_and_no_server_error(fake_provider: FakePr
     out = raw_exchange(fake_provider, b"NONSENSE\r\n\r\n")
     assert out.startswith(b"HTTP/1.1 400 ")
     assert fake_provider.server_errors == []
+
+
+def test_command_line_server_serves_until_stdin_closes() -> None:
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiguard.testing", "--until-eof", "--chunk-size", "2"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:")
+        r = httpx.post(f"{url}/v1/chat/completions", json=chat_body("cli"))
+        assert r.json()["choices"][0]["message"]["content"] == "echo: cli"
+    finally:
+        proc.stdin.close()
+        assert proc.wait(timeout=30) == 0
+        proc.stdout.close()
