@@ -121,3 +121,72 @@ def test_stream_settles_on_completion(fake_provider: FakeProvider, clock: FakeCl
         assert "".join(e.text for e in stream) == "hello there"
     (u,) = lim.usage()
     assert (u.used, u.reserved) == (15, 0)
+
+
+def test_interrupted_stream_settles_what_it_used(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    lim = Limiter([Limit.tokens(10_000, per="day")], MemoryStore(clock=clock))
+    fake_provider.script(Reply(text="one two three four five six seven", chunk_size=4))
+    fake_provider.fault(Fault.cut_stream(after=3))
+    got = []
+    with (
+        client_for(fake_provider, lim) as client,
+        pytest.raises(aiguard.errors.StreamInterrupted),
+        client.stream(HI, model="cloud-llm", max_tokens=500) as stream,
+    ):
+        for event in stream:
+            got.append(event.text)
+    (u,) = lim.usage()
+    assert u.reserved == 0
+    assert u.used >= 8  # at least the prompt it sent; never the whole 508-token reservation
+    assert u.used < 508
+
+
+def test_16_threads_on_the_sync_client_send_exactly_100(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    lim = Limiter([Limit.requests(100)], MemoryStore(clock=clock))
+    refused = 0
+    lock = threading.Lock()
+    with client_for(fake_provider, lim) as client:
+
+        def worker() -> None:
+            nonlocal refused
+            for _ in range(15):
+                try:
+                    client.chat(HI, model="cloud-llm")
+                except RateLimited:
+                    with lock:
+                        refused += 1
+
+        with ThreadPoolExecutor(16) as ex:
+            for f in [ex.submit(worker) for _ in range(16)]:
+                f.result()
+    assert len(fake_provider.requests) == 100
+    assert refused == 16 * 15 - 100
+
+
+async def test_1000_concurrent_async_calls_send_exactly_100(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    import asyncio
+
+    lim = Limiter([Limit.requests(100)], MemoryStore(clock=clock))
+    async with aiguard.AsyncClient(
+        endpoints(fake_provider), stages={"limiter": LimitStage(lim)}
+    ) as client:
+
+        async def one() -> bool:
+            try:
+                await client.chat(HI, model="cloud-llm")
+                return True
+            except RateLimited:
+                return False
+
+        results = await asyncio.gather(*(one() for _ in range(1000)))
+    assert sum(results) == 100
+    assert len(fake_provider.requests) == 100
