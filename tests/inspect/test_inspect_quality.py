@@ -8,9 +8,9 @@ import pytest
 
 pytest.importorskip("faker")
 
-from inspect_corpus import ENTITIES, generate, score  # noqa: E402
+from inspect_corpus import ENTITIES, generate, score
 
-from aiguard.inspect import ContentInspector  # noqa: E402
+from aiguard.inspect import ContentInspector
 
 ENGINE = ContentInspector({"pii": {"action": "flag"}, "secrets": {"action": "flag"}})
 

@@ -282,7 +282,9 @@ class ModeratorSettings(_Spec):
     fail_mode: Literal["open", "closed"] = "closed"
     """``closed``: a moderator that fails or times out blocks the call; ``open``: it passes."""
     direction: Direction = "input"
-    action: Action | None = None
+    action: Literal["block", "flag"] | None = None
+    """What a flagged verdict does; ``None`` follows ``defaultAction`` (``flag`` if that is a
+    rewriting action, since a verdict names a category, not a span to rewrite)."""
 
 
 class ModerationSpec(_Spec):

@@ -1,0 +1,166 @@
+"""The inspection stage governing real clients (sync and async) against FakeProvider: the
+request log proves what left the process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import aiguard
+from aiguard.errors import ContentBlockedError
+from aiguard.inspect import ModerationSpec, ModerationVerdict
+from aiguard.inspect._stage import InspectionStage
+from aiguard.policy import Policy
+from aiguard.policy.stage import PolicyAuthorizer
+from aiguard.providers import OpenAICompatible
+from aiguard.testing import FakeProvider, Reply
+
+SEED = Path(__file__).parents[1] / "policy" / "seed_policy.yaml"
+CTX = {"user": "u", "region": "EU", "scopes": {"ai.read", "ai.write"}}
+REDACT = ModerationSpec.model_validate(
+    {"blockList": ["PII", "secrets"], "pii": {"action": "redact", "restore": True}}
+)
+
+
+@pytest.fixture(scope="module")
+def fake() -> Iterator[FakeProvider]:
+    with FakeProvider() as server:
+        yield server
+
+
+@pytest.fixture(autouse=True)
+def _fresh(fake: FakeProvider) -> None:
+    fake.reset()
+
+
+def endpoints(fake: FakeProvider) -> dict[str, OpenAICompatible]:
+    return {"llm": OpenAICompatible(base_url=fake.openai_url, model="m")}
+
+
+def sent_text(fake: FakeProvider) -> str:
+    return json.dumps(fake.requests[-1].json)
+
+
+def test_seed_policy_blocks_pii_and_topics_before_sending(fake: FakeProvider) -> None:
+    policy = Policy.from_yaml(SEED)
+    stages: Any = {"authorizer": PolicyAuthorizer(policy), "inspector": InspectionStage()}
+    with aiguard.Client(endpoints(fake), stages=stages) as client, aiguard.context(**CTX):
+        with pytest.raises(ContentBlockedError) as e:
+            client.chat("my card is 4111 1111 1111 1111", model="llm")
+        assert (e.value.category, e.value.message_index) == ("pii.payment_card", 0)
+        with pytest.raises(ContentBlockedError):
+            client.chat("Which stocks should I buy? I want investment advice.", model="llm")
+        with (
+            pytest.raises(ContentBlockedError),
+            client.stream("mail a@example.com", model="llm") as s,
+        ):
+            list(s)
+        assert fake.requests == []
+        assert client.chat("What is an API gateway?", model="llm").text.startswith("echo:")
+    assert len(fake.requests) == 1
+
+
+def test_redacted_prompt_arrives_redacted_and_answer_is_restored(fake: FakeProvider) -> None:
+    fake.script(Reply(text="I will write to [EMAIL_1] about [CARD_1]."))
+    with aiguard.Client(endpoints(fake), stages={"inspector": InspectionStage(REDACT)}) as c:
+        reply = c.chat("Email bob@example.com about card 4111 1111 1111 1111", model="llm")
+    body = sent_text(fake)
+    assert "bob@example.com" not in body and "4111" not in body
+    assert "[EMAIL_1]" in body and "[CARD_1]" in body
+    assert reply.text == "I will write to bob@example.com about 4111 1111 1111 1111."
+
+
+def test_stream_restores_split_placeholders_and_blocks_leaks(fake: FakeProvider) -> None:
+    fake.script(Reply(chunks=["Sure, [EMA", "IL_1] it is", "."]))
+    spec = REDACT.model_copy(update={"default_action": "block"})
+    with aiguard.Client(endpoints(fake), stages={"inspector": InspectionStage(spec)}) as c:
+        with c.stream("I am bob@example.com", model="llm") as s:
+            text = "".join(ev.text for ev in s)
+        assert text == "Sure, bob@example.com it is."
+        key = "AK" + "IA" + "QWERTYUIOPASDFGH"
+        fake.script(Reply(chunks=["The key is ", key[:8], key[8:], " and more"]))
+        received = []
+        with pytest.raises(ContentBlockedError) as e, c.stream("hi", model="llm") as s:
+            for ev in s:
+                received.append(ev.text)
+        assert e.value.direction == "output"
+        assert key[:4] not in "".join(received) and "more" not in "".join(received)
+
+
+async def test_async_client_redacts_and_restores(fake: FakeProvider) -> None:
+    fake.script(Reply(text="Hello [EMAIL_1]"), Reply(chunks=["Hi [EMAIL", "_1]!"]))
+    async with aiguard.AsyncClient(
+        endpoints(fake), stages={"inspector": InspectionStage(REDACT)}
+    ) as c:
+        reply = await c.chat("I am bob@example.com", model="llm")
+        assert reply.text == "Hello bob@example.com"
+        async with c.stream("I am bob@example.com", model="llm") as s:
+            text = "".join([ev.text async for ev in s])
+        assert text == "Hi bob@example.com!"
+    assert all("bob@" not in json.dumps(r.json) for r in fake.requests)
+
+
+class Judge:
+    """A moderator double: flags texts containing "forbidden", or fails/hangs on demand."""
+
+    def __init__(self, mode: str = "ok") -> None:
+        self.mode = mode
+        self.seen: list[str] = []
+
+    def moderate(self, text: str) -> Sequence[ModerationVerdict]:
+        self.seen.append(text)
+        if self.mode == "fail":
+            raise RuntimeError("moderation endpoint down")
+        return [ModerationVerdict("jailbreak", 0.9)] if "forbidden" in text else []
+
+    async def amoderate(self, text: str) -> Sequence[ModerationVerdict]:
+        self.seen.append(text)
+        if self.mode == "hang":
+            await asyncio.Event().wait()
+        return self.moderate(text)
+
+
+def test_moderator_sees_redacted_text_and_blocks(fake: FakeProvider) -> None:
+    judge = Judge()
+    stage = InspectionStage(REDACT, moderator=judge)
+    with aiguard.Client(endpoints(fake), stages={"inspector": stage}) as c:
+        with pytest.raises(ContentBlockedError) as e:
+            c.chat("bob@example.com asks the forbidden thing", model="llm")
+        assert e.value.category == "moderator.jailbreak"
+        assert fake.requests == []
+        c.chat("fine", model="llm")
+    assert judge.seen[0] == "[EMAIL_1] asks the forbidden thing"
+
+
+def test_moderator_failure_fails_closed_or_open(fake: FakeProvider) -> None:
+    closed = InspectionStage(REDACT, moderator=Judge("fail"))
+    with aiguard.Client(endpoints(fake), stages={"inspector": closed}) as c:
+        with pytest.raises(ContentBlockedError) as e:
+            c.chat("hello", model="llm")
+        assert e.value.category == "moderator.unavailable"
+    open_spec = REDACT.model_copy(
+        update={
+            "moderator": ModerationSpec.model_validate(
+                {"moderator": {"failMode": "open"}}
+            ).moderator
+        }
+    )
+    opened = InspectionStage(open_spec, moderator=Judge("fail"))
+    with aiguard.Client(endpoints(fake), stages={"inspector": opened}) as c:
+        assert c.chat("hello", model="llm").text == "echo: hello"
+    assert len(fake.requests) == 1
+
+
+async def test_async_moderator_timeout_fails_closed(fake: FakeProvider) -> None:
+    spec = ModerationSpec.model_validate({"moderator": {"timeout": 0.05}})
+    stage = InspectionStage(spec, moderator=Judge("hang"))
+    async with aiguard.AsyncClient(endpoints(fake), stages={"inspector": stage}) as c:
+        with pytest.raises(ContentBlockedError) as e:
+            await c.chat("hello", model="llm")
+    assert e.value.category == "moderator.unavailable"
+    assert fake.requests == []
