@@ -194,3 +194,11 @@ def test_reply_validation() -> None:
     with pytest.raises(ValueError, match="usage"):
         Reply(usage=(1, -1))
     assert Reply(chunks=["a", "b"]).text == "ab"
+
+
+def test_a_rejected_request_leaves_the_reply_queued(
+    fake_provider: FakeProvider, http: httpx.Client
+) -> None:
+    fake_provider.script(Reply(text="kept"))
+    assert http.post("/chat/completions", json={"model": "m", "messages": []}).status_code == 400
+    assert chat(http).json()["choices"][0]["message"]["content"] == "kept"

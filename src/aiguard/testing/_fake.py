@@ -257,7 +257,6 @@ class FakeProvider:
             return self._send_body(conn, body, headers)
         wire = route.wire
         fault = self._queue.pop_fault(path, route.faults)
-        kind = None
         if fault is not None:
             kind = fault.kind
             if fault.delay and not conn.sleep(fault.delay):
@@ -286,7 +285,9 @@ class FakeProvider:
         call = Call(record, params, reply, seq, self.chunk_size, self.embed_dimensions)
         try:
             result = route.handler(call)
-        except WireError as e:
+        except WireError as e:  # rejected like the real API would: the reply stays queued
+            if reply is not None:
+                self._queue.requeue(reply)
             return self._send_error(conn, wire, e.status, None, headers, e.message)
         except Exception as e:  # a handler bug must fail the test's call, not kill the thread
             msg = f"fake handler failed: {type(e).__name__}: {e}"

@@ -285,6 +285,11 @@ class ScriptQueue:
         with self._lock:
             return self._replies.popleft() if self._replies else None
 
+    def requeue(self, reply: Reply) -> None:
+        """Put a reply back at the head (its request was rejected before it was used)."""
+        with self._lock:
+            self._replies.appendleft(reply)
+
     def pop_fault(self, path: str, untargeted: bool = True) -> Fault | None:
         """The first queued fault that applies to ``path``; ``untargeted=False`` (routes
         immune to faults) only takes faults aimed at the path with ``Fault.on``."""
