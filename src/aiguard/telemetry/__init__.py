@@ -11,6 +11,7 @@ from __future__ import annotations
 from ._audit import AuditRecord, Violation
 from ._console import console
 from ._html import write_html_report
+from ._policy import audit_log_from_policy
 from ._recorder import AttemptRecorder, CallRecorder
 from ._report import UsageRow, UsageSummary, usage_summary
 from ._sinks import JSONLinesSink, LoggingSink, OTelLogSink
@@ -34,6 +35,7 @@ __all__ = [
     "UsageRow",
     "UsageSummary",
     "Violation",
+    "audit_log_from_policy",
     "capture_content_from_env",
     "console",
     "usage_summary",

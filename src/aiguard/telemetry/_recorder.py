@@ -167,6 +167,7 @@ class CallRecorder:
         "_tel",
         "_time",
         "_violations",
+        "capture_content",
         "context",
         "endpoint",
         "model",
@@ -199,6 +200,8 @@ class CallRecorder:
         self.context = context
         self.stream = stream
         self.policy_hash = policy_hash
+        self.capture_content = tel.capture_content
+        """Record the redacted prompt and answer; a policy may switch it on per call."""
         self._violations: list[tuple[str, str, str]] = []
         self._cache_hit = False
         self._attempts = 0
@@ -465,7 +468,7 @@ class CallRecorder:
                 a[sc.COST] = cost
             if cached:
                 a[sc.CACHED] = True
-            if tel.capture_content:
+            if self.capture_content:
                 self._content_attributes(a, response)
             if et is not None:
                 a[sc.ERROR_TYPE] = et
@@ -536,7 +539,7 @@ class CallRecorder:
             record,
             request=self._redacted,
             response=response,
-            capture_content=tel.capture_content,
+            capture_content=self.capture_content,
         )
         return record
 

@@ -117,18 +117,27 @@ class LoggingSink:
     """Each record as one INFO line on the ``aiguard.audit`` logger, JSON in the message.
 
     The record's fields also ride along in ``extra={"aiguard_audit": {...}}`` for structured
-    handlers. Retention is the logging backend's business.
+    handlers. Deleting old lines is the logging backend's business: ``retention_days`` is
+    attached to every record (``extra["aiguard_retention_days"]``) for it to honour.
     """
 
-    def __init__(self, logger: logging.Logger | str = sc.AUDIT_LOGGER, level: int = logging.INFO):
+    def __init__(
+        self,
+        logger: logging.Logger | str = sc.AUDIT_LOGGER,
+        level: int = logging.INFO,
+        *,
+        retention_days: float | None = None,
+    ) -> None:
         self.logger = logging.getLogger(logger) if isinstance(logger, str) else logger
         self.level = level
+        self.retention_days = retention_days
 
     def write(self, records: Sequence[AuditRecord]) -> None:
         if not self.logger.isEnabledFor(self.level):
             return
         for r in records:
-            self.logger.log(self.level, "%s", r.to_json(), extra={"aiguard_audit": r.to_dict()})
+            extra = {"aiguard_audit": r.to_dict(), "aiguard_retention_days": self.retention_days}
+            self.logger.log(self.level, "%s", r.to_json(), extra=extra)
 
     def purge(self) -> int:
         return 0
@@ -137,8 +146,10 @@ class LoggingSink:
         return None
 
 
-def _otel_attributes(r: AuditRecord) -> dict[str, Any]:
+def _otel_attributes(r: AuditRecord, retention_days: float | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    if retention_days is not None:
+        out["aiguard.retention_days"] = retention_days
     for k, v in r.to_dict().items():
         if v is None or k == "content":
             continue
@@ -155,10 +166,12 @@ class OTelLogSink:
 
     Uses the logs API shipped in ``opentelemetry-api`` (still under ``opentelemetry._logs``,
     i.e. marked experimental upstream). Attributes carry the record; the redacted content, when
-    captured, is the body. Retention belongs to the log backend.
+    captured, is the body. Retention belongs to the log backend; ``retention_days`` is attached
+    to every record as ``aiguard.retention_days`` for it to honour.
     """
 
-    def __init__(self, logger_provider: Any = None) -> None:
+    def __init__(self, logger_provider: Any = None, *, retention_days: float | None = None) -> None:
+        self.retention_days = retention_days
         try:
             from opentelemetry._logs import SeverityNumber, get_logger
         except ImportError as e:  # pragma: no cover - present in every supported version
@@ -175,7 +188,7 @@ class OTelLogSink:
                 severity_number=self._info,
                 severity_text="INFO",
                 body=r.content,
-                attributes=_otel_attributes(r),
+                attributes=_otel_attributes(r, self.retention_days),
                 event_name=sc.AUDIT_EVENT,
             )
 

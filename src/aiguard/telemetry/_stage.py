@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ._policy import capture_content_of
 from ._recorder import AttemptRecorder, CallRecorder
 from ._telemetry import Telemetry
 
@@ -24,6 +25,7 @@ _REC = "telemetry"
 _ATTEMPT = "telemetry.attempt"
 _SEEN = "telemetry.findings"
 _CACHE_SEEN = "telemetry.cache"
+_POLICY = "policy"  # where the policy stage leaves the call's effective policy
 # String attributes of a generic event that are safe to export (names, never content).
 _SAFE_STRINGS = frozenset(
     ("category", "action", "direction", "detector", "limit", "result", "endpoint", "reason")
@@ -71,6 +73,21 @@ class TelemetryStage:
                 detector=getattr(f, "detector", None) or None,
             )
         call.notes[_SEEN] = len(call.findings)
+
+    @staticmethod
+    def _policy(call: Call, rec: CallRecorder) -> None:
+        """The effective policy the policy stage left in ``notes``: its hash for the record,
+        and its ``logging.captureContent`` switch (content is captured if it or the telemetry
+        settings say so)."""
+        eff = call.notes.get(_POLICY)
+        if eff is None:
+            return
+        digest = getattr(eff, "policy_hash", None)
+        if digest and rec.policy_hash is None:
+            rec.policy_hash = str(digest)
+        logging_spec = getattr(getattr(eff, "spec", None), "logging", None)
+        if capture_content_of(logging_spec):
+            rec.capture_content = True
 
     # ------------------------------------------------------------------ hooks
     def start(self, call: Call) -> None:
@@ -142,6 +159,7 @@ class TelemetryStage:
         if isinstance(att, AttemptRecorder):  # abandoned mid-attempt
             att.end(call.error)
         self._findings(call, rec)
+        self._policy(call, rec)
         if call.plan:  # routing ran, so input inspection finished: the request is redacted
             rec.input_redacted(call.request)
         if call.cached and not call.notes.get(_CACHE_SEEN):
