@@ -231,3 +231,28 @@ def test_redis_uses_server_time_without_an_injected_clock(
     (u,) = lim.usage()
     after = r.time()[0]
     assert u.resets_at in {(t // 86400 + 1) * 86400 for t in (before, after)}
+
+
+def _admit_many(lim: Limiter, out: Any) -> None:
+    n = 0
+    for _ in range(60):
+        try:
+            lim.admit(lim.demand())
+            n += 1
+        except RateLimited:
+            pass
+    out.put(n)
+
+
+def test_a_sqlite_store_opened_before_fork_is_safe_in_children(tmp_path: Path) -> None:
+    lim = Limiter([Limit.requests(100)], SQLiteStore(tmp_path / "f.db", clock=FakeClock(T0)))
+    lim.admit(lim.demand())  # the parent has an open connection now
+    out = FORK.Queue()
+    procs = [FORK.Process(target=_admit_many, args=(lim, out)) for _ in range(4)]
+    for p in procs:
+        p.start()
+    total = sum(out.get(timeout=120) for _ in procs)
+    for p in procs:
+        p.join(30)
+        assert p.exitcode == 0
+    assert total == 99

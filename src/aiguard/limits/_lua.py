@@ -14,6 +14,9 @@ __all__ = ["ADMIT", "PEEK", "SETTLE"]
 _COMMON = r"""
 local function clock(arg)
   if arg ~= '' then return tonumber(arg) end
+  -- Redis < 5 replicates scripts verbatim and forbids writes after TIME unless told to
+  -- replicate effects; Redis >= 5 does that by default and keeps this as a no-op.
+  if redis.replicate_commands then redis.replicate_commands() end
   local t = redis.call('TIME')
   return tonumber(t[1]) + tonumber(t[2]) / 1000000
 end

@@ -73,8 +73,9 @@ class SQLiteStore:
 
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
+        if conn is not None and self._local.pid == os.getpid():
             return conn
+        # New thread, or a forked child (a SQLite connection must never cross a fork).
         with self._errors():
             conn = sqlite3.connect(
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
@@ -98,6 +99,7 @@ class SQLiteStore:
                 where=self.path,
             )
         self._local.conn = conn
+        self._local.pid = os.getpid()
         with self._all_lock:
             self._all.append(conn)
         return conn
