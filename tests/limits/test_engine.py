@@ -8,12 +8,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import FakeClock
 
 from aiguard._context import CallContext
 from aiguard._types import ChatRequest, Message, Usage
 from aiguard.errors import BudgetExceeded, ConfigError, LimitStoreError, RateLimited
 from aiguard.limits import Limit, Limiter, LimitStoreUnavailable, MemoryStore
+from conftest import FakeClock
 
 
 def limiter(clock: FakeClock, *limits: Limit) -> Limiter:
@@ -189,8 +189,9 @@ def test_concurrency_limit_and_lease_expiry(clock: FakeClock) -> None:
     lim = limiter(clock, Limit.concurrent(2, lease_seconds=60))
     a = lim.admit(lim.demand()).reservation
     lim.admit(lim.demand())  # this one's process "dies": never settled
-    with pytest.raises(RateLimited):
+    with pytest.raises(RateLimited, match="retry when a call ends") as e:
         lim.admit(lim.demand())
+    assert e.value.retry_after is None  # no honest time hint for concurrency
     assert a is not None
     lim.settle(a, Usage())
     lim.admit(lim.demand())

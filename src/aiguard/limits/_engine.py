@@ -319,6 +319,14 @@ class Limiter:
             if lim.metric in ("tokens", "cost") and lim.algorithm == ALGO_WINDOW
             else RateLimited
         )
+        if lim.metric == "concurrent":
+            # When a slot frees depends on calls in flight, not on time: no honest hint exists
+            # (the lease expiry is only the latest moment, after a crash).
+            return cls(
+                f"limit {lim.name!r} ({what}) reached for {key}; retry when a call ends",
+                limit=lim.name,
+                retry_after=None,
+            )
         if outcome.seconds < 0:
             return cls(
                 f"limit {lim.name!r} ({what}) can never admit this call: it needs "
