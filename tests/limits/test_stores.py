@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FakeClock
 
 from aiguard._context import CallContext
 from aiguard._types import Usage
 from aiguard.errors import BudgetExceeded, RateLimited
 from aiguard.limits import Limit, Limiter, MemoryStore, RedisStore, SQLiteStore, Store
+from conftest import FakeClock
 
 StoreFactory = Callable[[FakeClock], Store]
 
