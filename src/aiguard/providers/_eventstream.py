@@ -18,7 +18,7 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 from zlib import crc32
 
 from ..errors import DecodeError
@@ -35,8 +35,9 @@ MAX_FRAME = 16 * 1024 * 1024  # the service's limit; anything larger is garbage,
 _FIXED: dict[int, tuple[int, str]] = {2: (1, ">b"), 3: (2, ">h"), 4: (4, ">i"), 5: (8, ">q")}
 
 
-@dataclass(frozen=True, slots=True)
-class EventStreamMessage:
+class EventStreamMessage(NamedTuple):
+    """One decoded frame (a tuple: built once per streamed event, so it must be cheap)."""
+
     headers: dict[str, HeaderValue]
     payload: bytes
 
@@ -46,13 +47,18 @@ def _parse_headers(data: bytes, provider: str | None) -> dict[str, HeaderValue]:
     i, n = 0, len(data)
     try:
         while i < n:
-            name_len = data[i]
-            name = data[i + 1 : i + 1 + name_len].decode("utf-8")
-            i += 1 + name_len
-            kind = data[i]
-            i += 1
+            j = i + 1 + data[i]
+            name = data[i + 1 : j].decode("utf-8")
+            kind = data[j]
+            i = j + 1
             value: HeaderValue
-            if kind == 0:
+            if kind == 7 or kind == 6:  # strings first: nearly every header is one
+                end = i + 2 + ((data[i] << 8) | data[i + 1])
+                if end > n:
+                    raise ValueError("header value runs past the header block")
+                value = data[i + 2 : end].decode("utf-8") if kind == 7 else data[i + 2 : end]
+                i = end
+            elif kind == 0:
                 value = True
             elif kind == 1:
                 value = False
@@ -60,18 +66,13 @@ def _parse_headers(data: bytes, provider: str | None) -> dict[str, HeaderValue]:
                 size, fmt = _FIXED[kind]
                 (value,) = struct.unpack_from(fmt, data, i)
                 i += size
-            elif kind in (6, 7):
-                (length,) = struct.unpack_from(">H", data, i)
-                raw = data[i + 2 : i + 2 + length]
-                if len(raw) != length:
-                    raise ValueError("header value runs past the header block")
-                value = raw.decode("utf-8") if kind == 7 else bytes(raw)
-                i += 2 + length
             elif kind == 8:  # timestamp, milliseconds since the epoch
                 (value,) = struct.unpack_from(">q", data, i)
                 i += 8
             elif kind == 9:
-                value = uuid.UUID(bytes=bytes(data[i : i + 16]))
+                if i + 16 > n:
+                    raise ValueError("uuid header runs past the header block")
+                value = uuid.UUID(bytes=data[i : i + 16])
                 i += 16
             else:
                 raise ValueError(f"unknown header value type {kind}")
@@ -89,7 +90,7 @@ class EventStreamDecoder:
     __slots__ = ("_buf", "_provider")
 
     def __init__(self, provider: str | None = None) -> None:
-        self._buf = bytearray()
+        self._buf = b""
         self._provider = provider
 
     @property
@@ -98,11 +99,13 @@ class EventStreamDecoder:
         return bool(self._buf)
 
     def feed(self, data: bytes) -> list[EventStreamMessage]:
-        buf = self._buf
-        buf += data
+        # Chunks usually hold whole frames, so the buffer is usually empty and ``data`` is
+        # parsed in place; a split frame costs one concatenation when its rest arrives.
+        buf = self._buf + data if self._buf else data
         out: list[EventStreamMessage] = []
         pos = 0
         n = len(buf)
+        view = memoryview(buf)
         while n - pos >= 12:
             total, headers_len = _PRELUDE.unpack_from(buf, pos)
             if total < _MIN_FRAME or total > MAX_FRAME or headers_len > total - _MIN_FRAME:
@@ -112,21 +115,21 @@ class EventStreamDecoder:
                     provider=self._provider,
                 )
             (prelude_crc,) = _U32.unpack_from(buf, pos + 8)
-            if crc32(buf[pos : pos + 8]) != prelude_crc:
+            if crc32(view[pos : pos + 8]) != prelude_crc:
                 raise DecodeError("event-stream prelude CRC mismatch", provider=self._provider)
             if n - pos < total:
                 break
             end = pos + total
             (message_crc,) = _U32.unpack_from(buf, end - 4)
-            if crc32(buf[pos : end - 4]) != message_crc:
+            if crc32(view[pos : end - 4]) != message_crc:
                 raise DecodeError("event-stream message CRC mismatch", provider=self._provider)
             h_start = pos + 12
-            headers = _parse_headers(bytes(buf[h_start : h_start + headers_len]), self._provider)
-            payload = bytes(buf[h_start + headers_len : end - 4])
-            out.append(EventStreamMessage(headers, payload))
+            h_end = h_start + headers_len
+            headers = _parse_headers(bytes(buf[h_start:h_end]), self._provider)
+            out.append(EventStreamMessage(headers, bytes(buf[h_end : end - 4])))
             pos = end
-        if pos:
-            del buf[:pos]
+        view.release()
+        self._buf = bytes(buf[pos:]) if pos < n else b""
         return out
 
 

@@ -372,13 +372,14 @@ class GeminiStreamDecoder:
     There is no terminal event: the chunk with a finish reason (or a prompt block) ends it.
     """
 
-    __slots__ = ("_calls", "_parser", "_provider", "_text", "done")
+    __slots__ = ("_calls", "_parser", "_provider", "_tagged", "_text", "done")
 
     def __init__(self, provider: str) -> None:
         self._parser = SSEParser()
         self._provider = provider
         self._text: list[str] = []
         self._calls = 0
+        self._tagged = False
         self.done = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
@@ -412,7 +413,11 @@ class GeminiStreamDecoder:
         events: list[StreamEvent] = []
         if c.text:
             self._text.append(c.text)
-            events.append(StreamEvent(text=c.text, model=model, id=rid))
+            if self._tagged:  # model and id ride on the first event only: cheaper
+                events.append(StreamEvent(text=c.text))
+            else:
+                self._tagged = True
+                events.append(StreamEvent(text=c.text, model=model, id=rid))
         for cid, name, args in c.calls:
             delta = ToolCallDelta(index=self._calls, id=cid, name=name, arguments=args)
             self._calls += 1

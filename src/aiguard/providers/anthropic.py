@@ -292,7 +292,17 @@ def error_from_body(body: Any, status: int | None, provider: str, **facts: Any) 
 class AnthropicStreamDecoder:
     """Messages API SSE events -> ``StreamEvent``s; ``message_stop`` is the terminal event."""
 
-    __slots__ = ("_base_usage", "_id", "_model", "_parser", "_provider", "_text", "_tools", "done")
+    __slots__ = (
+        "_base_usage",
+        "_id",
+        "_model",
+        "_parser",
+        "_provider",
+        "_tagged",
+        "_text",
+        "_tools",
+        "done",
+    )
 
     def __init__(self, provider: str) -> None:
         self._parser = SSEParser()
@@ -302,6 +312,7 @@ class AnthropicStreamDecoder:
         self._base_usage: dict[str, Any] = {}
         self._id: str | None = None
         self._model: str | None = None
+        self._tagged = False
         self.done = False
 
     def feed(self, data: bytes) -> list[StreamEvent]:
@@ -337,6 +348,9 @@ class AnthropicStreamDecoder:
             if dkind == "text_delta":
                 text = delta["text"]
                 self._text.append(text)
+                if self._tagged:  # id and model ride on the first event only: cheaper
+                    return StreamEvent(text=text)
+                self._tagged = True
                 return StreamEvent(text=text, id=self._id, model=self._model)
             if dkind == "input_json_delta":
                 ordinal = self._tools[int(ev["index"])]
