@@ -311,3 +311,17 @@ def test_fail_open_admits_logs_and_counts(
     assert lim.stats.fail_open_admits == 1
     assert "fail-open" in caplog.text
     lim.settle(a.reservation, Usage())  # nothing to settle, no error
+
+
+def test_memory_stays_bounded_by_recently_active_keys(clock: FakeClock) -> None:
+    store = MemoryStore(clock=clock)
+    lim = Limiter([Limit.requests(10, key=("run",))], store)
+    for i in range(5000):  # one short agent run after another
+        res = lim.admit(lim.demand(CallContext(run_id=f"run-{i}"))).reservation
+        assert res is not None
+        lim.settle(res, Usage())
+        clock.advance(1.0)
+    # Runs idle for longer than the minute it takes their counter to drain are dropped.
+    assert len(store._states) <= 4096 + 60
+    (u,) = lim.usage(CallContext(run_id="run-0"))
+    assert u.used == 0 and u.remaining == 10
