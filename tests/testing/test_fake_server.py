@@ -256,3 +256,27 @@ def test_command_line_server_serves_until_stdin_closes() -> None:
         proc.stdin.close()
         assert proc.wait(timeout=30) == 0
         proc.stdout.close()
+
+
+def test_serves_and_hangs_on_file_descriptors_above_1024() -> None:
+    resource = pytest.importorskip("resource")
+    import os
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    need = 1200
+    if soft < need and (hard != resource.RLIM_INFINITY and hard < need):
+        pytest.skip("cannot raise the open-file limit")
+    if soft < need:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (need, hard))
+    filler = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        with FakeProvider() as fake, httpx.Client(base_url=fake.openai_url, timeout=0.2) as c:
+            assert c.post("/chat/completions", json=chat_body()).status_code == 200
+            fake.fault(Fault.hang())
+            with pytest.raises(httpx.ReadTimeout):
+                c.post("/chat/completions", json=chat_body())
+            assert fake.server_errors == []
+    finally:
+        for fd in filler:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

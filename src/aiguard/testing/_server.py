@@ -15,7 +15,7 @@ fault), and joins every thread.
 from __future__ import annotations
 
 import contextlib
-import select
+import selectors
 import socket
 import struct
 import threading
@@ -187,13 +187,14 @@ class Connection:
         """
         self.closed = True
         stopping = self._server.stopping
-        while not stopping.is_set():
-            try:
-                readable, _, _ = select.select([self.sock], [], [], 1.0)
-                if readable and not self.sock.recv(_RECV):
+        with selectors.DefaultSelector() as sel:  # not select(): fds above 1024 are common
+            sel.register(self.sock, selectors.EVENT_READ)
+            while not stopping.is_set():
+                try:
+                    if sel.select(1.0) and not self.sock.recv(_RECV):
+                        return
+                except (OSError, ValueError):
                     return
-            except (OSError, ValueError):
-                return
 
     def sleep(self, seconds: float) -> bool:
         """Wait server-side; ``False`` when the server began stopping meanwhile."""
@@ -221,29 +222,36 @@ class HttpServer:
         self._accept_thread.start()
 
     def _accept_loop(self) -> None:
-        listener, wake = self._listener, self._wake_r
-        while True:
-            try:
-                readable, _, _ = select.select([listener, wake], [], [])
-            except (OSError, ValueError):
-                return
-            if wake in readable or self.stopping.is_set():
-                return
-            try:
-                sock, _ = listener.accept()
-            except OSError:
-                continue
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            conn = Connection(sock, self)
-            thread = threading.Thread(
-                target=self._serve, args=(conn,), name="aiguard-fake-conn", daemon=True
-            )
-            with self._lock:
-                if self.stopping.is_set():
-                    sock.close()
-                    return
-                self._conns[conn] = thread
-            thread.start()
+        listener = self._listener
+        with selectors.DefaultSelector() as sel:
+            sel.register(listener, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while self._accept_one(sel, listener):
+                pass
+
+    def _accept_one(self, sel: selectors.BaseSelector, listener: socket.socket) -> bool:
+        try:
+            ready = sel.select()
+        except (OSError, ValueError):
+            return False
+        if self.stopping.is_set() or any(key.fileobj is self._wake_r for key, _ in ready):
+            return False
+        try:
+            sock, _ = listener.accept()
+        except OSError:
+            return True
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        conn = Connection(sock, self)
+        thread = threading.Thread(
+            target=self._serve, args=(conn,), name="aiguard-fake-conn", daemon=True
+        )
+        with self._lock:
+            if self.stopping.is_set():
+                sock.close()
+                return False
+            self._conns[conn] = thread
+        thread.start()
+        return True
 
     def _serve(self, conn: Connection) -> None:
         app = self._app
