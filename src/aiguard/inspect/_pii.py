@@ -123,46 +123,55 @@ def _digits(s: str) -> str:
     return "".join(c for c in s if c.isdigit())
 
 
+_GROUP = re.compile(r"[+(]?\d+")
+
+
 def _numbers(p: Prepared) -> Iterable[Hit]:
     text = p.text
+    shape = p.digit_shape
     for run_start, run_end in p.number_runs(4):
+        has_dot = text.find(".", run_start, run_end) >= 0
+        if not has_dot and shape.count(b"0", run_start, run_end) < 7:
+            continue  # too few digits for anything but an IPv4 address
         # a number run may be preceded by "+" or "(" that belongs to it
         s = run_start
         while s > 0 and text[s - 1] in "+(" and run_start - s < 2:
             s -= 1
-        pos = s
         limit = min(len(text), run_end + 24)  # room for an extension
-        while pos < run_end:
-            if text[pos].isdigit() or text[pos] in "+(":
-                hit = None if _attached_before(text, pos) else _number_at(text, pos, limit)
-                if hit is not None:
-                    yield hit
-                    pos = hit.end
-                    continue
-                # skip to the next group
-                while pos < run_end and (text[pos].isdigit() or text[pos] in "+("):
-                    pos += 1
-            pos += 1
+        resume = s
+        for g in _GROUP.finditer(text, s, run_end):
+            pos = g.start()
+            if pos < resume or _attached_before(text, pos):
+                continue
+            remaining = shape.count(b"0", pos, run_end)
+            if remaining < 4 or (remaining < 7 and not has_dot):
+                break
+            hit = _number_at(text, pos, limit, remaining, has_dot)
+            if hit is not None:
+                yield hit
+                resume = hit.end
 
 
-def _number_at(text: str, pos: int, limit: int) -> Hit | None:
+def _number_at(text: str, pos: int, limit: int, digits: int, has_dot: bool) -> Hit | None:
     before = text[max(0, pos - 32) : pos]
     if text[pos].isdigit():
-        m = _CARD.match(text, pos, limit)
+        m = _CARD.match(text, pos, limit) if digits >= 12 else None
         if m and not _attached_after(text, m.end()):
-            digits = _digits(m.group())
-            if luhn_ok(digits) and card_issuer_ok(digits):
+            number = _digits(m.group())
+            if luhn_ok(number) and card_issuer_ok(number):
                 return Hit(pos, m.end(), "pii.payment_card", "CARD", "payment_card", 70)
-        m = _SSN.match(text, pos, limit)
+        m = _SSN.match(text, pos, limit) if digits >= 9 else None
         if m and not _attached_after(text, m.end()):
             if m.group(1):
                 if ssn_ok(m.group(1), m.group(3), m.group(4)):
                     return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
             elif _SSN_CONTEXT.search(before) and ssn_ok(m.group(5), m.group(6), m.group(7)):
                 return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
-        m = _IPV4.match(text, pos, limit)
+        m = _IPV4.match(text, pos, limit) if has_dot else None
         if m and not _attached_after(text, m.end()) and not _VERSION_CONTEXT.search(before[-12:]):
             return Hit(pos, m.end(), "pii.ip_address", "IP", "ip_address", 55)
+    if digits < 7:
+        return None
     return _phone_at(text, pos, limit, before)
 
 

@@ -55,11 +55,16 @@ class Prepared:
             self._lower = self.ascii.lower()
         return self._lower
 
-    def number_runs(self, min_digits: int) -> list[tuple[int, int]]:
-        """Spans of digits joined by up to three separators, with at least ``min_digits``."""
+    @property
+    def digit_shape(self) -> bytes:
+        """Digits as ``0``, number separators as ``,``, everything else as a space."""
         if self._digit is None:
             self._digit = self.ascii.translate(_DIGIT_SHAPE)
-        shape = self._digit
+        return self._digit
+
+    def number_runs(self, min_digits: int) -> list[tuple[int, int]]:
+        """Spans of digits joined by up to three separators, with at least ``min_digits``."""
+        shape = self.digit_shape
         if shape.count(b"0") < min_digits:
             return []
         out = []

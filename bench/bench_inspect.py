@@ -1,0 +1,195 @@
+"""Content inspection: throughput, clean-prompt latency and detection quality.
+
+Run: ``.venv/bin/python bench/bench_inspect.py`` (add ``--quick`` for a shorter run).
+
+Prints, on one core:
+  * MB/s of the default detector set (PII + secrets, redact) on realistic 1-4 KB prompts
+    with sparse PII, and of the seed policy's set (PII + two topic lexicons);
+  * microseconds for one clean 1 KB prompt;
+  * the same prompts through five plain ``re`` patterns, for scale;
+  * Presidio's analyzer side by side when ``presidio_analyzer`` is importable (optional);
+  * precision / recall per PII entity on the generated labelled corpus (needs ``faker``).
+Timings are the best of several repeats (the minimum is the least noisy estimate on a shared
+machine); they are figures to read, never assertions.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+sys.path.insert(0, str(ROOT / "tests" / "inspect"))
+
+from aiguard.inspect import ContentInspector  # noqa: E402
+from aiguard.inspect._regex import engine as regex_engine  # noqa: E402
+
+QUICK = "--quick" in sys.argv
+
+PROSE = [
+    "As AI agents become primary consumers of APIs, the importance of sophisticated API "
+    "management only grows.",
+    "We’re migrating the billing service to the new gateway — the old one is end-of-life.",
+    "Can you summarise the attached meeting notes and list the action items per owner?",
+    "Rewrite this paragraph so it sounds friendlier, but keep it under 120 words.",
+    "The deployment failed at step 4 of 7; the logs mention a timeout after 30 seconds.",
+    "Explain the difference between a mutex and a semaphore with a short Python example.",
+    "Our Q3 revenue grew 12% to $4.2M, driven by 350 new customers in the EU region.",
+    "Translate the following into German: “Thank you for your patience while we investigate.”",
+    "def retry(fn, attempts=3):\n    for i in range(attempts):\n        try:\n"
+    "            return fn()\n        except IOError:\n            time.sleep(2 ** i)",
+    "The customer says the app crashes on Android 14 when uploading photos larger than 8 MB.",
+    "Please draft a polite reminder about invoice INV-20931, due on 2024-07-15.",
+    "Version 2.4.1 introduced the regression; 2.3.9 was fine according to the QA report.",
+    "List three risks of the proposal and one mitigation for each, as a table.",
+    "What's the time complexity of building a heap from n elements, and why?",
+    "Order #8841239 shipped on Tuesday and should arrive within 3-5 business days.",
+    "SELECT id, name FROM users WHERE created_at > '2024-01-01' ORDER BY id LIMIT 50;",
+]
+PII = [
+    "You can reach me at maria.gonzalez@example.org if anything is unclear.",
+    "My phone is (415) 555-2671, call after 5pm.",
+    "The refund goes to card 4111 1111 1111 1111.",
+    "Wire it to DE89 3704 0044 0532 0130 00 please.",
+    "The server at 10.20.30.40 keeps dropping connections.",
+]
+
+
+def prompt(rng: random.Random, size: int, pii_every: int = 2048) -> str:
+    parts: list[str] = []
+    length = 0
+    next_pii = rng.randint(pii_every // 4, pii_every)
+    while length < size:
+        if length >= next_pii:
+            s = rng.choice(PII)
+            next_pii += pii_every
+        else:
+            s = rng.choice(PROSE)
+        parts.append(s)
+        length += len(s) + 1
+    return " ".join(parts)[:size]
+
+
+def best_of(fn: Callable[[], object], number: int, repeat: int) -> float:
+    fn()
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            fn()
+        best = min(best, (time.perf_counter() - t) / number)
+    return best
+
+
+def throughput(texts: list[str], fn: Callable[[str], object], repeat: int) -> float:
+    total = sum(len(t) for t in texts)
+
+    def run() -> None:
+        for t in texts:
+            fn(t)
+
+    return total / best_of(run, 1, repeat) / 1e6
+
+
+FIVE_RE = [
+    re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}"),
+    re.compile(r"\+?\d[\d ().-]{7,}\d"),
+    re.compile(r"\b(?:\d[ -]?){13,19}\b"),
+    re.compile(r"\b\d{3}-\d{2}-\d{4}\b"),
+    re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b"),
+]
+
+
+def five_re(text: str) -> list[str]:
+    out: list[str] = []
+    for rx in FIVE_RE:
+        out.extend(rx.findall(text))
+    return out
+
+
+def presidio() -> Callable[[str], object] | None:
+    try:
+        from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    try:
+        engine = AnalyzerEngine()
+    except Exception as e:  # no spaCy model offline
+        print(f"  presidio: installed but not usable here ({type(e).__name__})")
+        return None
+    return lambda text: engine.analyze(text=text, language="en")
+
+
+def main() -> None:
+    rng = random.Random(42)
+    n = 60 if QUICK else 300
+    repeat = 3 if QUICK else 7
+    texts = [prompt(rng, rng.randint(1024, 4096)) for _ in range(n)]
+    clean = prompt(random.Random(7), 1024, pii_every=10**9)
+
+    default = ContentInspector(
+        {
+            "blockList": ["PII", "secrets"],
+            "pii": {"action": "redact"},
+            "secrets": {"action": "redact"},
+        }
+    )
+    seed = ContentInspector(
+        {"blockList": ["hate speech", "PII", "investment advice"], "pii": {"action": "redact"}}
+    )
+    found = sum(len(default.inspect_text(t).findings) for t in texts)
+    size = sum(len(t) for t in texts) / len(texts)
+    print(f"corpus: {len(texts)} prompts, mean {size:.0f} chars, {found} findings (sparse PII)")
+    print(f"user-pattern engine: {regex_engine()}")
+    print()
+    print("throughput, one core (best of repeats)")
+    rows = [
+        ("aiguard default set (PII+secrets)", lambda t: default.inspect_text(t)),
+        ("aiguard seed set (PII+2 topics)", lambda t: seed.inspect_text(t)),
+        ("five plain re patterns (scale)", five_re),
+    ]
+    p = presidio()
+    if p is not None:
+        rows.append(("presidio analyzer", p))
+    for name, fn in rows:
+        sub = texts if "presidio" not in name else texts[:20]
+        print(f"  {name:36s} {throughput(sub, fn, repeat):8.1f} MB/s")
+    if p is None:
+        print("  presidio analyzer: not installed (optional bench dependency; needs spaCy and a")
+        print("  model, which this offline machine cannot fetch) -- skipped")
+    print()
+    us = best_of(lambda: default.inspect_text(clean), 200 if QUICK else 2000, repeat) * 1e6
+    us_seed = best_of(lambda: seed.inspect_text(clean), 200 if QUICK else 2000, repeat) * 1e6
+    print(f"clean 1 KB prompt: default set {us:.1f} us, seed set {us_seed:.1f} us (target < 50 us)")
+    print()
+    quality()
+
+
+def quality() -> None:
+    try:
+        from inspect_corpus import ENTITIES, generate, score
+    except ImportError:
+        print("quality: faker not installed (pip install faker) -- skipped")
+        return
+    engine = ContentInspector({"pii": {"action": "flag"}})
+
+    def detect(text: str) -> list[tuple[int, int, str]]:
+        return [(f.start, f.end, f.category.split(".", 1)[1]) for f in engine.scan(text)]
+
+    per = 200 if QUICK else 1000
+    samples = generate(per_entity=per, seed=99, negatives=per * 3)
+    results = score(samples, detect)
+    print(f"detection quality: {per} labelled samples per entity + {per * 3} hard-negative texts")
+    print(f"  {'entity':15s} {'precision':>9s} {'recall':>7s} {'tp':>6s} {'fp':>4s} {'fn':>4s}")
+    for entity in ENTITIES:
+        pr, rc, tp, fp, fn = results[entity]
+        print(f"  {entity:15s} {pr:9.3f} {rc:7.3f} {tp:6d} {fp:4d} {fn:4d}")
+
+
+if __name__ == "__main__":
+    main()
