@@ -367,3 +367,12 @@ def test_bad_settings_say_what_to_fix(tmp_path: Path) -> None:
         AuditLog([])
     with pytest.raises(errors.ConfigError, match="capture_content"):
         Telemetry(capture_content="yes")  # type: ignore[arg-type]
+
+
+def test_telemetry_close_writes_what_was_accepted(tmp_path: Path, clock: FakeClock) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db", clock=clock.time)
+    tel = Telemetry(audit=AuditLog(store), clock=clock.time)
+    for _ in range(50):
+        tel.start_call("chat", request(), CTX).end(response=response())
+    tel.close()
+    assert SQLiteAuditStore(tmp_path / "a.db", clock=clock.time).count() == 50

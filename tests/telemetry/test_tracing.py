@@ -304,3 +304,18 @@ def test_attempt_spans_can_be_kept_for_calls_that_retried(otel: Otel, clock: Fak
     assert a1.start_time <= a1.end_time <= a2.start_time  # the first keeps its real times
     with pytest.raises(errors.ConfigError, match="attempt_spans"):
         Telemetry(attempt_spans="never")  # type: ignore[arg-type]
+
+
+def test_console_prints_spans_for_the_demo() -> None:
+    import io
+
+    from aiguard.telemetry import console
+
+    out = io.StringIO()
+    tel = console(out)
+    rec = tel.start_call("chat", request(), CTX)
+    rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
+    rec.end(response=response())
+    printed = out.getvalue()
+    assert '"name": "chat gpt-4o-mini"' in printed
+    assert '"gen_ai.usage.output_tokens": 5' in printed
