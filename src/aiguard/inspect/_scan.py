@@ -32,7 +32,8 @@ _UPPER_SHAPE = _table(
     {**{c: 0x30 for c in range(0x30, 0x3A)}, **{c: 0x41 for c in range(0x41, 0x5B)}}, 0x20
 )
 
-_NUMBER_RUN = re.compile(rb"0(?:,{0,3}0)*")
+_NUMBER_RUN = re.compile(rb"0(?:,{0,3}0){3,}")
+"""Four or more digits joined by up to three separators (shorter runs are never PII)."""
 _LONG_TOKEN = b"a" * 20
 
 
@@ -67,13 +68,13 @@ class Prepared:
         shape = self.digit_shape
         if shape.count(b"0") < min_digits:
             return []
-        out = []
-        for m in _NUMBER_RUN.finditer(shape):
-            if m.end() - m.start() >= min_digits and shape.count(b"0", m.start(), m.end()) >= (
-                min_digits
-            ):
-                out.append((m.start(), m.end()))
-        return out
+        if min_digits <= 4:
+            return [m.span() for m in _NUMBER_RUN.finditer(shape)]
+        return [
+            m.span()
+            for m in _NUMBER_RUN.finditer(shape)
+            if shape.count(b"0", m.start(), m.end()) >= min_digits
+        ]
 
     def long_tokens(self) -> list[tuple[int, int]]:
         """Maximal runs of token characters at least 20 long (keys, JWTs, wallets, URLs)."""
