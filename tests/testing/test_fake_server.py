@@ -280,3 +280,14 @@ def test_serves_and_hangs_on_file_descriptors_above_1024() -> None:
         for fd in filler:
             os.close(fd)
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_log_limit_keeps_the_last_requests_and_counts_all() -> None:
+    with FakeProvider(log_limit=2) as fake, httpx.Client(base_url=fake.openai_url) as c:
+        for i in range(5):
+            c.post("/chat/completions", json=chat_body(f"m{i}"))
+        assert [r.json["messages"][0]["content"] for r in fake.requests] == ["m3", "m4"]
+        assert fake.request_count == 5
+        assert len(fake.wait_for_requests(5)) == 2
+        fake.clear()
+        assert fake.request_count == 0

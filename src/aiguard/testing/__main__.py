@@ -32,6 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         port=args.port,
         chunk_size=args.chunk_size,
         embed_dimensions=args.embed_dimensions,
+        log_limit=0,  # nobody reads the log of a foreground server: keep memory flat
     )
     with fake:
         print(fake.url, flush=True)

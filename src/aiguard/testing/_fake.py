@@ -12,6 +12,7 @@ import itertools
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Mapping
 from types import TracebackType
 from urllib.parse import parse_qsl, unquote
@@ -49,6 +50,8 @@ class FakeProvider:
     ``chunk_size`` is how many characters each streamed text event carries unless a reply
     says otherwise; ``embed_dimensions`` is the length of embedding vectors unless the
     request asks for ``dimensions``. Both may be changed while the server runs.
+    ``log_limit`` keeps only the last N requests in ``requests`` (``0``: none), so a
+    long benchmark does not grow memory; ``request_count`` still counts them all.
     """
 
     def __init__(
@@ -58,16 +61,20 @@ class FakeProvider:
         port: int = 0,
         chunk_size: int = 4,
         embed_dimensions: int = 8,
+        log_limit: int | None = None,
     ) -> None:
         if chunk_size < 1 or embed_dimensions < 1:
             raise ValueError("FakeProvider: chunk_size and embed_dimensions must be >= 1")
+        if log_limit is not None and log_limit < 0:
+            raise ValueError("FakeProvider: log_limit must be >= 0 or None")
         self.host = host
         self._port = port
         self.chunk_size = chunk_size
         self.embed_dimensions = embed_dimensions
         self._queue = ScriptQueue()
         self._cond = threading.Condition()
-        self._log: list[RecordedRequest] = []
+        self._log: deque[RecordedRequest] = deque(maxlen=log_limit)
+        self._received = 0  # since the last clear(), including requests beyond log_limit
         self._seq = itertools.count(1)
         self._server: HttpServer | None = None
         self._errors: list[BaseException] = []
@@ -128,7 +135,7 @@ class FakeProvider:
 
     def __repr__(self) -> str:
         where = self.url if self._server else "stopped"
-        return f"FakeProvider({where}, requests={len(self._log)})"
+        return f"FakeProvider({where}, requests={self._received})"
 
     # -- scripting ----------------------------------------------------------------------------
 
@@ -197,14 +204,20 @@ class FakeProvider:
         blocking forever.
         """
         with self._cond:
-            if not self._cond.wait_for(lambda: len(self._log) >= count, timeout):
-                raise TimeoutError(f"FakeProvider saw {len(self._log)} of {count} requests")
+            if not self._cond.wait_for(lambda: self._received >= count, timeout):
+                raise TimeoutError(f"FakeProvider saw {self._received} of {count} requests")
             return list(self._log)
+
+    @property
+    def request_count(self) -> int:
+        """Requests received since the last ``clear()``/``reset()``, logged or not."""
+        return self._received
 
     def clear(self) -> None:
         """Forget recorded requests; scripts and faults stay queued."""
         with self._cond:
             self._log.clear()
+            self._received = 0
 
     def reset(self) -> None:
         """Forget recorded requests and drop queued replies and faults."""
@@ -248,6 +261,7 @@ class FakeProvider:
         )
         with self._cond:
             self._log.append(record)
+            self._received += 1
             self._cond.notify_all()
         headers = [("x-request-id", rid)]
         if not req.keep_alive:
