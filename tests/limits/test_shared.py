@@ -256,3 +256,10 @@ def test_a_sqlite_store_opened_before_fork_is_safe_in_children(tmp_path: Path) -
         p.join(30)
         assert p.exitcode == 0
     assert total == 99
+
+
+def test_sqlite_store_in_a_missing_directory_is_a_config_error(tmp_path: Path) -> None:
+    from aiguard.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="does not exist"):
+        SQLiteStore(tmp_path / "nope" / "limits.db")

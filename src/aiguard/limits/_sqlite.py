@@ -59,6 +59,9 @@ class SQLiteStore:
                 "SQLiteStore needs a file path shared by the processes; for one process use "
                 "MemoryStore()"
             )
+        parent = os.path.dirname(os.path.abspath(p))
+        if not os.path.isdir(parent):
+            raise ConfigError(f"SQLiteStore: directory {parent} does not exist; create it first")
         if not timeout > 0:
             raise ConfigError(f"SQLiteStore timeout must be > 0 seconds, got {timeout!r}")
         self.path = p
