@@ -25,6 +25,7 @@ from aiguard.telemetry import (
     SQLiteAuditStore,
     Telemetry,
     Violation,
+    usage_summary,
 )
 from aiguard.telemetry import _semconv as sc
 
@@ -376,3 +377,17 @@ def test_telemetry_close_writes_what_was_accepted(tmp_path: Path, clock: FakeClo
         tel.start_call("chat", request(), CTX).end(response=response())
     tel.close()
     assert SQLiteAuditStore(tmp_path / "a.db", clock=clock.time).count() == 50
+
+
+def test_jsonl_files_read_back_skipping_a_torn_last_line(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "audit.jsonl"
+    sink = JSONLinesSink(path, max_bytes=500, backups=5, retention_days=30, clock=clock.time)
+    sink.write([_record(clock.now - 40 * DAY)])  # out of retention: never read back
+    sink.write([_record(clock.now + i, principal=f"u-{i}") for i in range(6)])
+    sink.close()
+    with open(path, "a", encoding="utf-8") as f:
+        f.write('{"time": 1e9, "operation": "ch')  # a writer killed mid-line
+    got = list(sink.records())
+    assert [r.principal for r in got] == [f"u-{i}" for i in range(6)]
+    assert [r.principal for r in sink.records(since=clock.now + 4)] == ["u-4", "u-5"]
+    assert usage_summary(sink, "user").total.calls == 6  # reports read JSON Lines too

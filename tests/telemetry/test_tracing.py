@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -216,11 +218,12 @@ def test_outcomes_name_who_said_no(telemetry: Telemetry, otel: Otel) -> None:
         (errors.BudgetExceeded("tokensPerDay"), "limited"),
         (errors.CacheMissError("nothing cached"), "refused"),
         (errors.TimeoutError("read timeout"), "error"),
+        (asyncio.CancelledError(), "cancelled"),
     ]
     for err, _ in cases:
         telemetry.start_call("chat", request(), CTX).end(error=err)
     got = sorted((dict(p.attributes)[sc.OUTCOME], p.value) for p in otel.metrics()[sc.METRIC_CALLS])
-    assert got == [("blocked", 1), ("error", 1), ("limited", 2), ("refused", 1)]
+    assert got == [("blocked", 1), ("cancelled", 1), ("error", 1), ("limited", 2), ("refused", 1)]
 
 
 def test_streamed_call_records_first_chunk_under_latest_names(otel: Otel, clock: FakeClock) -> None:

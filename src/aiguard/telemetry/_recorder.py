@@ -9,7 +9,6 @@ over as already redacted.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable
@@ -51,7 +50,7 @@ def outcome_of(error: BaseException | None, cached: bool = False) -> str:
         return "limited"
     if isinstance(error, errors.RefusalError):
         return "refused"
-    if isinstance(error, (asyncio.CancelledError, GeneratorExit, KeyboardInterrupt)):
+    if not isinstance(error, Exception):  # CancelledError, GeneratorExit, KeyboardInterrupt
         return "cancelled"
     return "error"
 

@@ -5,10 +5,11 @@ Each is called from the writer thread only, so none needs its own locking.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -95,11 +96,36 @@ class JSONLinesSink:
             i += 1
         return out
 
+    def records(
+        self, *, since: float | None = None, until: float | None = None
+    ) -> Iterator[AuditRecord]:
+        """Every record in the files, oldest file first, within retention and the period.
+
+        A line that does not parse (the torn last line of a process killed mid-write) is
+        skipped, so a report can always be built from what is on disk.
+        """
+        lower = [x for x in (since, self._cutoff()) if x is not None]
+        lo = max(lower) if lower else None
+        for path in reversed(self.files()):
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    try:
+                        r = AuditRecord.from_dict(json.loads(line))
+                    except (ValueError, TypeError):
+                        continue
+                    if (lo is None or r.time >= lo) and (until is None or r.time < until):
+                        yield r
+
+    def _cutoff(self) -> float | None:
+        if self.retention_days is None:
+            return None
+        return self._clock() - self.retention_days * _DAY
+
     def purge(self) -> int:
         """Delete rotated files entirely out of retention; returns how many files went."""
-        if self.retention_days is None:
+        cut = self._cutoff()
+        if cut is None:
             return 0
-        cut = self._clock() - self.retention_days * _DAY
         gone = 0
         for p in self.files()[1:]:
             if p.stat().st_mtime < cut:

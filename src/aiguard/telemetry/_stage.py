@@ -115,6 +115,8 @@ class TelemetryStage:
             limit = attributes.get("limit")
             if isinstance(remaining, (int, float)):
                 rec.budget(remaining, limit=limit if isinstance(limit, str) else None)
+        elif name == "aiguard.stream.first_chunk":
+            rec.first_chunk()
         elif name == "aiguard.cache":
             call.notes[_CACHE_SEEN] = True
             rec.cache(attributes.get("result") == "hit")
