@@ -55,6 +55,7 @@ class CircuitBreaker:
         "_clock",
         "_cooldown",
         "_failures",
+        "_listener",
         "_lock",
         "_probe",
         "_probe_since",
@@ -64,8 +65,16 @@ class CircuitBreaker:
         "name",
     )
 
-    def __init__(self, name: str, config: CircuitConfig, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: CircuitConfig,
+        clock: Callable[[], float],
+        listener: Callable[[str, bool], None] | None = None,
+    ) -> None:
+        """``listener(name, closed)`` hears every change between closed and not closed."""
         self.name = name
+        self._listener = listener
         self.config = config
         self._clock = clock
         self._lock = threading.Lock()
@@ -135,10 +144,7 @@ class CircuitBreaker:
         with self._lock:
             if self._state == "open":
                 return  # a call from before the trip: not evidence about now
-            self._state = "closed"
-            self._failures = 0
-            self._cooldown = self.config.cooldown
-            self._probe = None
+            self._close()
 
     def record_failure(self) -> None:
         with self._lock:
@@ -152,14 +158,23 @@ class CircuitBreaker:
                 self._open(now)
 
     def _open(self, now: float) -> None:
+        was_closed = self._state == "closed"
         self._state = "open"
         self._reopen_at = now + self._cooldown
         self._probe = None
+        if was_closed and self._listener is not None:
+            self._listener(self.name, False)
+
+    def _close(self) -> None:
+        was_closed = self._state == "closed"
+        self._state = "closed"
+        self._failures = 0
+        self._cooldown = self.config.cooldown
+        self._probe = None
+        if not was_closed and self._listener is not None:
+            self._listener(self.name, True)
 
     def reset(self) -> None:
         """Close the breaker and forget its history (tests, operator action)."""
         with self._lock:
-            self._state = "closed"
-            self._failures = 0
-            self._cooldown = self.config.cooldown
-            self._probe = None
+            self._close()

@@ -78,6 +78,12 @@ class Target:
     windowed: bool = False
     """Some member declares a context window (so prompts may need counting)."""
     by_endpoint: dict[str, Member] = field(default_factory=dict)
+    lacks_any: int = 0
+    """Features some member cannot serve; a request needing none of them skips the check."""
+
+    def __post_init__(self) -> None:
+        for m in self.members:
+            self.lacks_any |= m.lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +146,7 @@ class CompiledRouting:
         tags = context.tags
         key = (
             f(context) if f is not None else None,
-            tuple(tags.get(t) for t in self._tags) if self._tags else None,
+            tuple(map(tags.get, self._tags)) if self._tags else None,
             model,
         )
         memo = self._memo

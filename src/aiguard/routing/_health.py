@@ -46,7 +46,7 @@ class EndpointHealth:
     latencies are measured on the same time line as the pipeline's attempts.
     """
 
-    __slots__ = ("_lock", "_stats", "breakers", "clock", "latency_alpha")
+    __slots__ = ("_lock", "_stats", "breakers", "clock", "latency_alpha", "tripped")
 
     def __init__(
         self,
@@ -67,13 +67,26 @@ class EndpointHealth:
         unknown = sorted(set(per) - set(names))
         if unknown:
             raise ConfigError(f"circuits: unknown endpoint(s) {', '.join(map(repr, unknown))}")
+        self.tripped: set[str] = set()
+        """Endpoints whose breaker is not closed; empty on a healthy day (routing's fast
+        path skips every breaker check then)."""
         self.breakers: dict[str, CircuitBreaker] = {
-            n: CircuitBreaker(n, per.get(n, base), self.clock) for n in names
+            n: CircuitBreaker(n, per.get(n, base), self.clock, self._changed) for n in names
         }
         self._stats: dict[str, _Stats] = {n: _Stats() for n in names}
         self._lock = threading.Lock()
 
+    def _changed(self, endpoint: str, closed: bool) -> None:
+        if closed:
+            self.tripped.discard(endpoint)
+        else:
+            self.tripped.add(endpoint)
+
     # ------------------------------------------------------------------ reading
+
+    def stats(self, endpoint: str) -> _Stats:
+        """The live counters of one endpoint (strategies hold on to them for speed)."""
+        return self._stats[endpoint]
 
     def inflight(self, endpoint: str) -> int:
         return self._stats[endpoint].inflight

@@ -222,10 +222,11 @@ class PolicyRouter:
 
         want = needs(call)
         plan, skipped, circuit = self._usable(target, call, want)
-        spare = rule is not None and not rule.mandatory and source == "rule"
-        if spare and c.default is not None and c.default is not target:
+        by_rule = source[0] == "r"
+        spares = c.default
+        if by_rule and spares is not None and spares is not target and not rule.mandatory:  # type: ignore[union-attr]
             primary = len(plan)
-            more, more_skipped, more_circuit = self._usable(c.default, call, want)
+            more, more_skipped, more_circuit = self._usable(spares, call, want)
             seen = {e.name for e in plan} | {n for n, _ in skipped}
             plan.extend(e for e in more if e.name not in seen)
             skipped.extend(s for s in more_skipped if s[0] not in seen)
@@ -236,13 +237,13 @@ class PolicyRouter:
             source,
             target.name,
             model,
-            rule.index if rule is not None and source.startswith("rule") else None,
-            rule.name if rule is not None and source.startswith("rule") else None,
-            rule is not None and rule.mandatory and source.startswith("rule"),
+            rule.index if by_rule else None,  # type: ignore[union-attr]
+            rule.name if by_rule else None,  # type: ignore[union-attr]
+            by_rule and rule.mandatory,  # type: ignore[union-attr]
             target.group,
             target.strategy.name,
-            tuple(e.name for e in plan),
-            tuple(skipped),
+            tuple([e.name for e in plan]),
+            tuple(skipped) if skipped else (),
             target.failover_on,
             overridden,
         )
@@ -256,9 +257,11 @@ class PolicyRouter:
     ) -> tuple[list[Endpoint], list[tuple[str, str]], list[str]]:
         """The target's members that can serve ``call`` now, ordered by its strategy."""
         members = target.members
+        health = self.health
+        if not (want & target.lacks_any or target.windowed or health.tripped):
+            return target.strategy.order(members, call, True), [], []  # the healthy day
         skipped: list[tuple[str, str]] = []
         circuit: list[str] = []
-        health = self.health
         usable = []
         for m in members:
             missing = want & m.lacks

@@ -55,50 +55,66 @@ class Fallback:
     """In the order listed: the first is primary, the others are spares."""
 
     name = "fallback"
+    __slots__ = ("_all",)
+
+    def __init__(self, members: Sequence[Member]) -> None:
+        self._all = [m.endpoint for m in members]
 
     def order(self, members: Sequence[Member], call: Call, full: bool) -> list[Endpoint]:
-        return [m.endpoint for m in members]
+        return self._all.copy() if full else [m.endpoint for m in members]
 
 
 class Weighted:
     """Random by weight (canaries, gradual migrations); spares follow in listed order."""
 
     name = "weighted"
-    __slots__ = ("_cum", "_rng", "_total")
+    __slots__ = ("_cum", "_orders", "_rng", "_total")
 
     def __init__(self, members: Sequence[Member], rng: random.Random) -> None:
         self._rng = rng
         self._cum = list(accumulate(m.weight for m in members))
         self._total = self._cum[-1]
+        self._orders = [_first(members, m) for m in members]
 
     def order(self, members: Sequence[Member], call: Call, full: bool) -> list[Endpoint]:
-        if len(members) < 2:
+        n = len(members)
+        if n < 2:
             return [m.endpoint for m in members]
         if full:
-            cum, total = self._cum, self._total
-        else:
-            cum = list(accumulate(m.weight for m in members))
-            total = cum[-1]
-        i = bisect_right(cum, self._rng.random() * total)
-        if i >= len(members):  # random() * total rounding up to total
-            i = len(members) - 1
-        chosen = members[i]
-        return [chosen.endpoint, *(m.endpoint for m in members if m is not chosen)]
+            i = bisect_right(self._cum, self._rng.random() * self._total)
+            return self._orders[i if i < n else n - 1].copy()
+        cum = list(accumulate(m.weight for m in members))
+        i = bisect_right(cum, self._rng.random() * cum[-1])
+        return _first(members, members[i if i < n else n - 1])
+
+
+def _first(members: Sequence[Member], chosen: Member) -> list[Endpoint]:
+    """``chosen`` first, the others in listed order."""
+    return [chosen.endpoint, *[m.endpoint for m in members if m is not chosen]]
 
 
 class LeastBusy:
     """Fewest attempts in flight first; ties keep the listed order."""
 
     name = "least-busy"
-    __slots__ = ("_health",)
+    __slots__ = ("_all", "_health", "_stats")
 
-    def __init__(self, health: EndpointHealth) -> None:
+    def __init__(self, members: Sequence[Member], health: EndpointHealth) -> None:
         self._health = health
+        self._all = [m.endpoint for m in members]
+        self._stats = [health.stats(m.name) for m in members]
 
     def order(self, members: Sequence[Member], call: Call, full: bool) -> list[Endpoint]:
+        if full:
+            counts = [s.inflight for s in self._stats]
+            if max(counts) == 0:
+                return self._all.copy()
+            return [
+                e for _, _, e in sorted(zip(counts, range(len(counts)), self._all, strict=True))
+            ]
         inflight = self._health.inflight
-        ranked = sorted(members, key=lambda m: (inflight(m.name), m.index))
-        return [m.endpoint for m in ranked]
+        ranked = sorted([(inflight(m.name), m.index, m) for m in members])
+        return [r[2].endpoint for r in ranked]
 
 
 class LowestLatency:
@@ -109,25 +125,36 @@ class LowestLatency:
     """
 
     name = "lowest-latency"
-    __slots__ = ("_exploration", "_health", "_rng")
+    __slots__ = ("_all", "_exploration", "_health", "_rng", "_stats")
 
-    def __init__(self, health: EndpointHealth, rng: random.Random, exploration: float) -> None:
+    def __init__(
+        self,
+        members: Sequence[Member],
+        health: EndpointHealth,
+        rng: random.Random,
+        exploration: float,
+    ) -> None:
         self._health = health
         self._rng = rng
         self._exploration = exploration
+        self._all = [m.endpoint for m in members]
+        self._stats = [health.stats(m.name) for m in members]
 
     def order(self, members: Sequence[Member], call: Call, full: bool) -> list[Endpoint]:
-        latency = self._health.latency
-
-        def key(m: Member) -> tuple[float, int]:
-            v = latency(m.name)
-            return (-1.0 if v is None else v, m.index)
-
-        ranked = sorted(members, key=key)
+        if full:
+            lat = [-1.0 if (v := s.ewma) is None else v for s in self._stats]
+            ranked = [e for _, _, e in sorted(zip(lat, range(len(lat)), self._all, strict=True))]
+        else:
+            latency = self._health.latency
+            scored = [(_unmeasured_first(latency(m.name)), m.index, m) for m in members]
+            ranked = [r[2].endpoint for r in sorted(scored)]
         if len(ranked) > 1 and self._rng.random() < self._exploration:
-            pick = ranked.pop(self._rng.randrange(len(ranked)))
-            ranked.insert(0, pick)
-        return [m.endpoint for m in ranked]
+            ranked.insert(0, ranked.pop(self._rng.randrange(len(ranked))))
+        return ranked
+
+
+def _unmeasured_first(v: float | None) -> float:
+    return -1.0 if v is None else v
 
 
 class Sticky:
@@ -146,17 +173,18 @@ class Sticky:
     def __init__(self, members: Sequence[Member], attribute: str) -> None:
         self._attribute = attribute
         self._members = tuple(members)
-        self._memo: dict[str, tuple[str, ...]] = {}
+        self._memo: dict[str, list[Member]] = {}
 
-    def ranking(self, key: str) -> tuple[str, ...]:
+    def ranking(self, key: str) -> list[Member]:
+        """Every member, best first, for this key (memoised: hashing costs a few us)."""
         found = self._memo.get(key)
         if found is None:
             scored = []
             for m in self._members:
                 h = hashlib.blake2b(f"{m.name}\0{key}".encode(), digest_size=8).digest()
                 u = (int.from_bytes(h, "big") + 0.5) / 2.0**64
-                scored.append((-m.weight / math.log(u), -m.index, m.name))
-            found = tuple(name for *_, name in sorted(scored, reverse=True))
+                scored.append((-m.weight / math.log(u), -m.index, m))
+            found = [r[2] for r in sorted(scored, key=lambda r: (r[0], r[1]), reverse=True)]
             if len(self._memo) >= _STICKY_MEMO:
                 self._memo.clear()
             self._memo[key] = found
@@ -166,8 +194,11 @@ class Sticky:
         key = _read(call.context, self._attribute)
         if key is None:
             return [m.endpoint for m in members]
-        by_name = {m.name: m.endpoint for m in members}
-        return [by_name[n] for n in self.ranking(key) if n in by_name]
+        ranked = self.ranking(key)
+        if full:
+            return [m.endpoint for m in ranked]
+        usable = set(map(id, members))
+        return [m.endpoint for m in ranked if id(m) in usable]
 
 
 def _read(context: CallContext, attribute: str) -> str | None:
@@ -187,9 +218,9 @@ def make_strategy(
     if kind == "weighted":
         return Weighted(members, rng)
     if kind == "least-busy":
-        return LeastBusy(health)
+        return LeastBusy(members, health)
     if kind == "lowest-latency":
-        return LowestLatency(health, rng, exploration)
+        return LowestLatency(members, health, rng, exploration)
     if kind == "sticky":
         return Sticky(members, sticky_key)
-    return Fallback()
+    return Fallback(members)
