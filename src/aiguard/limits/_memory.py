@@ -16,6 +16,9 @@ from ._state import AdmitItem, Outcome, SettleItem, State, admit_all, settle_all
 __all__ = ["MemoryStore"]
 
 _SWEEP_EVERY = 4096
+_GRACE = 3600.0
+"""A counter whose window ended (or bucket drained) this long ago is dropped even if a call
+admitted into it never settled (its process died): no settlement can matter to it any more."""
 
 
 class MemoryStore:
@@ -42,7 +45,12 @@ class MemoryStore:
         """Drop counters that have drained or whose window ended, so memory stays bounded by
         the keys active in the last period rather than every key ever seen."""
         self._admits = 0
-        dead = [k for k, st in self._states.items() if st.expires <= now and st.c <= 0.0]
+        stale = now - _GRACE
+        dead = [
+            k
+            for k, st in self._states.items()
+            if st.expires <= stale or (st.expires <= now and st.c <= 0.0)
+        ]
         for k in dead:
             del self._states[k]
 

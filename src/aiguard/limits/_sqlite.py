@@ -186,7 +186,10 @@ class SQLiteStore:
                 )
 
     def _sweep(self, conn: sqlite3.Connection, now: float) -> None:
-        conn.execute("DELETE FROM aiguard_counters WHERE expires < ? AND c <= 0", (now - 60,))
+        conn.execute(
+            "DELETE FROM aiguard_counters WHERE expires < ? OR (expires < ? AND c <= 0)",
+            (now - 3600, now),
+        )
         conn.execute("DELETE FROM aiguard_leases WHERE expires < ?", (now,))
 
     # ------------------------------------------------------------------ the store protocol
