@@ -72,13 +72,13 @@ def _axes(labels: Sequence[str], top: float, unit: str) -> list[str]:
     return out
 
 
-def _svg(title: str, body: list[str], legend: Sequence[tuple[str, str]]) -> str:
+def _svg(title: str, body: list[str], legend: Sequence[tuple[str, str]], height: float = _H) -> str:
     keys = "".join(
         f'<span class="key"><i style="background:{c}"></i>{escape(n)}</span>' for n, c in legend
     )
     return (
         f"<figure><figcaption>{escape(title)}</figcaption>"
-        f'<svg viewBox="0 0 {_W} {_H}" role="img" aria-label="{escape(title)}">'
+        f'<svg viewBox="0 0 {_W} {height:.0f}" role="img" aria-label="{escape(title)}">'
         + "".join(body)
         + f"</svg><div class=legend>{keys}</div></figure>"
     )
@@ -138,9 +138,9 @@ def lines(
 
 def hbars(title: str, items: Sequence[tuple[str, float]], color: str) -> str:
     if not items:
-        return _svg(title, ['<text x="20" y="40">No violations in this period.</text>'], [])
+        return _svg(title, ['<text x="20" y="30">No findings in this period.</text>'], [], 50)
     top = _nice_max(max(v for _, v in items))
-    row = min(28.0, (_H - 20) / len(items))
+    row = 26.0
     label_w = 200
     body = []
     for i, (name, v) in enumerate(items):
@@ -153,7 +153,7 @@ def hbars(title: str, items: Sequence[tuple[str, float]], color: str) -> str:
             f'fill="{color}"><title>{escape(name)}: {v:,.0f}</title></rect>'
             f'<text x="{label_w + w + 6:.1f}" y="{y + row * 0.65:.1f}">{v:,.0f}</text>'
         )
-    return _svg(title, body, [])
+    return _svg(title, body, [], 20 + row * len(items))
 
 
 def _days(records: Sequence[AuditRecord], lo: float | None, hi: float | None) -> list[str]:
