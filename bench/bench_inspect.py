@@ -15,9 +15,13 @@ machine); they are figures to read, never assertions.
 
 from __future__ import annotations
 
+import json
+import os
 import random
 import re
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -112,17 +116,62 @@ def five_re(text: str) -> list[str]:
     return out
 
 
-def presidio() -> Callable[[str], object] | None:
-    try:
-        from presidio_analyzer import AnalyzerEngine  # type: ignore[import-not-found]
-    except ImportError:
-        return None
-    try:
-        engine = AnalyzerEngine()
-    except Exception as e:  # no spaCy model offline
-        print(f"  presidio: installed but not usable here ({type(e).__name__})")
-        return None
-    return lambda text: engine.analyze(text=text, language="en")
+_PRESIDIO = r"""
+import json, os, sys, tempfile, time
+import spacy, tldextract
+# offline: the bundled public-suffix snapshot, and a blank spaCy pipeline (regex recognizers
+# only; no NER model can be downloaded here)
+tldextract.extract = tldextract.TLDExtract(suffix_list_urls=())
+from presidio_analyzer import AnalyzerEngine
+from presidio_analyzer.nlp_engine import SpacyNlpEngine
+path = os.path.join(tempfile.gettempdir(), "aiguard-bench-spacy-blank-en")
+if not os.path.exists(path):
+    spacy.blank("en").to_disk(path)
+engine = AnalyzerEngine(
+    nlp_engine=SpacyNlpEngine(models=[{"lang_code": "en", "model_name": path}]),
+    supported_languages=["en"],
+)
+texts = json.load(open(sys.argv[1]))
+engine.analyze(text=texts[0], language="en")
+best = float("inf")
+for _ in range(int(sys.argv[2])):
+    t = time.perf_counter()
+    for text in texts:
+        engine.analyze(text=text, language="en")
+    best = min(best, time.perf_counter() - t)
+print(sum(map(len, texts)) / best / 1e6)
+"""
+
+
+def presidio(texts: list[str], repeat: int) -> str:
+    """Presidio's analyzer (regex recognizers, blank spaCy) on the same prompts, run by the
+    interpreter in ``PRESIDIO_PYTHON`` (or this one if it has ``presidio_analyzer``)."""
+    python = os.environ.get("PRESIDIO_PYTHON")
+    if python is None:
+        try:
+            import presidio_analyzer  # type: ignore[import-not-found]  # noqa: F401
+        except ImportError:
+            return (
+                "not installed (optional: pip install presidio-analyzer into any venv and set "
+                "PRESIDIO_PYTHON=<its python>)"
+            )
+        python = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        data = Path(tmp) / "texts.json"
+        data.write_text(json.dumps(texts))
+        script = Path(tmp) / "presidio_bench.py"
+        script.write_text(_PRESIDIO)
+        try:
+            out = subprocess.run(
+                [python, str(script), str(data), str(repeat)],
+                capture_output=True,
+                text=True,
+                timeout=900,
+                check=True,
+            )
+        except (OSError, subprocess.SubprocessError) as e:
+            return f"could not run ({type(e).__name__})"
+    return f"{float(out.stdout.strip().splitlines()[-1]):8.2f} MB/s"
 
 
 def main() -> None:
@@ -153,15 +202,11 @@ def main() -> None:
         ("aiguard seed set (PII+2 topics)", lambda t: seed.inspect_text(t)),
         ("five plain re patterns (scale)", five_re),
     ]
-    p = presidio()
-    if p is not None:
-        rows.append(("presidio analyzer", p))
-    for name, fn in rows:
-        sub = texts if "presidio" not in name else texts[:20]
-        print(f"  {name:36s} {throughput(sub, fn, repeat):8.1f} MB/s")
-    if p is None:
-        print("  presidio analyzer: not installed (optional bench dependency; needs spaCy and a")
-        print("  model, which this offline machine cannot fetch) -- skipped")
+    speeds = [(name, throughput(texts, fn, repeat)) for name, fn in rows]
+    scale = speeds[-1][1]
+    for name, mbs in speeds:
+        print(f"  {name:36s} {mbs:8.1f} MB/s   {mbs / scale:5.1f}x the plain-re scale")
+    print(f"  {'presidio analyzer (regex, blank spaCy)':36s} {presidio(texts[:30], 2)}")
     print()
     us = best_of(lambda: default.inspect_text(clean), 200 if QUICK else 2000, repeat) * 1e6
     us_seed = best_of(lambda: seed.inspect_text(clean), 200 if QUICK else 2000, repeat) * 1e6
