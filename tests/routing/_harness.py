@@ -192,15 +192,22 @@ class Recorder:
         self.calls.append(call)
 
 
-def provider(name: str, caps: Capabilities | None = None) -> OpenAICompatible:
+def provider(
+    name: str, caps: Capabilities | None = None, url: str | None = None
+) -> OpenAICompatible:
     return OpenAICompatible(
-        f"http://{name}.test/v1", model=f"model-{name}", api_key=KEY, capabilities=caps
+        url or f"http://{name}.test/v1", model=f"model-{name}", api_key=KEY, capabilities=caps
     )
 
 
-def endpoints(*names: str, caps: Mapping[str, Capabilities] | None = None) -> dict[str, Endpoint]:
+def endpoints(
+    *names: str,
+    caps: Mapping[str, Capabilities] | None = None,
+    urls: Mapping[str, str] | None = None,
+) -> dict[str, Endpoint]:
     caps = caps or {}
-    return {n: Endpoint(n, provider(n, caps.get(n))) for n in names}
+    urls = urls or {}
+    return {n: Endpoint(n, provider(n, caps.get(n), urls.get(n))) for n in names}
 
 
 class Env:
@@ -213,6 +220,7 @@ class Env:
         *,
         policy: Any = None,
         caps: Mapping[str, Capabilities] | None = None,
+        urls: Mapping[str, str] | None = None,
         groups: Mapping[str, GroupOptions] | None = None,
         circuit: CircuitConfig | None = None,
         budget: RetryBudget | None = None,
@@ -222,7 +230,9 @@ class Env:
         self.clock = FakeClock()
         self.script = Script()
         self.sleeps: list[float] = []
-        self.endpoints = endpoints(*names, caps=caps)
+        self.endpoints = endpoints(*names, caps=caps, urls=urls)
+        self.real = urls is not None
+        """Real servers (``FakeProvider``): the clients use real HTTP, not the script."""
         self.health = EndpointHealth(self.endpoints, circuit=circuit, clock=self.clock)
         rng = random.Random(seed)
         if policy is not None:
@@ -265,14 +275,17 @@ class Env:
         return {n: e.provider for n, e in self.endpoints.items()}  # type: ignore[misc]
 
     def sync_client(self) -> aiguard.Client:
-        http = httpx.Client(transport=httpx.MockTransport(self.script.handler))
+        http = (
+            None if self.real else httpx.Client(transport=httpx.MockTransport(self.script.handler))
+        )
         return aiguard.Client(
             self.providers(), http_client=http, clock=self.clock, sleep=self._sleep,
             stages=self.stages(),  # type: ignore[arg-type]
         )  # fmt: skip
 
     def async_client(self) -> aiguard.AsyncClient:
-        http = httpx.AsyncClient(transport=httpx.MockTransport(self.script.handler))
+        transport = httpx.MockTransport(self.script.handler)
+        http = None if self.real else httpx.AsyncClient(transport=transport)
         return aiguard.AsyncClient(
             self.providers(), http_client=http, clock=self.clock, sleep=self._asleep,
             stages=self.stages(),  # type: ignore[arg-type]
