@@ -11,6 +11,7 @@ file, once, under a lock.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import threading
 from dataclasses import dataclass
@@ -102,6 +103,7 @@ _PREFIXES: tuple[tuple[str, str], ...] = (
 _PROVIDER_PREFIXES = ("openai/", "azure/", "openai:", "azure_openai/")
 
 
+@functools.lru_cache(maxsize=1024)
 def encoding_name_for_model(model: str) -> str | None:
     """The tiktoken encoding an OpenAI model uses, or ``None`` for other model families."""
     m = model.strip().lower()
