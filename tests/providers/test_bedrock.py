@@ -517,3 +517,56 @@ def test_titan_and_cohere_embeddings() -> None:
     )
     with pytest.raises(DecodeError):
         titan.parse_embed(raw(200, {"embedding": "nope"}))
+
+
+# --------------------------------------------------------------------------- credential chain
+
+
+class _CountingSession:
+    """Stands in for a botocore session: counts credential-chain walks."""
+
+    def __init__(self) -> None:
+        self.walks = 0
+
+    def get_credentials(self) -> Any:
+        from botocore.credentials import Credentials
+
+        self.walks += 1
+        return Credentials(ACCESS, SECRET, f"session-{self.walks}")
+
+    def get_config_variable(self, name: str) -> str:
+        return "us-east-1"
+
+
+def test_chain_walked_once_under_concurrency_and_again_after_401(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import asyncio
+
+    import aiguard
+    from aiguard.testing import FakeProvider, Fault
+
+    sessions: list[_CountingSession] = []
+
+    def session(self: Bedrock, profile: str | None) -> _CountingSession:
+        if self._session is None:
+            self._session = _CountingSession()
+            sessions.append(self._session)
+        return self._session  # type: ignore[no-any-return]
+
+    monkeypatch.setattr(Bedrock, "_boto_session", session)
+    with FakeProvider() as fake:
+        p = Bedrock(MODEL, region="us-east-1", base_url=fake.url)
+
+        async def burst() -> list[str]:
+            async with aiguard.AsyncClient(endpoints={"b": p}) as c:
+                replies = await asyncio.gather(*(c.chat(f"q{i}", model="b") for i in range(20)))
+            return [r.text for r in replies]
+
+        assert len(asyncio.run(burst())) == 20
+        assert [s.walks for s in sessions] == [1]
+        fake.fault(Fault.status_code(403, code="ExpiredTokenException"))
+        with aiguard.Client(endpoints={"b": p}) as c:
+            assert c.chat("again", model="b").text == "echo: again"
+        assert [s.walks for s in sessions] == [1, 1]  # a fresh session walked the chain again
+        assert len(fake.requests) == 22  # 20, then the refused call and its one retry

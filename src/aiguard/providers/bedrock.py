@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
@@ -108,6 +109,7 @@ class Bedrock(Provider):
             else None
         )
         self._creds: Any = None
+        self._lock = threading.Lock()
         self._model_path = quote(model, safe="")
 
     def __repr__(self) -> str:
@@ -129,15 +131,17 @@ class Bedrock(Provider):
     def _resolve(self, endpoint: str | None = None) -> dict[str, str]:
         """Find (first call) or refresh credentials; may block on STS or instance metadata."""
         bc = _botocore()
-        if self._creds is None:
-            if self._static is not None:
-                self._creds = bc.credentials.Credentials(*self._static)
-            else:
-                creds = self._boto_session(self.profile).get_credentials()
-                if creds is None:
-                    raise MissingCredentialsError(self.name, _CREDENTIALS_HINT, endpoint)
+        with self._lock:  # a burst of first calls walks the chain (and IMDS) once
+            creds = self._creds
+            if creds is None:
+                if self._static is not None:
+                    creds = bc.credentials.Credentials(*self._static)
+                else:
+                    creds = self._boto_session(self.profile).get_credentials()
+                    if creds is None:
+                        raise MissingCredentialsError(self.name, _CREDENTIALS_HINT, endpoint)
                 self._creds = creds
-        self._creds.get_frozen_credentials()  # refreshes when due
+        creds.get_frozen_credentials()  # refreshes when due (botocore locks that itself)
         return {}
 
     def auth_headers(self, endpoint: str | None = None) -> dict[str, str] | Io:
