@@ -391,3 +391,30 @@ def test_jsonl_files_read_back_skipping_a_torn_last_line(tmp_path: Path, clock: 
     assert [r.principal for r in got] == [f"u-{i}" for i in range(6)]
     assert [r.principal for r in sink.records(since=clock.now + 4)] == ["u-4", "u-5"]
     assert usage_summary(sink, "user").total.calls == 6  # reports read JSON Lines too
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_a_forked_child_writes_through_its_own_writer_and_connection(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    store = SQLiteAuditStore(tmp_path / "fork.db", clock=clock.time)
+    log = AuditLog(store)
+    log.submit(_record(clock.now, principal="parent"))
+    assert log.flush(10)
+    pid = os.fork()
+    if pid == 0:  # the child, as a pre-forking server's worker would be
+        code = 1
+        try:
+            for i in range(10):
+                log.submit(_record(clock.now + i, principal="child"))
+            log.close()
+            code = 0 if log.written == 10 else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    log.submit(_record(clock.now, principal="parent"))  # the parent's writer still works
+    assert log.flush(10)
+    principals = [r.principal for r in store.records()]
+    assert principals.count("child") == 10 and principals.count("parent") == 2
+    log.close()

@@ -138,6 +138,11 @@ class JSONLinesSink:
             self._file.close()
             self._file = None
 
+    def after_fork(self) -> None:
+        """In a forked child: open the file afresh (appends stay whole lines, but rotation
+        is not coordinated across processes: give each process its own path)."""
+        self._file = None
+
 
 class LoggingSink:
     """Each record as one INFO line on the ``aiguard.audit`` logger, JSON in the message.

@@ -74,20 +74,26 @@ class SQLiteAuditStore:
         self._lock = threading.Lock()
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._target = str(path)
+        self._synchronous = synchronous
+        self._db = self._connect()
+        self.purge()
+
+    def _connect(self) -> sqlite3.Connection:
         try:
-            self._db = sqlite3.connect(
-                str(path), timeout=30.0, check_same_thread=False, isolation_level=None
+            db = sqlite3.connect(
+                self._target, timeout=30.0, check_same_thread=False, isolation_level=None
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute(f"PRAGMA synchronous={synchronous}")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(_SCHEMA)
-            self._db.execute(
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            db.execute("PRAGMA busy_timeout=30000")
+            db.executescript(_SCHEMA)
+            db.execute(
                 "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', ?)", (_SCHEMA_VERSION,)
             )
         except sqlite3.DatabaseError as e:
-            raise ConfigError(f"cannot open audit store {str(path)!r}: {e}") from e
-        self.purge()
+            raise ConfigError(f"cannot open audit store {self._target!r}: {e}") from e
+        return db
 
     # ------------------------------------------------------------------ sink
     def write(self, records: Sequence[AuditRecord]) -> None:
@@ -121,6 +127,12 @@ class SQLiteAuditStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+    def after_fork(self) -> None:
+        """In a forked child: a connection of its own (SQLite forbids sharing one across
+        ``fork``); the inherited one is abandoned, not closed, as the parent still uses it."""
+        self._lock = threading.Lock()
+        self._db = self._connect()
 
     def __enter__(self) -> SQLiteAuditStore:
         return self

@@ -9,10 +9,13 @@ silently. ``close()`` and interpreter exit drain everything that was accepted.
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
+import os
 import queue
 import threading
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
@@ -92,6 +95,10 @@ class AuditLog:
         self._thread = threading.Thread(target=self._run, name="aiguard-audit", daemon=True)
         self._thread.start()
         atexit.register(self.close)
+        if hasattr(os, "register_at_fork"):
+            # A pre-forking server (gunicorn --preload) forks after the log exists: the child
+            # has no writer thread and must not share the parent's SQLite connection.
+            os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     # ------------------------------------------------------------------ call path
     def submit(
@@ -192,6 +199,22 @@ class AuditLog:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _restart_in_child(self) -> None:
+        """After ``fork``: fresh queue, locks, sink handles and writer thread.
+
+        Records the parent accepted stay the parent's to write; the child starts empty.
+        """
+        self._queue = queue.Queue(maxsize=self._queue.maxsize)
+        self._cond = threading.Condition()
+        self._accepted = self._processed = self._written = self._write_errors = 0
+        for sink in self.sinks:
+            reopen = getattr(sink, "after_fork", None)
+            if callable(reopen):
+                reopen()
+        if not self._closed:
+            self._thread = threading.Thread(target=self._run, name="aiguard-audit", daemon=True)
+            self._thread.start()
+
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
         stop = False
@@ -257,3 +280,9 @@ class AuditLog:
                 self._write_errors += len(records)
             self._processed += len(batch)
             self._cond.notify_all()
+
+
+def _after_fork(ref: weakref.ref[AuditLog]) -> None:
+    log = ref()
+    if log is not None:
+        log._restart_in_child()
