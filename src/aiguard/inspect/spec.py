@@ -148,7 +148,11 @@ def resolve_category(
 
 class _Spec(BaseModel):
     model_config = ConfigDict(
-        frozen=True, extra="forbid", populate_by_name=True, alias_generator=to_camel
+        frozen=True,
+        extra="forbid",
+        populate_by_name=True,
+        alias_generator=to_camel,
+        use_attribute_docstrings=True,
     )
 
 
@@ -162,12 +166,24 @@ class BlockEntry(_Spec):
     """
 
     term: str | None = None
+    """A category name (`PII`, `secrets`, `pii.<entity>`, `secrets.<kind>`, a topic) or, failing
+    that, a literal phrase. What a plain string entry becomes."""
     phrase: str | None = None
+    """Literal words, matched whole-word on normalised text (case, width, accents, zero-width and
+    look-alike characters folded)."""
     regex: str | None = None
+    """A regular expression (case-insensitive, RE2 syntax; refused at load time if it could
+    backtrack catastrophically)."""
     category: str | None = None
+    """A category that must exist: `PII`, `secrets`, `pii.<entity>`, `secrets.<kind>` or a topic
+    name."""
     action: Action | None = None
+    """What happens on a match; default: the section's action for a category, else `defaultAction`.
+"""
     direction: Direction = "both"
+    """Where the entry applies: prompts (`input`), answers (`output`) or `both`."""
     name: str | None = None
+    """Reported as the finding's category instead of `phrase`/`regex` (never the matched text)."""
 
     @model_validator(mode="after")
     def _one_kind(self) -> BlockEntry:
@@ -190,7 +206,9 @@ class AllowEntry(_Spec):
     """An exception: text matching it is never reported (optionally only for one category)."""
 
     phrase: str | None = None
+    """Text that is never reported, matched like a block-list phrase."""
     regex: str | None = None
+    """A pattern whose matches are never reported."""
     category: str | None = None
     """Limit the exception to findings of this category (``pii.email``, ``secrets``...)."""
 
@@ -209,8 +227,11 @@ class CustomDetectorSpec(_Spec):
     """A PII entity of your own: a name (``EMPLOYEE_ID``) and a regex that finds it."""
 
     name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,39}$")
+    """Entity name: findings are `pii.<name>` and redact to `[<NAME>_1]`."""
     regex: str
+    """The pattern that finds it (checked like block-list regexes)."""
     action: Action | None = None
+    """Default: the `pii` section's action."""
 
     @field_validator("regex")
     @classmethod
@@ -223,11 +244,16 @@ class PiiSpec(_Spec):
     """PII detection. No ``entities`` means every built-in entity."""
 
     entities: tuple[str, ...] = ()
+    """Any of `email`, `phone`, `payment_card`, `iban`, `us_ssn`, `ip_address`, `crypto_wallet`
+    (Presidio names such as `EMAIL_ADDRESS` accepted). Empty: all."""
     action: Action | None = None
+    """Default action for PII; `defaultAction` when unset."""
     restore: bool = False
     """Put the originals back where the model echoes ``redact`` placeholders in its answer."""
     direction: Direction = "both"
+    """Where PII is looked for."""
     custom: tuple[CustomDetectorSpec, ...] = ()
+    """Your own entities, each a name and a regex."""
 
     @field_validator("entities")
     @classmethod
@@ -239,8 +265,12 @@ class SecretsSpec(_Spec):
     """Credential detection. No ``kinds`` means every built-in kind."""
 
     kinds: tuple[str, ...] = ()
+    """Any of the built-in kinds (provider keys, `jwt`, `private_key`, `credential_assignment`,
+    `high_entropy`). Empty: all."""
     action: Action | None = None
+    """Default action for secrets; `defaultAction` when unset."""
     direction: Direction = "both"
+    """Where secrets are looked for."""
 
     @field_validator("kinds")
     @classmethod
@@ -260,10 +290,15 @@ class TopicSpec(_Spec):
     ``extend`` is false."""
 
     phrases: dict[str, float] = Field(default_factory=dict)
+    """Phrase -> weight. Each occurrence adds its weight to the text's score."""
     threshold: float = Field(default=1.0, gt=0)
+    """The score at which the topic fires."""
     action: Action | None = None
+    """Default: `defaultAction`."""
     direction: Direction = "both"
+    """Where the topic is looked for."""
     extend: bool = True
+    """For a built-in topic: add these phrases to its lexicon (true) or replace it (false)."""
 
     @field_validator("phrases")
     @classmethod
@@ -291,12 +326,19 @@ class ModerationSpec(_Spec):
     """The ``contentModeration`` section: what is looked for and what happens when found."""
 
     enabled: bool = True
+    """Switches all inspection on or off."""
     block_list: tuple[BlockEntry, ...] = ()
+    """What to look for: category names, phrases, regexes."""
     allow_list: tuple[AllowEntry, ...] = ()
+    """Exceptions: matching text is never reported."""
     pii: PiiSpec | None = None
+    """PII settings; present means PII detection is on."""
     secrets: SecretsSpec | None = None
+    """Secret detection settings; present means it is on."""
     topics: dict[str, TopicSpec] = Field(default_factory=dict)
+    """Topic lexicons to add or tune; a declared topic is on."""
     default_action: Action = "block"
+    """The action for entries that name none."""
     hash_key: SecretStr | None = None
     """Key for the ``hash`` action's HMAC; without one a random per-process key is used."""
     moderator: ModeratorSettings | None = None
