@@ -13,7 +13,8 @@ from aiguard._context import CallContext
 from aiguard._types import ChatRequest, Message, Usage
 from aiguard.errors import BudgetExceeded, ConfigError, LimitStoreError, RateLimited
 from aiguard.limits import Limit, Limiter, LimitStoreUnavailable, MemoryStore
-from conftest import FakeClock
+
+from ._clock import FakeClock
 
 
 def limiter(clock: FakeClock, *limits: Limit) -> Limiter:

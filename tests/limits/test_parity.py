@@ -16,7 +16,8 @@ from aiguard.limits import Limit, Limiter, MemoryStore, RedisStore, SQLiteStore
 from aiguard.limits._lua import _COMMON
 from aiguard.limits._model import WINDOW_DAY, WINDOW_MONTH
 from aiguard.limits._state import window_of
-from conftest import T0, FakeClock
+
+from ._clock import T0, FakeClock
 
 
 def test_utc_windows_agree_at_every_month_boundary_1970_2100(redis_url: str) -> None:

@@ -10,7 +10,8 @@ from aiguard._context import CallContext
 from aiguard.errors import BudgetExceeded, RateLimited
 from aiguard.limits import MemoryStore, SQLiteStore, limiter_from_policy, limits_from_policy
 from aiguard.policy import Policy, RateLimitSpec
-from conftest import FakeClock
+
+from ._clock import FakeClock
 
 SEED = """\
 apiVersion: v1

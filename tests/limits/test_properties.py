@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from aiguard._types import Usage
 from aiguard.errors import LimitExceeded
 from aiguard.limits import Limit, Limiter, MemoryStore, Reservation
-from conftest import T0, FakeClock
+
+from ._clock import T0, FakeClock
 
 OPS = st.lists(
     st.one_of(

@@ -22,7 +22,8 @@ from aiguard.limits import (
     RedisStore,
     SQLiteStore,
 )
-from conftest import T0, FakeClock
+
+from ._clock import T0, FakeClock
 
 FORK = mp.get_context("fork")
 

@@ -12,7 +12,8 @@ from aiguard.errors import BudgetExceeded, RateLimited
 from aiguard.limits import Limit, Limiter, LimitStage, MemoryStore, SQLiteStore
 from aiguard.providers import OpenAICompatible
 from aiguard.testing import FakeProvider, Fault, Reply
-from conftest import FakeClock
+
+from ._clock import FakeClock
 
 HI = [{"role": "user", "content": "Hi"}]
 

@@ -20,7 +20,8 @@ from aiguard._context import CallContext
 from aiguard._types import Usage
 from aiguard.errors import BudgetExceeded, RateLimited
 from aiguard.limits import Limit, Limiter, MemoryStore, RedisStore, SQLiteStore, Store
-from conftest import FakeClock
+
+from ._clock import FakeClock
 
 StoreFactory = Callable[[FakeClock], Store]
 
