@@ -106,3 +106,5 @@ async def test_both_down_lists_every_attempt(run: Run, fakes: tuple[FakeProvider
     assert [(n, type(e).__name__) for n, e in info.value.attempts] == [
         ("a", "ServerError"), ("a", "ServerError"), ("b", "ConnectError"), ("b", "ConnectError"),
     ]  # fmt: skip
+    # nothing underneath retried on its own: every request the servers saw is an attempt
+    assert (len(a.requests), len(b.requests)) == (2, 2)

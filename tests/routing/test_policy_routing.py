@@ -113,3 +113,51 @@ async def test_policy_overrides_can_change_routing_per_call(run: Run) -> None:
     r = run(Env(NAMES, policy=policy))
     assert (await r.chat(context={"tenant": "acme"})).endpoint == "on-prem-llm"
     assert (await r.chat(context={"tenant": "other"})).endpoint == "cloud-llm"
+
+
+async def test_routing_stages_wire_router_retry_and_observer_together(kind: str) -> None:
+    import httpx
+
+    from aiguard.routing import routing_stages
+
+    from ._harness import FakeClock, Script, endpoints
+
+    script = Script()
+    clock = FakeClock()
+    eps = endpoints(*NAMES)
+    stages = routing_stages(eps, mandatory_policy(), clock=clock, retry={"max_attempts": 1})
+    assert stages["router"].health is stages["retry"].health is stages["telemetry"].health
+    providers = {n: e.provider for n, e in eps.items()}
+    script.add("on-prem-llm", status(503))
+    if kind == "sync":
+        http = httpx.Client(transport=httpx.MockTransport(script.handler))
+        with aiguard.Client(providers, http_client=http, clock=clock, stages=stages) as c:  # type: ignore[arg-type]
+            with pytest.raises(aiguard.errors.ServerError):
+                c.chat("Hi", model="cloud-llm", context={"region": "EU"})
+            assert c.chat("Hi", context={"region": "US"}).endpoint == "cloud-llm"
+    else:
+        ahttp = httpx.AsyncClient(transport=httpx.MockTransport(script.handler))
+        async with aiguard.AsyncClient(
+            providers,
+            http_client=ahttp,
+            clock=clock,
+            stages=stages,  # type: ignore[arg-type]
+        ) as ac:
+            with pytest.raises(aiguard.errors.ServerError):
+                await ac.chat("Hi", model="cloud-llm", context={"region": "EU"})
+            assert (await ac.chat("Hi", context={"region": "US"})).endpoint == "cloud-llm"
+    assert script.hosts() == ["on-prem-llm", "cloud-llm"]
+
+
+def test_routing_stages_without_a_policy_behave_like_direct_routing() -> None:
+    from aiguard.routing import routing_stages
+
+    from ._harness import endpoints
+    from .test_router import call
+
+    one = routing_stages(endpoints("only"))["router"]
+    assert [e.name for e in one.route(call())] == ["only"]
+    two = routing_stages(endpoints("a", "b"))["router"]
+    assert [e.name for e in two.route(call("b"))] == ["b"]
+    with pytest.raises(NoRouteError):
+        two.route(call())

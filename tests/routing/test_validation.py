@@ -122,3 +122,25 @@ def test_bad_circuit_and_retry_settings() -> None:
 
 def test_policy_errors_are_config_errors_before_anything_is_sent() -> None:
     assert issubclass(PolicyError, aiguard.errors.ConfigError)
+
+
+def test_an_override_naming_an_unknown_endpoint_fails_with_its_path() -> None:
+    policy = Policy.from_dict(
+        {
+            "spec": {
+                "endpointRouting": {"default": "cloud-llm"},
+                "overrides": [
+                    {"match": {"tenant": "a"}, "spec": {"endpointRouting": {"default": "eu"}}},
+                    {
+                        "match": {"tenant": "b"},
+                        "spec": {"endpointRouting": {"groups": {"g": {"members": ["x"]}}}},
+                    },
+                ],
+            }
+        }
+    )
+    with pytest.raises(PolicyError) as info:
+        PolicyRouter.from_policy(policy, EPS)
+    msg = str(info.value)
+    assert "spec.overrides[0].spec.endpointRouting.default: 'eu'" in msg
+    assert "spec.overrides[1].spec.endpointRouting.groups.g.members[0]: unknown endpoint 'x'" in msg

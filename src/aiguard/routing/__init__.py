@@ -6,11 +6,13 @@
   in flight, latency); the router, the retry policy and :class:`HealthObserver` share it.
 * :class:`GroupOptions` carries the group settings the policy document has no field for.
 
-The retry and failover rules live in :mod:`aiguard.retry`.
+:func:`routing_stages` builds the three stages that must share one health object (router,
+retry policy, observer). The retry and failover rules live in :mod:`aiguard.retry`.
 """
 
 from __future__ import annotations
 
+from ._assemble import routing_stages
 from ._circuit import CircuitBreaker, CircuitConfig, CircuitState
 from ._compile import CompiledRouting, GroupOptions
 from ._health import EndpointHealth, HealthObserver
@@ -29,4 +31,5 @@ __all__ = [
     "PolicyRouter",
     "RouteDecision",
     "route_decision",
+    "routing_stages",
 ]

@@ -85,6 +85,47 @@ class RouteDecision:
         }
 
 
+def _override_problems(
+    policy: Policy, endpoints: Mapping[str, Endpoint], base: CompiledRouting
+) -> list[str]:
+    """Names an override's ``endpointRouting`` uses that are no endpoint, group or alias.
+
+    Overrides are partial documents merged per call, so only the names are checked here,
+    against everything the merged section could define; the merged section itself is
+    compiled (and fully checked) the first time a call resolves to it.
+    """
+    known = set(endpoints) | set(base.spec.groups) | set(base.spec.aliases)
+    raw_sections = []
+    for i, rule in enumerate(policy.spec.overrides):
+        section = rule.spec.get("endpointRouting")
+        if isinstance(section, Mapping):
+            raw_sections.append((i, section))
+            known |= set(section.get("groups") or {}) | set(section.get("aliases") or {})
+    problems = []
+    listed = ", ".join(map(repr, sorted(endpoints)))
+    for i, section in raw_sections:
+        path = f"spec.overrides[{i}].spec.endpointRouting"
+        refs: list[tuple[str, Any]] = [("default", section.get("default"))]
+        refs += [(f"rules[{j}].routeTo", r.get("routeTo")) for j, r in
+                 enumerate(section.get("rules") or ()) if isinstance(r, Mapping)]  # fmt: skip
+        refs += [(f"aliases.{a}", t) for a, t in (section.get("aliases") or {}).items()]
+        for g, group in (section.get("groups") or {}).items():
+            for j, m in enumerate((group or {}).get("members") or ()):
+                name = m.get("endpoint") if isinstance(m, Mapping) else m
+                if name not in endpoints:
+                    problems.append(
+                        f"{path}.groups.{g}.members[{j}]: unknown endpoint {name!r}; "
+                        f"endpoints: {listed}"
+                    )
+        for where, name in refs:
+            if isinstance(name, str) and name not in known:
+                problems.append(
+                    f"{path}.{where}: {name!r} is not an endpoint, group or alias; "
+                    f"endpoints: {listed}"
+                )
+    return problems
+
+
 def route_decision(call: Call) -> RouteDecision | None:
     found = call.notes.get(NOTES_KEY)
     return found if isinstance(found, RouteDecision) else None
@@ -144,18 +185,11 @@ class PolicyRouter:
         router = cls(endpoints, policy.spec.endpoint_routing, path="spec.endpointRouting", **kwargs)
         if policy.spec.overrides:
             router._policy = policy
-            unknown = sorted(policy.referenced_endpoints() - set(endpoints))
-            if unknown:
+            problems = _override_problems(policy, endpoints, router._base)
+            if problems:
                 from ..errors import PolicyError
 
-                raise PolicyError(
-                    [
-                        f"spec.overrides[*].spec.endpointRouting: unknown endpoint {n!r}; "
-                        f"endpoints: {', '.join(map(repr, sorted(endpoints)))}"
-                        for n in unknown
-                    ],
-                    source=kwargs["source"],
-                )
+                raise PolicyError(problems, source=kwargs["source"])
         return router
 
     def _compile(
