@@ -555,3 +555,38 @@ def test_malformed_stream_event_is_decode_error() -> None:
         provider().stream_decoder().feed(
             sse([("content_block_delta", {"type": "content_block_delta"})])
         )
+
+
+def test_server_tool_input_deltas_are_not_client_tool_calls() -> None:
+    """Server tools (web search) stream ``server_tool_use`` blocks with input_json_delta too."""
+    body = TEXT_STREAM.replace(
+        b"event: message_delta",
+        sse(
+            [
+                (
+                    "content_block_start",
+                    {
+                        "type": "content_block_start",
+                        "index": 1,
+                        "content_block": {
+                            "type": "server_tool_use",
+                            "id": "srvtoolu_1",
+                            "name": "web_search",
+                        },
+                    },
+                ),
+                (
+                    "content_block_delta",
+                    {
+                        "type": "content_block_delta",
+                        "index": 1,
+                        "delta": {"type": "input_json_delta", "partial_json": '{"q":'},
+                    },
+                ),
+            ]
+        )
+        + b"event: message_delta",
+        1,
+    )
+    r = fold(decode_all(provider().stream_decoder(), [body]))
+    assert r.text == "Hello! ñ" and r.tool_calls == ()

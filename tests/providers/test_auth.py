@@ -319,9 +319,12 @@ def test_azure_content_filter_error(fake: FakeProvider) -> None:
     from aiguard.errors import ContentFilteredError
 
     fake.fault(Fault.status_code(400, code="content_filter", message="The response was filtered"))
-    with aiguard.Client(
-        endpoints={"llm": AzureOpenAI("d", endpoint=fake.url, api_key=API_KEY)}
-    ) as c, pytest.raises(ContentFilteredError) as ei:
+    with (
+        aiguard.Client(
+            endpoints={"llm": AzureOpenAI("d", endpoint=fake.url, api_key=API_KEY)}
+        ) as c,
+        pytest.raises(ContentFilteredError) as ei,
+    ):
         c.chat("hi", model="llm")
     assert ei.value.request_id is not None
 
@@ -376,3 +379,14 @@ def test_custom_caching_source_subclass() -> None:
     assert s.token().value == "t1"
     s.invalidate("t1")
     assert s.token().value == "t2" and s.fetch_count == 2
+
+
+def test_azure_config_naming_only_the_model(fake: FakeProvider) -> None:
+    from aiguard.providers._base import build_provider
+
+    p = build_provider(
+        {"provider": "azure-openai", "model": "gpt-4o", "endpoint": fake.url, "api_key": API_KEY}
+    )
+    assert isinstance(p, AzureOpenAI) and p.deployment == "gpt-4o"
+    with pytest.raises(ConfigError, match="deployment"):
+        AzureOpenAI(endpoint=fake.url)

@@ -547,3 +547,17 @@ def test_stream_error_chunk_raises_typed_error() -> None:
         gemini().stream_decoder().feed(body)
     with pytest.raises(DecodeError):
         gemini().stream_decoder().feed(b"data: {nope\n\n")
+
+
+def test_late_usage_chunk_after_finish_is_kept() -> None:
+    body = sse(
+        [
+            (
+                None,
+                {"candidates": [{"content": {"parts": [{"text": "hi"}]}, "finishReason": "STOP"}]},
+            ),
+            (None, {"usageMetadata": {"promptTokenCount": 3, "candidatesTokenCount": 1}}),
+        ]
+    )
+    r = fold(decode_all(gemini().stream_decoder(), [body]))
+    assert r.text == "hi" and r.usage.input_tokens == 3 and r.usage.output_tokens == 1

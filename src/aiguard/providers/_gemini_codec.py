@@ -385,8 +385,6 @@ class GeminiStreamDecoder:
     def feed(self, data: bytes) -> list[StreamEvent]:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
-            if self.done:
-                continue
             try:
                 chunk = json.loads(sse.data)
             except ValueError as e:
@@ -397,6 +395,10 @@ class GeminiStreamDecoder:
                 ) from e
             if isinstance(chunk, Mapping) and "error" in chunk:
                 raise error_from_body(chunk, None, self._provider)
+            if self.done:  # only a late usage report can follow the final chunk
+                if isinstance(chunk, Mapping) and chunk.get("usageMetadata"):
+                    out.append(StreamEvent(usage=usage_from(chunk["usageMetadata"])))
+                continue
             try:
                 out.extend(self._events(chunk))
             except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:

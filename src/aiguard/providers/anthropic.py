@@ -353,7 +353,9 @@ class AnthropicStreamDecoder:
                 self._tagged = True
                 return StreamEvent(text=text, id=self._id, model=self._model)
             if dkind == "input_json_delta":
-                ordinal = self._tools[int(ev["index"])]
+                ordinal = self._tools.get(int(ev["index"]))
+                if ordinal is None:  # a server tool's input (web search...): not ours to run
+                    return None
                 return StreamEvent(
                     tool_call=ToolCallDelta(index=ordinal, arguments=delta["partial_json"]),
                     id=self._id,

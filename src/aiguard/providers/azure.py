@@ -32,7 +32,8 @@ class AzureOpenAI(_OpenAIWire):
     Credentials: ``token_provider`` (a callable returning an Entra ID token, e.g.
     ``azure.identity.get_bearer_token_provider(...)``, or any ``TokenSource``) wins over
     ``api_key``/``AZURE_OPENAI_API_KEY``. ``model`` names the underlying model for reporting and
-    pricing; it defaults to the deployment name.
+    pricing; it defaults to the deployment name, and a config that names only ``model`` uses it
+    as the deployment (``{"provider": "azure-openai", "model": "gpt-4o", ...}``).
     """
 
     name = "azure-openai"
@@ -40,7 +41,7 @@ class AzureOpenAI(_OpenAIWire):
 
     def __init__(
         self,
-        deployment: str,
+        deployment: str | None = None,
         *,
         endpoint: str | None = None,
         api_version: str = DEFAULT_API_VERSION,
@@ -58,8 +59,9 @@ class AzureOpenAI(_OpenAIWire):
                 "AzureOpenAI needs endpoint=... or AZURE_OPENAI_ENDPOINT "
                 "(https://<resource>.openai.azure.com)"
             )
+        deployment = deployment or model
         if not deployment:
-            raise ConfigError("AzureOpenAI: deployment must be a non-empty string")
+            raise ConfigError("AzureOpenAI: give the deployment name (deployment=... or model=...)")
         endpoint = endpoint.rstrip("/")
         super().__init__(
             model=model or deployment,
