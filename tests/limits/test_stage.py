@@ -191,3 +191,28 @@ async def test_1000_concurrent_async_calls_send_exactly_100(
         results = await asyncio.gather(*(one() for _ in range(1000)))
     assert sum(results) == 100
     assert len(fake_provider.requests) == 100
+
+
+async def test_async_client_waits_for_a_shared_redis_rate_slot(
+    fake_provider: FakeProvider, clock: FakeClock, redis_url: str, redis_prefix: str
+) -> None:
+    from aiguard.limits import RedisStore
+
+    lim = Limiter(
+        [Limit.requests(2, mode="wait", max_wait=90)],
+        RedisStore(url=redis_url, prefix=redis_prefix, clock=clock),
+    )
+    slept: list[float] = []
+
+    async def sleep(s: float) -> None:
+        slept.append(s)
+        clock.advance(s)
+
+    async with aiguard.AsyncClient(
+        endpoints(fake_provider), stages={"limiter": LimitStage(lim)}, sleep=sleep
+    ) as client:
+        for _ in range(4):
+            await client.chat(HI, model="cloud-llm")
+    assert slept == [pytest.approx(30.0), pytest.approx(30.0)]
+    assert len(fake_provider.requests) == 4
+    await lim.aclose()

@@ -486,7 +486,15 @@ class Limiter:
         return out
 
     def close(self) -> None:
+        """Close the store's connections (SQLite files, the sync Redis pool)."""
         self.store.close()
+
+    async def aclose(self) -> None:
+        """Close the store's connections, including an async Redis pool."""
+        self.store.close()
+        aclose = getattr(self.store, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def _fmt(v: float) -> str:
