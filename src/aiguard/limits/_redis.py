@@ -31,6 +31,8 @@ class _Script:
 
 
 _ADMIT, _SETTLE, _PEEK = _Script(ADMIT), _Script(SETTLE), _Script(PEEK)
+_UNAVAILABLE = ("BUSY", "LOADING", "READONLY", "MASTERDOWN", "CLUSTERDOWN", "OOM", "TRYAGAIN")
+"""Server replies that mean "not now" (a fail-open limit may admit), not "your data is bad"."""
 
 
 class RedisStore:
@@ -154,9 +156,9 @@ class RedisStore:
 
     def _error(self, e: Exception) -> LimitStoreError:
         ex = self._redis.exceptions
-        if isinstance(e, (ex.ConnectionError, ex.TimeoutError)):
-            return LimitStoreUnavailable(f"limit store redis unreachable: {e}")
         msg = str(e)
+        if isinstance(e, (ex.ConnectionError, ex.TimeoutError)) or msg.startswith(_UNAVAILABLE):
+            return LimitStoreUnavailable(f"limit store redis unavailable: {e}")
         if "AIGUARD_CORRUPT" in msg or "WRONGTYPE" in msg:
             text = msg.split("AIGUARD_CORRUPT ", 1)[-1]
             key = text.split(" ")[1] if text.startswith("key ") else "?"

@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS aiguard_leases (
 ) WITHOUT ROWID;
 """
 _SWEEP_EVERY = 1000
+_UNAVAILABLE = ("locked", "busy", "unable to open", "readonly", "disk I/O", "full")
+"""Operational errors that say the file cannot be used right now, not that it is damaged."""
 
 
 class SQLiteStore:
@@ -113,7 +115,7 @@ class SQLiteStore:
             yield
         except sqlite3.OperationalError as e:
             msg = str(e)
-            if "locked" in msg or "busy" in msg or "unable to open" in msg:
+            if any(w in msg for w in _UNAVAILABLE):
                 raise LimitStoreUnavailable(f"limit store {self.path}: {msg}") from e
             raise LimitStoreCorrupted(
                 f"limit store {self.path} is damaged: {msg}", where=self.path
