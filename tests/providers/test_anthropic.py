@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from _provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at, sse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,6 +29,8 @@ from aiguard.errors import (
 )
 from aiguard.providers._base import build_provider
 from aiguard.providers.anthropic import Anthropic
+
+from ._provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at, sse
 
 KEY = fake_secret("sk", "ant", "test")
 

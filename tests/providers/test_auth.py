@@ -16,7 +16,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from _provider_helpers import fake_secret
 
 import aiguard
 from aiguard._effects import Io
@@ -33,6 +32,8 @@ from aiguard.providers._auth import (
 from aiguard.providers.azure import AzureOpenAI
 from aiguard.providers.gemini import VertexAI
 from aiguard.testing import FakeProvider, FakeTokenEndpoint, Fault
+
+from ._provider_helpers import fake_secret
 
 SECRET = fake_secret("client", "secret")
 API_KEY = fake_secret("azure", "key")

@@ -14,7 +14,6 @@ import json
 from typing import Any
 
 import pytest
-from _provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +34,8 @@ from aiguard.errors import (
 )
 from aiguard.providers._eventstream import encode_message
 from aiguard.providers.bedrock import Bedrock
+
+from ._provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 ACCESS = "AKIA" + "TEST" * 4

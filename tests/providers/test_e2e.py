@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from _provider_helpers import fake_secret
 
 import aiguard
 from aiguard._types import ChatResponse, StreamEvent
@@ -35,6 +34,8 @@ from aiguard.providers.azure import AzureOpenAI
 from aiguard.providers.bedrock import Bedrock
 from aiguard.providers.gemini import Gemini, VertexAI
 from aiguard.testing import FakeProvider, Fault, Reply
+
+from ._provider_helpers import fake_secret
 
 KEY = fake_secret("sk", "test")
 AWS_ID = "AKIA" + "FAKE" * 4

@@ -12,13 +12,14 @@ import struct
 import uuid
 
 import pytest
-from _provider_helpers import split_at
 from botocore.eventstream import EventStreamBuffer
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiguard.errors import DecodeError
 from aiguard.providers._eventstream import EventStreamDecoder, encode_message
+
+from ._provider_helpers import split_at
 
 
 def independent_encode(headers: list[tuple[str, int, bytes]], payload: bytes) -> bytes:

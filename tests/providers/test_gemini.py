@@ -15,7 +15,6 @@ import importlib.util
 import json
 
 import pytest
-from _provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at, sse
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -35,6 +34,8 @@ from aiguard.errors import (
 )
 from aiguard.providers._auth import StaticToken
 from aiguard.providers.gemini import Gemini, VertexAI
+
+from ._provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at, sse
 
 KEY = fake_secret("AIza", "test")
 
