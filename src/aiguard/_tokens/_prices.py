@@ -14,6 +14,7 @@ import threading
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from .._types import Usage
 from ..errors import ConfigError
@@ -66,55 +67,57 @@ def _p(i: float, o: float, c: float | None = None, w: float | None = None) -> Pr
     return Price(i, o, c, w)
 
 
-DEFAULT_PRICES: Mapping[str, Price] = {
-    # OpenAI
-    "gpt-5": _p(1.25, 10.0, 0.125),
-    "gpt-5-mini": _p(0.25, 2.0, 0.025),
-    "gpt-5-nano": _p(0.05, 0.40, 0.005),
-    "gpt-4.1": _p(2.0, 8.0, 0.50),
-    "gpt-4.1-mini": _p(0.40, 1.60, 0.10),
-    "gpt-4.1-nano": _p(0.10, 0.40, 0.025),
-    "gpt-4o": _p(2.50, 10.0, 1.25),
-    "gpt-4o-mini": _p(0.15, 0.60, 0.075),
-    "o1": _p(15.0, 60.0, 7.50),
-    "o1-mini": _p(1.10, 4.40, 0.55),
-    "o3": _p(2.0, 8.0, 0.50),
-    "o3-mini": _p(1.10, 4.40, 0.55),
-    "o4-mini": _p(1.10, 4.40, 0.275),
-    "gpt-4-turbo": _p(10.0, 30.0),
-    "gpt-4": _p(30.0, 60.0),
-    "gpt-3.5-turbo": _p(0.50, 1.50),
-    "text-embedding-3-small": _p(0.02, 0.0),
-    "text-embedding-3-large": _p(0.13, 0.0),
-    "text-embedding-ada-002": _p(0.10, 0.0),
-    # Anthropic (cache reads 0.1x input, 5-minute cache writes 1.25x input)
-    "claude-opus-4-5": _p(5.0, 25.0, 0.50, 6.25),
-    "claude-opus-4-1": _p(15.0, 75.0, 1.50, 18.75),
-    "claude-opus-4": _p(15.0, 75.0, 1.50, 18.75),
-    "claude-sonnet-4-5": _p(3.0, 15.0, 0.30, 3.75),
-    "claude-sonnet-4": _p(3.0, 15.0, 0.30, 3.75),
-    "claude-3-7-sonnet": _p(3.0, 15.0, 0.30, 3.75),
-    "claude-3-5-sonnet": _p(3.0, 15.0, 0.30, 3.75),
-    "claude-haiku-4-5": _p(1.0, 5.0, 0.10, 1.25),
-    "claude-3-5-haiku": _p(0.80, 4.0, 0.08, 1.0),
-    "claude-3-opus": _p(15.0, 75.0, 1.50, 18.75),
-    "claude-3-haiku": _p(0.25, 1.25, 0.03, 0.30),
-    # Google Gemini (prompts up to 200k tokens)
-    "gemini-2.5-pro": _p(1.25, 10.0, 0.125),
-    "gemini-2.5-flash": _p(0.30, 2.50, 0.03),
-    "gemini-2.5-flash-lite": _p(0.10, 0.40, 0.01),
-    "gemini-2.0-flash": _p(0.10, 0.40, 0.025),
-    "gemini-2.0-flash-lite": _p(0.075, 0.30),
-    "gemini-1.5-pro": _p(1.25, 5.0),
-    "gemini-1.5-flash": _p(0.075, 0.30),
-    # Amazon Bedrock first-party models (Anthropic models on Bedrock map to the names above)
-    "amazon.nova-pro": _p(0.80, 3.20, 0.20),
-    "amazon.nova-lite": _p(0.06, 0.24, 0.015),
-    "amazon.nova-micro": _p(0.035, 0.14, 0.00875),
-    "meta.llama3-1-70b-instruct": _p(0.72, 0.72),
-    "meta.llama3-1-8b-instruct": _p(0.22, 0.22),
-    "mistral.mistral-large": _p(2.0, 6.0),
-}
+DEFAULT_PRICES: Mapping[str, Price] = MappingProxyType(
+    {
+        # OpenAI
+        "gpt-5": _p(1.25, 10.0, 0.125),
+        "gpt-5-mini": _p(0.25, 2.0, 0.025),
+        "gpt-5-nano": _p(0.05, 0.40, 0.005),
+        "gpt-4.1": _p(2.0, 8.0, 0.50),
+        "gpt-4.1-mini": _p(0.40, 1.60, 0.10),
+        "gpt-4.1-nano": _p(0.10, 0.40, 0.025),
+        "gpt-4o": _p(2.50, 10.0, 1.25),
+        "gpt-4o-mini": _p(0.15, 0.60, 0.075),
+        "o1": _p(15.0, 60.0, 7.50),
+        "o1-mini": _p(1.10, 4.40, 0.55),
+        "o3": _p(2.0, 8.0, 0.50),
+        "o3-mini": _p(1.10, 4.40, 0.55),
+        "o4-mini": _p(1.10, 4.40, 0.275),
+        "gpt-4-turbo": _p(10.0, 30.0),
+        "gpt-4": _p(30.0, 60.0),
+        "gpt-3.5-turbo": _p(0.50, 1.50),
+        "text-embedding-3-small": _p(0.02, 0.0),
+        "text-embedding-3-large": _p(0.13, 0.0),
+        "text-embedding-ada-002": _p(0.10, 0.0),
+        # Anthropic (cache reads 0.1x input, 5-minute cache writes 1.25x input)
+        "claude-opus-4-5": _p(5.0, 25.0, 0.50, 6.25),
+        "claude-opus-4-1": _p(15.0, 75.0, 1.50, 18.75),
+        "claude-opus-4": _p(15.0, 75.0, 1.50, 18.75),
+        "claude-sonnet-4-5": _p(3.0, 15.0, 0.30, 3.75),
+        "claude-sonnet-4": _p(3.0, 15.0, 0.30, 3.75),
+        "claude-3-7-sonnet": _p(3.0, 15.0, 0.30, 3.75),
+        "claude-3-5-sonnet": _p(3.0, 15.0, 0.30, 3.75),
+        "claude-haiku-4-5": _p(1.0, 5.0, 0.10, 1.25),
+        "claude-3-5-haiku": _p(0.80, 4.0, 0.08, 1.0),
+        "claude-3-opus": _p(15.0, 75.0, 1.50, 18.75),
+        "claude-3-haiku": _p(0.25, 1.25, 0.03, 0.30),
+        # Google Gemini (prompts up to 200k tokens)
+        "gemini-2.5-pro": _p(1.25, 10.0, 0.125),
+        "gemini-2.5-flash": _p(0.30, 2.50, 0.03),
+        "gemini-2.5-flash-lite": _p(0.10, 0.40, 0.01),
+        "gemini-2.0-flash": _p(0.10, 0.40, 0.025),
+        "gemini-2.0-flash-lite": _p(0.075, 0.30),
+        "gemini-1.5-pro": _p(1.25, 5.0),
+        "gemini-1.5-flash": _p(0.075, 0.30),
+        # Amazon Bedrock first-party models (Anthropic models on Bedrock map to the names above)
+        "amazon.nova-pro": _p(0.80, 3.20, 0.20),
+        "amazon.nova-lite": _p(0.06, 0.24, 0.015),
+        "amazon.nova-micro": _p(0.035, 0.14, 0.00875),
+        "meta.llama3-1-70b-instruct": _p(0.72, 0.72),
+        "meta.llama3-1-8b-instruct": _p(0.22, 0.22),
+        "mistral.mistral-large": _p(2.0, 6.0),
+    }
+)
 
 _PREFIX = re.compile(r"^(?:openai|azure|anthropic|google|gemini|vertex_ai|bedrock|models)[/:]")
 _BEDROCK_REGION = re.compile(r"^(?:us|eu|apac|us-gov|global)\.(?=[a-z]+\.)")
