@@ -273,7 +273,7 @@ class ContentInspector:
                     out.append((Hit(m.start(), m.end(), rule.category, _label(rule.category),
                                     "regex", 45), rule))  # fmt: skip
         norm: Normalized | None = None
-        words: frozenset[bytes] | None = None
+        words: list[bytes] | None = None
         if plan.needs_normalized:
             if text.isascii():  # folding is lower-casing: reuse the scan's bytes
                 words = word_set(prep.lower)
@@ -300,13 +300,13 @@ class ContentInspector:
         text: str,
         hits: list[tuple[Hit, Rule]],
         norm: Normalized | None,
-        words: frozenset[bytes] | None,
+        words: list[bytes] | None,
     ) -> list[tuple[Hit, Rule]]:
         spans: list[tuple[int, int, str | None]] = []
         if self._c.allow_phrases:
             if norm is None:
                 norm = normalize(text)
-            spans.extend(self._c.allow_phrases.find(norm))
+            spans.extend(self._c.allow_phrases.find(norm, words))
         for rx, cat in self._c.allow_regexes:
             spans.extend((m.start(), m.end(), cat) for m in rx.finditer(text))
         if not spans:
@@ -333,7 +333,7 @@ class ContentInspector:
 def _topic_hits(
     plan: Plan,
     norm: Normalized,
-    words: frozenset[bytes],
+    words: list[bytes],
     base: Mapping[str, float],
     skip_before: int,
 ) -> list[tuple[Hit, Rule]]:
