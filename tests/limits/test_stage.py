@@ -216,3 +216,53 @@ async def test_async_client_waits_for_a_shared_redis_rate_slot(
     assert slept == [pytest.approx(30.0), pytest.approx(30.0)]
     assert len(fake_provider.requests) == 4
     await lim.aclose()
+
+
+class _RetryOnce:
+    """Retry each endpoint once, at once; then fail over."""
+
+    def next_wait(
+        self, call: object, endpoint: object, attempt: int, error: object
+    ) -> float | None:
+        return 0.0 if attempt == 1 else None
+
+    def fail_over(self, call: object, endpoint: object, error: object) -> bool:
+        return True
+
+
+class _Both:
+    """A router that plans both endpoints, primary first."""
+
+    def __init__(self, eps: dict[str, object]) -> None:
+        self.eps = eps
+
+    def route(self, call: object) -> list[object]:
+        from aiguard._call import Endpoint
+
+        return [Endpoint(n, p) for n, p in self.eps.items()]  # type: ignore[arg-type]
+
+
+def test_retried_and_failed_over_call_is_settled_once(
+    fake_provider: FakeProvider, clock: FakeClock
+) -> None:
+    eps = {
+        "primary": OpenAICompatible(fake_provider.openai_url, "gpt-4o-mini", api_key="k"),
+        "backup": OpenAICompatible(fake_provider.openai_url, "gpt-4o-mini", api_key="k"),
+    }
+    lim = Limiter(
+        [Limit.requests(10), Limit.tokens(10_000, per="day"), Limit.concurrent(1)],
+        MemoryStore(clock=clock),
+    )
+    fake_provider.fault(Fault.status_code(503, times=2))  # both primary attempts fail
+    fake_provider.script(Reply(text="ok", usage=(20, 5)))
+    with aiguard.Client(
+        eps,  # type: ignore[arg-type]
+        stages={"limiter": LimitStage(lim), "retry": _RetryOnce(), "router": _Both(eps)},
+    ) as client:
+        reply = client.chat(HI, model="primary", max_tokens=100)
+    assert reply.endpoint == "backup"
+    assert len(fake_provider.requests) == 3
+    requests, tokens, inflight = lim.usage()
+    assert requests.used == pytest.approx(1)  # one call, however many attempts
+    assert (tokens.used, tokens.reserved) == (25, 0)
+    assert inflight.used == 0
