@@ -391,3 +391,35 @@ def test_azure_config_naming_only_the_model(fake: FakeProvider) -> None:
     assert isinstance(p, AzureOpenAI) and p.deployment == "gpt-4o"
     with pytest.raises(ConfigError, match="deployment"):
         AzureOpenAI(endpoint=fake.url)
+
+
+def test_waiters_survive_the_cancellation_of_the_fetching_task() -> None:
+    class Slow(CachingTokenSource):
+        def __init__(self) -> None:
+            super().__init__()
+            self.started = asyncio.Event()
+            self.release = asyncio.Event()
+            self.n = 0
+
+        def _fetch(self) -> Token:
+            raise NotImplementedError
+
+        async def _afetch(self) -> Token:
+            self.n += 1
+            self.started.set()
+            await self.release.wait()
+            return Token(f"t{self.n}", None)
+
+    async def main() -> str:
+        src = Slow()
+        owner = asyncio.create_task(src.atoken())
+        await src.started.wait()
+        waiter = asyncio.create_task(src.atoken())
+        await asyncio.sleep(0)  # the waiter now awaits the shared fetch
+        owner.cancel()
+        src.started.clear()
+        await src.started.wait()  # the waiter started its own fetch
+        src.release.set()
+        return (await waiter).value
+
+    assert asyncio.run(main()) == "t2"

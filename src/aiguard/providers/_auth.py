@@ -164,7 +164,12 @@ class CachingTokenSource(ABC):
         fut = self._inflight
         if fut is not None and self._inflight_loop is loop:
             # shield: one waiter being cancelled must not cancel the fetch the others await
-            return await asyncio.shield(fut)
+            try:
+                return await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                if not fut.cancelled():
+                    raise  # this waiter itself was cancelled
+                return await self.atoken()  # the fetching task was: fetch anew
         fut = loop.create_future()
         self._inflight, self._inflight_loop = fut, loop
         try:
