@@ -190,9 +190,15 @@ class EndpointHealth:
             for s in self._stats.values():
                 s.ewma, s.samples = None, 0
 
-    def observe(self, telemetry: Telemetry, budget: _Deposits | None = None) -> HealthObserver:
+    def observe(
+        self, telemetry: Telemetry | None = None, budget: _Deposits | None = None
+    ) -> HealthObserver:
         """``telemetry`` wrapped so that attempt outcomes also reach this object (and each
         call deposits into ``budget``); see :class:`HealthObserver`."""
+        if telemetry is None:
+            from .._stages import NO_TELEMETRY
+
+            telemetry = NO_TELEMETRY
         return HealthObserver(telemetry, self, budget)
 
 
@@ -207,6 +213,10 @@ class HealthObserver:
     so until it grows a dedicated hook this is how breakers learn of successes, least-busy
     learns what is in flight and lowest-latency learns durations. ``finish`` runs for every
     call, abandoned ones included, which is where stray counts and probes are cleaned up.
+
+    It also has the four methods of the observer hook proposed for the pipeline
+    (``call_started``, ``attempt_started``, ``attempt_ended``, ``call_finished``), so once
+    that hook exists the same object is registered there and the wrapping goes away.
     """
 
     __slots__ = ("budget", "health", "inner")
@@ -239,3 +249,18 @@ class HealthObserver:
             self.health.call_finished(call)
         finally:
             self.inner.finish(call)
+
+    # -- the dedicated observer hook proposed for the pipeline (``Stages.observers``) --------
+
+    def call_started(self, call: Call) -> None:
+        if self.budget is not None:
+            self.budget.deposit()
+
+    def attempt_started(self, call: Call, endpoint: Endpoint, attempt: int) -> None:
+        self.health.attempt_started(call, endpoint)
+
+    def attempt_ended(self, call: Call, error: BaseException | None) -> None:
+        self.health.attempt_ended(call, error)
+
+    def call_finished(self, call: Call) -> None:
+        self.health.call_finished(call)
