@@ -266,3 +266,40 @@ def test_retried_and_failed_over_call_is_settled_once(
     assert requests.used == pytest.approx(1)  # one call, however many attempts
     assert (tokens.used, tokens.reserved) == (25, 0)
     assert inflight.used == 0
+
+
+async def test_budget_holds_for_concurrent_async_calls_with_failures(
+    fake_provider: FakeProvider, clock: FakeClock, tmp_path: Path
+) -> None:
+    import asyncio
+    import random
+
+    rng = random.Random(11)
+    budget = 4_000
+    lim = Limiter([Limit.tokens(budget, per="day")], SQLiteStore(tmp_path / "b.db", clock=clock))
+    fake_provider.fault(Fault.status_code(500, times=6))  # the first six requests fail
+    usages = [(rng.randint(1, 8), rng.randint(0, 50)) for _ in range(200)]
+    fake_provider.script(*(Reply(text="x", usage=u) for u in usages))
+    async with aiguard.AsyncClient(
+        endpoints(fake_provider), stages={"limiter": LimitStage(lim)}
+    ) as client:
+        refused = 0
+
+        async def one() -> None:
+            nonlocal refused
+            try:
+                await client.chat(HI, model="cloud-llm", max_tokens=rng.randint(50, 300))
+            except BudgetExceeded:
+                refused += 1
+            except aiguard.errors.ServerError:
+                pass
+
+        for _ in range(3):  # three waves of 100 concurrent calls
+            await asyncio.gather(*(one() for _ in range(100)))
+    (u,) = await lim.ausage()
+    served = len(fake_provider.requests) - 6
+    assert served > 0 and refused > 0  # the budget was the binding constraint
+    assert u.reserved == 0
+    assert u.used == sum(p + c for p, c in usages[:served])
+    assert u.used <= budget
+    lim.close()
