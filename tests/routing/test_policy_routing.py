@@ -126,7 +126,8 @@ async def test_routing_stages_wire_router_retry_and_observer_together(kind: str)
     clock = FakeClock()
     eps = endpoints(*NAMES)
     stages = routing_stages(eps, mandatory_policy(), clock=clock, retry={"max_attempts": 1})
-    assert stages["router"].health is stages["retry"].health is stages["telemetry"].health
+    observer = stages["observers"][0] if "observers" in stages else stages["telemetry"]
+    assert stages["router"].health is stages["retry"].health is observer.health
     providers = {n: e.provider for n, e in eps.items()}
     script.add("on-prem-llm", status(503))
     if kind == "sync":

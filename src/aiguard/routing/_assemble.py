@@ -38,12 +38,15 @@ def routing_stages(
 ) -> dict[str, Any]:
     """``{"router", "retry", "telemetry"}`` for a client's stages.
 
-    ``telemetry`` is the stage the observer forwards to (the default does nothing);
+    The observer that feeds breakers, in-flight counts, latencies and the retry budget is
+    registered in ``observers`` when the pipeline has that hook; until then it wraps
+    ``telemetry`` (the stage it forwards to; the default does nothing), and the returned
+    ``telemetry`` must be the one the client uses.
     ``retry`` holds :class:`~aiguard.retry.RetryPolicy` keyword arguments; ``budget=False``
     turns the retry budget off. Without a policy the router sends ``model=`` to the endpoint
     of that name, and a lone endpoint takes calls that name none (as the direct router does).
     """
-    from .._stages import NO_TELEMETRY
+    from .._stages import NO_TELEMETRY, Stages
     from ..retry import RetryBudget, RetryPolicy
 
     rng = rng or random.Random()
@@ -57,5 +60,10 @@ def routing_stages(
     options = dict(retry or {})
     options.setdefault("rng", rng)
     policy_ = RetryPolicy(health=health, budget=spend, clock=clock, **options)
-    observer = health.observe(telemetry or NO_TELEMETRY, spend)
-    return {"router": router, "retry": policy_, "telemetry": observer}
+    stages: dict[str, Any] = {"router": router, "retry": policy_}
+    if "observers" in Stages.__dataclass_fields__:
+        stages["observers"] = (health.observe(None, spend),)
+        stages["telemetry"] = telemetry or NO_TELEMETRY
+    else:
+        stages["telemetry"] = health.observe(telemetry or NO_TELEMETRY, spend)
+    return stages
