@@ -16,7 +16,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Normalized", "normalize", "normalize_phrase"]
+__all__ = ["Normalized", "folds_into_words", "normalize", "normalize_phrase"]
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
 
@@ -107,6 +107,24 @@ def _non_ascii_runs(text: str, ascii_bytes: bytes | None) -> list[tuple[int, int
                 out.append((i, j))
         i = ascii_bytes.find(b"?", max(j, i + 1))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _run_has_word_chars(run: str) -> bool:
+    return any(c.isascii() and (c.isalnum() or c == "_") for c in "".join(map(_fold_char, run)))
+
+
+def folds_into_words(text: str, ascii_bytes: bytes | None = None) -> bool:
+    """Whether folding changes the text's ASCII words (an accented or look-alike letter, a
+    full-width character, a zero-width joiner inside a word). When it does not (curly
+    quotes, dashes, emoji), the plain lower-cased ASCII view has the same words."""
+    for start, end in _non_ascii_runs(text, ascii_bytes):
+        if _run_has_word_chars(text[start:end]) or (
+            # a dropped character (zero width) joins the words around it
+            not "".join(map(_fold_char, text[start:end]))
+        ):
+            return True
+    return False
 
 
 def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:

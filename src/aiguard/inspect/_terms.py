@@ -47,6 +47,8 @@ _COMMON = frozenset(_COMMON_WORDS.split())
 class _Phrase(Generic[T]):
     regex: re.Pattern[str]
     payload: T
+    words: frozenset[bytes] = frozenset()
+    """Every ASCII word of the phrase: all must occur in a text before the regex runs."""
 
 
 class PhraseMatcher(Generic[T]):
@@ -66,10 +68,11 @@ class PhraseMatcher(Generic[T]):
             # the literal comes first so the regex engine can skip ahead with a fast search;
             # the left word boundary is checked by hand in find()
             rx = re.compile(body + r"(?!\w)")
-            entry = _Phrase(rx, payload)
+            runs = re.findall(r"[a-z0-9_]+", norm)
+            entry = _Phrase(rx, payload, frozenset(w.encode() for w in runs))
             # Every ASCII word run of the phrase is bounded by non-word characters (or the
             # phrase's whole-word edges), so it is a whole token of any text it matches in.
-            keys = re.findall(r"[a-z0-9_]+", norm)
+            keys = runs
             if keys:
                 rare = [k for k in keys if k not in _COMMON] or keys
                 key = max(rare, key=len).encode()
@@ -78,21 +81,31 @@ class PhraseMatcher(Generic[T]):
                 self._always.append(entry)
 
         self._keys = frozenset(self._by_key)
+        self._all_words = frozenset(
+            w for entries in self._by_key.values() for e in entries for w in e.words
+        )
 
     def __bool__(self) -> bool:
         return bool(self._by_key or self._always)
 
+    def _candidates(self, words: list[bytes]) -> list[_Phrase[T]]:
+        if not self._keys or self._keys.isdisjoint(words):
+            return list(self._always)
+        present = self._all_words.intersection(words)
+        out = list(self._always)
+        for k in self._keys & present:
+            out.extend(e for e in self._by_key[k] if e.words <= present)
+        return out
+
     def may_match(self, words: list[bytes]) -> bool:
         """False when no phrase can occur in a text with these words (skip normalising)."""
-        return bool(self._always) or not self._keys.isdisjoint(words)
+        return bool(self._candidates(words))
 
     def find(self, norm: Normalized, words: list[bytes] | None = None) -> list[tuple[int, int, T]]:
         """``(start, end, payload)`` in ORIGINAL offsets, in text order."""
         if words is None:
             words = word_set(norm.text)
-        candidates = list(self._always)
-        for k in self._keys.intersection(words):
-            candidates.extend(self._by_key[k])
+        candidates = self._candidates(words)
         out: list[tuple[int, int, T]] = []
         text = norm.text
         for entry in candidates:

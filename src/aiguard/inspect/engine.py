@@ -20,7 +20,7 @@ from ..errors import ContentBlockedError, PolicyError
 from ._actions import Vault, hash_token, mask
 from ._compile import Compiled, CustomDetector, Plan, Rule, compile_spec
 from ._messages import RequestResult, ResponseResult, inspect_request, inspect_response
-from ._normalize import Normalized, normalize
+from ._normalize import Normalized, folds_into_words, normalize
 from ._pii import find_pii
 from ._scan import Prepared
 from ._secrets import find_secrets
@@ -275,14 +275,15 @@ class ContentInspector:
         norm: Normalized | None = None
         words: list[bytes] | None = None
         if plan.needs_normalized:
-            if text.isascii():  # folding is lower-casing: reuse the scan's bytes
+            if text.isascii() or not folds_into_words(text, prep.ascii):
+                # folding cannot change the words: the scan's lower-cased bytes have them
                 words = word_set(prep.lower)
             else:
                 norm = normalize(text, prep.ascii)
                 words = word_set(norm.text)
             if plan.phrases.may_match(words) or plan.topics.may_match(words):
                 if norm is None:
-                    norm = Normalized(text.lower())
+                    norm = normalize(text, prep.ascii)
                 for s, e, rule in plan.phrases.find(norm, words):
                     hit = Hit(s, e, rule.category, _label(rule.category), "phrase", 35)
                     out.append((hit, rule))
