@@ -164,7 +164,7 @@ def main() -> int:
     def with_sdk(tel: Telemetry) -> Callable[[], None]:
         def run() -> None:
             one_call(tel)
-            if len(exporter._finished_spans) > 10_000:  # keep memory flat between repeats
+            if len(exporter._finished_spans) > 1_000:  # keep memory flat between repeats
                 exporter.clear()
 
         return run
@@ -184,7 +184,7 @@ def main() -> int:
 
     def floor_run() -> None:
         floor_fn()
-        if len(exporter._finished_spans) > 10_000:
+        if len(exporter._finished_spans) > 1_000:
             exporter.clear()
 
     floor = per_call_us(floor_run, n // 4) - base

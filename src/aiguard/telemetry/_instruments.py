@@ -17,7 +17,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
 from . import _semconv as sc
 
-__all__ = ["Instruments", "LocalCounter"]
+__all__ = ["CallTotals", "Instruments", "LocalCounter"]
 
 AttrKey = tuple[tuple[str, Any], ...]
 
@@ -45,13 +45,40 @@ class LocalCounter:
             return self._values.get(key, 0)
 
 
+class CallTotals:
+    """Calls and their cost per attribute set: one lock round-trip per call for both."""
+
+    __slots__ = ("_lock", "_values")
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._values: dict[AttrKey, list[float]] = {}
+
+    def add(self, key: AttrKey, cost: float) -> None:
+        with self._lock:
+            v = self._values.get(key)
+            if v is None:
+                v = self._values[key] = [0, 0.0]
+            v[0] += 1
+            v[1] += cost
+
+    def observe_calls(self, _: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            items = [(k, v[0]) for k, v in self._values.items()]
+        return [Observation(n, dict(k)) for k, n in items]
+
+    def observe_cost(self, _: CallbackOptions) -> Iterable[Observation]:
+        with self._lock:
+            items = [(k, v[1]) for k, v in self._values.items() if v[1]]
+        return [Observation(c, dict(k)) for k, c in items]
+
+
 class Instruments:
     """GenAI histograms with the conventions' buckets, plus aiguard's own counters."""
 
     __slots__ = (
         "cache",
         "calls",
-        "cost",
         "duration",
         "failovers",
         "first_chunk",
@@ -97,7 +124,19 @@ class Instruments:
             )
             return c
 
-        self.calls = counter(sc.METRIC_CALLS, "{call}", "Calls through aiguard, by outcome.")
+        self.calls = CallTotals()
+        meter.create_observable_counter(
+            sc.METRIC_CALLS,
+            callbacks=[self.calls.observe_calls],
+            unit="{call}",
+            description="Calls through aiguard, by outcome.",
+        )
+        meter.create_observable_counter(
+            sc.METRIC_COST,
+            callbacks=[self.calls.observe_cost],
+            unit="USD",
+            description="Estimated spend of answered calls.",
+        )
         self.violations = counter(
             sc.METRIC_VIOLATIONS,
             "{violation}",
@@ -110,7 +149,6 @@ class Instruments:
         self.failovers = counter(
             sc.METRIC_FAILOVERS, "{failover}", "Attempts moved to another endpoint."
         )
-        self.cost = counter(sc.METRIC_COST, "USD", "Estimated spend of answered calls.")
         self.rate_limit = counter(sc.METRIC_RATE_LIMIT, "{event}", "Rate-limit waits and refusals.")
         if dropped is not None:
             read = dropped

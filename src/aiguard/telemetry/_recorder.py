@@ -18,6 +18,7 @@ from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from .. import errors
+from .._types import ChatResponse
 from . import _semconv as sc
 from ._audit import AuditRecord, Violation
 
@@ -414,7 +415,14 @@ class CallRecorder:
         cost: float | None = None
         resp_model: str | None = None
         cached = self._cache_hit
-        if response is not None:
+        if type(response) is ChatResponse:  # the common case, without getattr
+            usage, cost, resp_model = response.usage, response.cost, response.model
+            cached = cached or response.cached
+            if self.endpoint is None:
+                self.endpoint = response.endpoint
+            if self.provider is None:
+                self.provider = response.provider
+        elif response is not None:
             usage = getattr(response, "usage", None)
             cost = getattr(response, "cost", None)
             resp_model = getattr(response, "model", None)
@@ -499,9 +507,7 @@ class CallRecorder:
         )
         if self.endpoint:
             c += ((sc.ENDPOINT, self.endpoint),)
-        ins.calls.add(1, c)
-        if cost and not cached:
-            ins.cost.add(cost, c)
+        ins.calls.add(c, cost if cost and not cached else 0.0)
 
         audit = tel.audit
         if audit is None:
