@@ -87,11 +87,14 @@ def _parse_headers(data: bytes, provider: str | None) -> dict[str, HeaderValue]:
 class EventStreamDecoder:
     """Incremental: ``feed`` any split of the body, get back the messages now complete."""
 
-    __slots__ = ("_buf", "_provider")
+    __slots__ = ("_buf", "_known", "_provider")
 
     def __init__(self, provider: str | None = None) -> None:
         self._buf = b""
         self._provider = provider
+        # Frames of one event type carry byte-identical header blocks, so parsed blocks are
+        # remembered (a few distinct ones per stream). The dicts are shared: read-only.
+        self._known: dict[bytes, dict[str, HeaderValue]] = {}
 
     @property
     def pending(self) -> bool:
@@ -125,7 +128,12 @@ class EventStreamDecoder:
                 raise DecodeError("event-stream message CRC mismatch", provider=self._provider)
             h_start = pos + 12
             h_end = h_start + headers_len
-            headers = _parse_headers(bytes(buf[h_start:h_end]), self._provider)
+            block = bytes(buf[h_start:h_end])
+            headers = self._known.get(block)
+            if headers is None:
+                headers = _parse_headers(block, self._provider)
+                if len(self._known) < 32:
+                    self._known[block] = headers
             out.append(EventStreamMessage(headers, bytes(buf[h_end : end - 4])))
             pos = end
         view.release()
