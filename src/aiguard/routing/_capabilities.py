@@ -100,6 +100,7 @@ def _upper_bound(request: ChatRequest) -> int | None:
             return None
         if m.tool_calls:
             return None
+        total += 4 * (len(m.name or "") + len(m.tool_call_id or ""))
     return total
 
 

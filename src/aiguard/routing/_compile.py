@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Literal
@@ -66,7 +66,7 @@ class GroupOptions:
         return out
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Target:
     """Where a name routes: one endpoint (a group of one) or a group with its strategy."""
 
@@ -187,6 +187,7 @@ def compile_routing(
             spec = EndpointRoutingSpec.model_validate(spec)
         except ValueError as e:
             raise PolicyError([f"{path}: {e}"], source=source) from None
+    check_group_options(groups)
     options = dict(groups or {})
     problems: list[str] = []
     names = ", ".join(map(repr, sorted(endpoints))) or "(none)"
@@ -298,7 +299,3 @@ def check_group_options(groups: Mapping[str, GroupOptions] | None) -> None:
     for name, opts in (groups or {}).items():
         if not isinstance(opts, GroupOptions):
             raise ConfigError(f"groups[{name!r}]: expected GroupOptions, got {type(opts).__name__}")
-
-
-def endpoint_names(members: Sequence[Member]) -> tuple[str, ...]:
-    return tuple(m.name for m in members)

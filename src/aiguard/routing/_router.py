@@ -256,9 +256,14 @@ class PolicyRouter:
 
         want = needs(call)
         plan, skipped, circuit = self._usable(target, call, want)
-        by_rule = source[0] == "r"
+        decided = rule if source[0] == "r" else None  # the rule that chose the target
         spares = c.default
-        if by_rule and spares is not None and spares is not target and not rule.mandatory:  # type: ignore[union-attr]
+        if (
+            decided is not None
+            and not decided.mandatory
+            and spares is not None
+            and spares is not target
+        ):
             primary = len(plan)
             more, more_skipped, more_circuit = self._usable(spares, call, want)
             seen = {e.name for e in plan} | {n for n, _ in skipped}
@@ -271,9 +276,9 @@ class PolicyRouter:
             source,
             target.name,
             model,
-            rule.index if by_rule else None,  # type: ignore[union-attr]
-            rule.name if by_rule else None,  # type: ignore[union-attr]
-            by_rule and rule.mandatory,  # type: ignore[union-attr]
+            decided.index if decided is not None else None,
+            decided.name if decided is not None else None,
+            decided is not None and decided.mandatory,
             target.group,
             target.strategy.name,
             tuple([e.name for e in plan]),
