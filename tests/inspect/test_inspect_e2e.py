@@ -105,6 +105,22 @@ async def test_async_client_redacts_and_restores(fake: FakeProvider) -> None:
     assert all("bob@" not in json.dumps(r.json) for r in fake.requests)
 
 
+def test_embedding_inputs_are_inspected(fake: FakeProvider) -> None:
+    with aiguard.Client(endpoints(fake), stages={"inspector": InspectionStage(REDACT)}) as c:
+        c.embed(["contact bob@example.com", "plain"], model="llm")
+    assert fake.requests[-1].json["input"] == ["contact [EMAIL_1]", "plain"]
+
+
+def test_policy_scoped_moderation_is_compiled_once_per_spec(fake: FakeProvider) -> None:
+    policy = Policy.from_yaml(SEED)
+    stage = InspectionStage()
+    stages: Any = {"authorizer": PolicyAuthorizer(policy), "inspector": stage}
+    with aiguard.Client(endpoints(fake), stages=stages) as client, aiguard.context(**CTX):
+        for _ in range(3):
+            client.chat("hello there", model="llm")
+    assert len(stage._compiled) == 1
+
+
 class Judge:
     """A moderator double: flags texts containing "forbidden", or fails/hangs on demand."""
 

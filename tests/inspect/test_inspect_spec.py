@@ -73,10 +73,26 @@ def test_evil_or_unsupported_patterns_are_refused(pattern: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "pattern", [r"\bACME-\d{6}\b", r"(foo|bar)+", r"project\s+(titan|atlas)", r"[A-Z]{3}-\d{4}"]
+    "pattern",
+    [
+        r"\bACME-\d{6}\b",
+        r"(foo|bar)+",
+        r"project\s+(titan|atlas)",
+        r"[A-Z]{3}-\d{4}",
+        r"(?:[a-z0-9]+\.)+internal",  # a repeated label closed by a separator is safe
+        r"(\w+-)+\d",
+    ],
 )
 def test_ordinary_patterns_are_accepted(pattern: str) -> None:
     check_pattern(pattern)
+
+
+def test_separated_repeat_is_harmless_even_for_a_backtracking_engine() -> None:
+    import re
+
+    rx = re.compile(r"(?:[a-z0-9]+\.)+internal", re.IGNORECASE)
+    # quadratic at worst (each start position scans ahead once), never exponential
+    assert rx.search("a." * 2_000 + "!") is None
 
 
 @pytest.mark.parametrize("pattern", ["", "(", "x*"])

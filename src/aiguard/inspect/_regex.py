@@ -117,7 +117,7 @@ def _find_problem(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> str |
                     "catastrophically; quantify only the outer group or the inner atom"
                 )
             if hi >= _UNBOUNDED or (hi > 1 and _has_unbounded(body_items)):
-                if _has_unbounded(body_items):
+                if _has_unbounded(body_items) and not _separated(body_items):
                     return (
                         "a quantifier inside a quantified group (like (a+)+) can backtrack "
                         "catastrophically; quantify only the outer group or the inner atom"
@@ -128,6 +128,8 @@ def _find_problem(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> str |
                         "character (like (a|ab)*) can backtrack catastrophically; make the "
                         "branches start differently"
                     )
+            if _separated(body_items):
+                continue  # (label+ sep)+: each inner repeat is closed by its separator
             found = _find_problem(body_items, inside_repeat=inside_repeat or hi > 1)
             if found:
                 return found
@@ -145,6 +147,85 @@ def _find_problem(items: list[tuple[Any, Any]], *, inside_repeat: bool) -> str |
             if found:
                 return found
     return None
+
+
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT)
+
+
+def _separated(items: list[tuple[Any, Any]]) -> bool:
+    r"""True for a group body like ``[a-z]+\.`` or ``\w+-``: every unbounded repeat in it
+    is of a single character class and is immediately followed by a mandatory character
+    the class cannot match. Such a body splits any text into iterations one way only, so
+    repeating it cannot backtrack exponentially."""
+    while len(items) == 1 and items[0][0] is _c.SUBPATTERN:
+        items = list(items[0][1][-1])
+    found = False
+    for i, (op, av) in enumerate(items):
+        if op in _REPEATS and av[1] >= _UNBOUNDED:
+            inner = list(av[2])
+            if len(inner) != 1 or i + 1 >= len(items):
+                return False
+            sep = _literal_chars(items[i + 1])
+            if sep is None or any(_matches(inner[0], ch) for ch in sep):
+                return False
+            found = True
+        elif op in (*_REPEATS, _c.SUBPATTERN, _c.BRANCH) and _has_unbounded([(op, av)]):
+            return False
+    return found
+
+
+def _literal_chars(item: tuple[Any, Any]) -> list[str] | None:
+    """The characters a mandatory one-character item can match, when it is a short list."""
+    op, av = item
+    if op is _c.LITERAL:
+        return [chr(av)]
+    if op is _c.IN and all(sub_op is _c.LITERAL for sub_op, _ in av):
+        return [chr(v) for _, v in av]
+    return None
+
+
+def _matches(item: tuple[Any, Any], ch: str) -> bool:
+    """Whether a one-character item may match ``ch`` in either case; unknown -> True."""
+    return any(_matches_exact(item, c) for c in {ch, ch.lower(), ch.upper()})
+
+
+def _matches_exact(item: tuple[Any, Any], ch: str) -> bool:
+    op, av = item
+    if op is _c.LITERAL:
+        return ch == chr(av)
+    if op is _c.NOT_LITERAL:
+        return ch != chr(av)
+    if op is _c.ANY:
+        return ch != "\n"
+    if op is not _c.IN:
+        return True
+    negate = False
+    hit = False
+    for sub_op, sub_av in av:
+        if sub_op is _c.NEGATE:
+            negate = True
+        elif sub_op is _c.LITERAL:
+            hit = hit or ch == chr(sub_av)
+        elif sub_op is _c.RANGE:
+            hit = hit or sub_av[0] <= ord(ch) <= sub_av[1]
+        elif sub_op is _c.CATEGORY:
+            hit = hit or _in_category(sub_av, ch)
+        else:
+            return True
+    return hit != negate
+
+
+def _in_category(cat: Any, ch: str) -> bool:
+    word = ch.isalnum() or ch == "_"
+    table = {
+        _c.CATEGORY_DIGIT: ch.isdigit(),
+        _c.CATEGORY_NOT_DIGIT: not ch.isdigit(),
+        _c.CATEGORY_SPACE: ch.isspace(),
+        _c.CATEGORY_NOT_SPACE: not ch.isspace(),
+        _c.CATEGORY_WORD: word,
+        _c.CATEGORY_NOT_WORD: not word,
+    }
+    return table.get(cat, True)
 
 
 def _has_unbounded(items: list[tuple[Any, Any]]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,7 @@ class InspectionStage:
         else:
             self._default = None
         self._compiled: list[tuple[ModerationSpec, ContentInspector]] = []
+        self._lock = threading.Lock()
 
     # ----------------------------------------------------------------------- protocol
 
@@ -108,12 +110,15 @@ class InspectionStage:
         spec = getattr(eff, "content_moderation", None)
         if not isinstance(spec, ModerationSpec):
             return self._default
-        for known, inspector in self._compiled:
-            if known is spec or known == spec:
-                return inspector
+        with self._lock:
+            for known, inspector in self._compiled:
+                if known is spec or known == spec:
+                    return inspector
+        # compile outside the lock; a rare duplicate compile is harmless
         inspector = ContentInspector(spec, detectors=self._detectors, moderator=self._moderator)
-        self._compiled.insert(0, (spec, inspector))
-        del self._compiled[_CACHE_SIZE:]
+        with self._lock:
+            self._compiled.insert(0, (spec, inspector))
+            del self._compiled[_CACHE_SIZE:]
         return inspector
 
     @staticmethod
