@@ -66,6 +66,7 @@ class RedisBackend:
         self.timeout = timeout
         self.compress_level = compress_level
         self._client = client
+        self._built = False
         self._async_client = async_client
         self._lock = threading.Lock()
         self._per_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Any] = (
@@ -76,14 +77,21 @@ class RedisBackend:
         # Never the URL: it may carry a password.
         return f"RedisBackend(prefix={self.prefix!r})"
 
-    def _options(self) -> dict[str, Any]:
+    def _options(self, *, asyncio: bool) -> dict[str, Any]:
         from redis.backoff import NoBackoff
-        from redis.retry import Retry
 
+        if asyncio:
+            from redis.asyncio.retry import Retry as AsyncRetry
+
+            retry: Any = AsyncRetry(NoBackoff(), 0)
+        else:
+            from redis.retry import Retry
+
+            retry = Retry(NoBackoff(), 0)
         return {
             "socket_timeout": self.timeout,
             "socket_connect_timeout": self.timeout,
-            "retry": Retry(NoBackoff(), 0),
+            "retry": retry,
         }
 
     def _sync(self) -> Any:
@@ -93,7 +101,8 @@ class RedisBackend:
                 raise ConfigError("RedisBackend: no sync client (pass url= or client=)")
             with self._lock:
                 if self._client is None:
-                    self._client = _redis().Redis.from_url(self.url, **self._options())
+                    self._client = _redis().Redis.from_url(self.url, **self._options(asyncio=False))
+                    self._built = True
                 client = self._client
         return client
 
@@ -108,7 +117,7 @@ class RedisBackend:
             _redis()
             from redis.asyncio import Redis as AsyncRedis
 
-            client = AsyncRedis.from_url(self.url, **self._options())
+            client = AsyncRedis.from_url(self.url, **self._options(asyncio=True))
             self._per_loop[loop] = client
         return client
 
@@ -135,8 +144,10 @@ class RedisBackend:
     def close(self) -> None:
         """Close the sync client this backend built (not one that was passed in)."""
         with self._lock:
-            client, self._client = self._client, None
-        if client is not None and self.url is not None:
+            if not self._built:
+                return
+            client, self._client, self._built = self._client, None, False
+        if client is not None:
             client.close()
 
     async def aclose(self) -> None:

@@ -238,6 +238,7 @@ class ResponseCache:
             return None
         note.key = key
         lead = self.single_flight and call.options.cache != "only"
+        error: Exception | None = None
         with self._lock:
             flight = self._flights.get(key) if self.single_flight else None
             if flight is None:
@@ -245,19 +246,19 @@ class ResponseCache:
                     try:
                         hit = self.backend.get(key)
                     except Exception as e:
-                        self._failed("lookup", e, note)
-                        hit = None
+                        error, hit = e, None
                     if hit is not None:
                         self._counts["hits"] += 1
                         note.result = "hit"
                         return hit
+                    self._counts["misses"] += 1
                 if lead:
                     note.flight = self._flights[key] = Flight()
-                if not self._blocking:
-                    self._counts["misses"] += 1
-                    if note.result != "error":
-                        note.result = "miss"
-                    return None
+        if flight is None and not self._blocking:
+            note.result = "miss"
+            if error is not None:
+                self._failed("lookup", error, note)  # takes the lock: outside it
+            return None
         if flight is None:
             return Io(lambda: self._fetch(note, key), lambda: self._afetch(note, key))
         self._waiter_delta(+1)

@@ -1,0 +1,118 @@
+"""The memory backend: TTL on an injected clock, LRU bounds by entries and by bytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from aiguard import ChatResponse
+from aiguard._stages import CacheHit
+from aiguard.cache import MemoryBackend, ResponseCache
+from aiguard.testing import FakeProvider
+
+from ._harness import Clock, Driver, endpoints
+
+
+@pytest.fixture
+async def make(kind: str, fake: FakeProvider) -> Any:
+    drivers: list[Driver] = []
+
+    def build(backend: MemoryBackend, **kw: Any) -> Driver:
+        d = Driver(kind, endpoints(fake), ResponseCache(backend, **kw))
+        drivers.append(d)
+        return d
+
+    yield build
+    for d in drivers:
+        await d.close()
+
+
+def ask(n: int) -> list[dict[str, str]]:
+    return [{"role": "user", "content": f"Question {n}"}]
+
+
+async def test_entries_expire_after_the_ttl(make: Any, fake: FakeProvider, clock: Clock) -> None:
+    d = make(MemoryBackend(timer=clock), ttl=10)
+    await d.chat(temperature=0)
+    clock.advance(9.9)
+    assert (await d.chat(temperature=0)).cached
+    clock.advance(0.2)
+    assert not (await d.chat(temperature=0)).cached
+    assert len(fake.requests) == 2
+
+
+async def test_a_call_may_shorten_the_ttl(make: Any, fake: FakeProvider, clock: Clock) -> None:
+    d = make(MemoryBackend(timer=clock), ttl=3600)
+    await d.chat(temperature=0, cache_ttl=1)
+    clock.advance(1.5)
+    assert not (await d.chat(temperature=0)).cached
+
+
+async def test_least_recently_used_goes_first(make: Any, fake: FakeProvider) -> None:
+    backend = MemoryBackend(max_entries=2)
+    d = make(backend)
+    await d.chat(ask(1), temperature=0)
+    await d.chat(ask(2), temperature=0)
+    assert (await d.chat(ask(1), temperature=0)).cached  # 1 is now the most recent
+    await d.chat(ask(3), temperature=0)  # evicts 2
+    assert len(backend) == 2
+    assert (await d.chat(ask(1), temperature=0)).cached
+    assert not (await d.chat(ask(2), temperature=0)).cached
+
+
+def _size_of_one(fake: FakeProvider) -> int:
+    """The serialised size of one of these answers, measured the way the backend does."""
+    probe = MemoryBackend(max_bytes=1 << 20)
+    probe.set("k", CacheHit(ChatResponse(text="echo: Question 1", model="m1")), 60)
+    return probe.size_bytes
+
+
+async def test_the_byte_bound_evicts(make: Any, fake: FakeProvider) -> None:
+    one = _size_of_one(fake)
+    backend = MemoryBackend(max_bytes=one * 5 // 2 + 200, max_entries=100)
+    d = make(backend)
+    for n in (1, 2, 3):
+        await d.chat(ask(n), temperature=0)
+    assert len(backend) == 2
+    assert backend.size_bytes <= backend.max_bytes  # type: ignore[operator]
+    assert not (await d.chat(ask(1), temperature=0)).cached
+    assert len(fake.requests) == 4
+
+
+async def test_an_answer_larger_than_the_bound_is_not_kept(make: Any, fake: FakeProvider) -> None:
+    backend = MemoryBackend(max_bytes=16)
+    d = make(backend)
+    await d.chat(temperature=0)
+    assert not (await d.chat(temperature=0)).cached
+    assert len(backend) == 0
+
+
+async def test_a_failing_backend_is_a_miss_with_a_warning(
+    make: Any, fake: FakeProvider, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken(MemoryBackend):
+        def get(self, key: str) -> CacheHit | None:
+            raise OSError("disk on fire")
+
+        def set(self, key: str, hit: CacheHit, ttl: float) -> None:
+            raise OSError("disk on fire")
+
+    d = make(Broken())
+    with caplog.at_level("DEBUG", logger="aiguard.cache"):
+        first = await d.chat(temperature=0)
+        second = await d.chat(temperature=0)
+    assert first.text == second.text and not second.cached
+    assert len(fake.requests) == 2
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and "disk on fire" in warnings[0].getMessage()
+    assert d.cache.stats().errors == 4
+
+
+def test_bounds_are_validated() -> None:
+    with pytest.raises(ValueError):
+        MemoryBackend(max_entries=0)
+    with pytest.raises(ValueError):
+        MemoryBackend(max_bytes=0)
+    with pytest.raises(ValueError):
+        ResponseCache(ttl=0)
