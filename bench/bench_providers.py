@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 import aiguard
-from _harness import cpu_us_per_call, report, server_process
+from _harness import report, server_process
 from aiguard._effects import RawResponse
 from aiguard._types import ChatRequest, coerce_messages
 from aiguard.providers import OpenAICompatible
@@ -83,7 +83,7 @@ def _rendered(provider: Provider, reply: Reply, *, stream: bool) -> Any:
     return route.handler(Call(rec, params, reply, 1, 4, 8))
 
 
-def codec_us(provider: Provider) -> float:
+def codec_fn(provider: Provider) -> Callable[[], None]:
     body = _rendered(provider, Reply(text="Hello, benchmark! " * 4, usage=(20, 16)), stream=False)
     raw = RawResponse(200, {"content-type": "application/json"}, body.content)
     request = ChatRequest(messages=coerce_messages(MESSAGES), max_tokens=64)
@@ -95,7 +95,7 @@ def codec_us(provider: Provider) -> float:
         provider.build_chat(request, stream=False, auth=auth)
         provider.parse_chat(raw)
 
-    return best_us(once, 1000)
+    return once
 
 
 def stream_chunks(provider: Provider) -> list[bytes]:
@@ -105,31 +105,17 @@ def stream_chunks(provider: Provider) -> list[bytes]:
     return stream.events
 
 
-def best_us(fn: Callable[[], Any], n: int, repeats: int = 9) -> float:
-    """Minimum over repeats of CPU microseconds per call: the least noisy figure on a
-    shared machine for code that does no I/O."""
-    for _ in range(max(1, n // 10)):
-        fn()
-    samples = []
-    for _ in range(repeats):
-        t = time.process_time()
-        for _ in range(n):
-            fn()
-        samples.append((time.process_time() - t) / n * 1e6)
-    return min(samples)
-
-
-def stream_us_per_chunk(provider: Provider, chunks: list[bytes]) -> float:
+def decode_fn(provider: Provider, chunks: list[bytes]) -> Callable[[], None]:
     def once() -> None:
         d = provider.stream_decoder()
         for c in chunks:
             d.feed(c)
         d.close()
 
-    return best_us(once, 30) / CHUNKS
+    return once
 
 
-def raw_floor_us_per_chunk(chunks: list[bytes], *, frames: bool) -> float:
+def floor_fn(chunks: list[bytes], *, frames: bool) -> Callable[[], None]:
     """The floor a hand-written client pays: split SSE lines and ``json.loads`` each
     ``data:`` line; for AWS event-stream, cut frames by their length prefix and
     ``json.loads`` each payload (no CRC or header checks)."""
@@ -148,45 +134,64 @@ def raw_floor_us_per_chunk(chunks: list[bytes], *, frames: bool) -> float:
                 json.loads(c[pos + 12 + hlen : pos + total - 4])
                 pos += total
 
-    return best_us(eventstream if frames else sse, 30) / CHUNKS
+    return eventstream if frames else sse
+
+
+def interleaved(fns: dict[str, Callable[[], None]], n: int, rounds: int = 9) -> dict[str, float]:
+    """CPU microseconds per call of each function: the minimum over ``rounds``, taken in
+    turns (A, B, C, A, B, C...) so that load from other processes on a shared machine falls
+    on every candidate alike instead of on whichever ran during a busy spell."""
+    best = dict.fromkeys(fns, float("inf"))
+    for fn in fns.values():
+        for _ in range(max(1, n // 10)):
+            fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.process_time()
+            for _ in range(n):
+                fn()
+            best[name] = min(best[name], (time.process_time() - t) / n * 1e6)
+    return best
 
 
 def main() -> dict[str, float]:
     results: dict[str, float] = {}
     print("providers: codec CPU per call (build_chat + parse_chat), no network")
     base = {name: f("http://127.0.0.1:9") for name, f in ADAPTERS.items()}
-    codec = {name: codec_us(p) for name, p in base.items()}
+    codec = interleaved({name: codec_fn(p) for name, p in base.items()}, 500)
     for name, us in codec.items():
         report(f"{name} codec CPU/call", us, "us", f"{us / codec['openai']:.2f}x openai (<= 1.3x)")
         results[f"codec_{name}_us"] = us
 
     print(f"providers: stream decode at {CHUNKS} chunks, per chunk (floor: raw line/frame read)")
-    per_chunk: dict[str, float] = {}
-    for name, p in base.items():
-        chunks = stream_chunks(p)
-        us = stream_us_per_chunk(p, chunks)
-        per_chunk[name] = us
-        own_floor = raw_floor_us_per_chunk(chunks, frames=name == "bedrock")
+    chunks = {name: stream_chunks(p) for name, p in base.items()}
+    fns = {name: decode_fn(p, chunks[name]) for name, p in base.items()}
+    fns.update({f"floor:{n}": floor_fn(c, frames=n == "bedrock") for n, c in chunks.items()})
+    timed = {k: v / CHUNKS for k, v in interleaved(fns, 20).items()}
+    for name in base:
+        us, floor = timed[name], timed[f"floor:{name}"]
         report(
             f"{name} decode/chunk",
             us,
             "us",
-            f"floor {own_floor:.1f}, +{us - own_floor:.1f} us (<= 5), "
-            f"{us / per_chunk['openai']:.2f}x openai",
+            f"floor {floor:.1f}, +{us - floor:.1f} us (<= 5), {us / timed['openai']:.2f}x openai",
         )
         results[f"stream_{name}_us_per_chunk"] = us
-        results[f"stream_{name}_added_us"] = us - own_floor
+        results[f"stream_{name}_added_us"] = us - floor
 
     print("providers: whole Client.chat against FakeProvider (child process)")
     with server_process() as url:
-        calls: dict[str, float] = {}
-        for name, factory in ADAPTERS.items():
-            client = aiguard.Client({"llm": factory(url)})
-            calls[name] = cpu_us_per_call(lambda c=client: c.chat(MESSAGES, max_tokens=64), 500)
-            client.close()
-            ratio = calls[name] / calls["openai"]
-            report(f"{name} Client.chat CPU/call", calls[name], "us", f"{ratio:.2f}x openai")
-            results[f"call_{name}_us"] = calls[name]
+        clients = {name: aiguard.Client({"llm": f(url)}) for name, f in ADAPTERS.items()}
+        fns = {
+            name: (lambda c=c: c.chat(MESSAGES, max_tokens=64))  # type: ignore[misc]
+            for name, c in clients.items()
+        }
+        calls = interleaved(fns, 100, rounds=7)
+        for c in clients.values():
+            c.close()
+    for name, us in calls.items():
+        report(f"{name} Client.chat CPU/call", us, "us", f"{us / calls['openai']:.2f}x openai")
+        results[f"call_{name}_us"] = us
     return results
 
 
