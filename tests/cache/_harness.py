@@ -42,10 +42,11 @@ class Driver:
         cache: ResponseCache,
         *,
         http_client: Any = None,
+        stages: dict[str, Any] | None = None,
     ) -> None:
         self.kind = kind
         self.cache = cache
-        stages: Any = {"cache": cache}
+        stages = {**(stages or {}), "cache": cache}
         if kind == "sync":
             self.sync = aiguard.Client(eps, stages=stages, http_client=http_client)
         else:

@@ -1,0 +1,126 @@
+"""How waiters end when their leader does not store: abandoned, failed, slow, failed over."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any
+
+import pytest
+
+from aiguard import CallContext, ChatRequest, ChatResponse, Endpoint, Message
+from aiguard._call import Call
+from aiguard._effects import Io
+from aiguard.cache import ResponseCache
+from aiguard.errors import RateLimitError
+from aiguard.providers import OpenAICompatible
+from aiguard.testing import FakeProvider
+
+from ._harness import Driver, endpoints
+from .conftest import free_port
+
+PROVIDER = OpenAICompatible(base_url="http://127.0.0.1:9/v1", model="m")
+REQUEST = ChatRequest(messages=(Message(role="user", content="hi"),), temperature=0)
+
+
+def _call() -> Call:
+    return Call("chat", REQUEST, CallContext(tenant="t"), plan=[Endpoint("e", PROVIDER)])
+
+
+async def _perform(kind: str, io: Any) -> Any:
+    """Perform an ``Io`` the way the given driver would, in a thread for the blocking form."""
+    assert isinstance(io, Io)
+    if kind == "sync":
+        result: list[Any] = []
+
+        def run() -> None:
+            try:
+                result.append(io.sync())
+            except Exception as e:
+                result.append(e)
+
+        t = threading.Thread(target=run)
+        t.start()
+        return t, result
+    assert io.async_ is not None
+    return asyncio.ensure_future(io.async_()), None
+
+
+async def _outcome(kind: str, handle: Any) -> Any:
+    task, result = handle
+    if kind == "sync":
+        await asyncio.to_thread(task.join)
+        return result[0]
+    try:
+        return await task
+    except Exception as e:
+        return e
+
+
+@pytest.mark.parametrize("error", [None, asyncio.CancelledError()])
+async def test_an_abandoned_leader_releases_waiters_as_misses(kind: str, error: Any) -> None:
+    cache = ResponseCache()
+    leader, follower = _call(), _call()
+    assert cache.lookup(leader) is None
+    handle = await _perform(kind, cache.lookup(follower))
+    assert await asyncio.to_thread(cache.wait_for_waiters, 1, 60)
+    cache.abandon(leader, error)
+    assert await _outcome(kind, handle) is None
+    assert follower.notes["cache"].result == "miss"
+    assert cache.stats().waiting == 0
+
+
+async def test_a_provider_error_is_raised_to_waiters(kind: str) -> None:
+    cache = ResponseCache()
+    leader, follower = _call(), _call()
+    cache.lookup(leader)
+    handle = await _perform(kind, cache.lookup(follower))
+    assert await asyncio.to_thread(cache.wait_for_waiters, 1, 60)
+    original = RateLimitError("slow down", provider="openai", status_code=429, retry_after=3)
+    cache.abandon(leader, original)
+    raised = await _outcome(kind, handle)
+    assert isinstance(raised, RateLimitError) and raised is not original
+    assert (raised.retry_after, raised.status_code) == (3, 429)
+    assert raised.__cause__ is original
+
+
+async def test_a_waiter_gives_up_after_wait_timeout(kind: str) -> None:
+    cache = ResponseCache(wait_timeout=0.01)
+    leader, follower = _call(), _call()
+    cache.lookup(leader)
+    assert await _outcome(kind, await _perform(kind, cache.lookup(follower))) is None
+    assert follower.notes["cache"].result == "miss"
+    cache.store(leader, ChatResponse(text="late"), None)  # still stored for the next caller
+    assert cache.lookup(_call()) == cache.lookup(_call())
+    assert cache.stats().hits == 2
+
+
+async def test_bypass_stores_nothing_even_when_called(kind: str) -> None:
+    cache = ResponseCache()
+    call = Call("chat", REQUEST, CallContext(), plan=[Endpoint("e", PROVIDER)])
+    call.options = type(call.options)(cache="bypass")
+    assert cache.store(call, ChatResponse(text="x"), None) is None
+    assert cache.lookup(_call()) is None and cache.stats().stores == 0
+
+
+class _Failover:
+    def __init__(self, eps: dict[str, Any]) -> None:
+        self.plan = [Endpoint("dead", eps["dead"]), Endpoint("llm", eps["llm"])]
+
+    def route(self, call: Call) -> list[Endpoint]:
+        return list(self.plan)
+
+
+async def test_a_failover_answer_is_served_but_not_kept(kind: str, fake: FakeProvider) -> None:
+    """The key names the first endpoint of the plan; an answer from another is not kept."""
+    eps = endpoints(fake)
+    eps["dead"] = OpenAICompatible(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m1")
+    cache = ResponseCache()
+    d = Driver(kind, eps, cache, stages={"router": _Failover(eps)})
+    try:
+        first = await d.chat(temperature=0)
+        second = await d.chat(temperature=0)
+    finally:
+        await d.close()
+    assert first.endpoint == "llm" and not second.cached
+    assert len(fake.requests) == 2 and cache.stats().not_stored == 2
