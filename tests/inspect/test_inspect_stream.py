@@ -121,3 +121,10 @@ def test_stream_without_rules_passes_text_through() -> None:
     s = engine.stream()
     assert s.feed("abc") == "abc"
     assert s.finish() == ""
+
+
+def test_text_without_spaces_is_not_held_back_like_a_token() -> None:
+    s = REDACT.stream()
+    released = s.feed("这是一个没有空格的很长的句子，" * 40)
+    assert len(released) > 400
+    assert s.pending <= 96

@@ -8,6 +8,7 @@ whole, and once a blocking rule fires nothing more is released.
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..errors import ContentBlockedError
@@ -25,6 +26,8 @@ _CONTEXT = 32
 _MIN_HOLD = 96
 _MAX_TOKEN_HOLD = 4096
 _MAX_PEM_HOLD = 16384
+_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.@:%~]*")
+"""Characters of keys, tokens, addresses and URLs (matched on the reversed tail)."""
 
 
 class StreamInspector:
@@ -149,10 +152,10 @@ class StreamInspector:
         n = len(window)
         cut = n - self._hold
         # an unfinished token (a key, an address, a JWT) may continue in the next chunk
-        if window and not window[-1].isspace():
-            j = max(window.rfind(" "), window.rfind("\n"), window.rfind("\t")) + 1
-            if n - j <= _MAX_TOKEN_HOLD:
-                cut = min(cut, j)
+        run = _TOKEN_CHARS.match(window[-_MAX_TOKEN_HOLD:][::-1])
+        length = run.end() if run is not None else 0
+        if length < _MAX_TOKEN_HOLD:  # a longer run is released: the look-behind is bounded
+            cut = min(cut, n - length)
         begin = window.rfind("-----BEGIN")
         if begin >= 0 and "-----END" not in window[begin + 10 :] and n - begin <= _MAX_PEM_HOLD:
             cut = min(cut, begin)
