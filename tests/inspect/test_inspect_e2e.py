@@ -105,6 +105,17 @@ async def test_async_client_redacts_and_restores(fake: FakeProvider) -> None:
     assert all("bob@" not in json.dumps(r.json) for r in fake.requests)
 
 
+def test_streamed_tool_call_arguments_are_redacted_and_stay_json(fake: FakeProvider) -> None:
+    spec = ModerationSpec.model_validate({"pii": {"action": "redact"}})
+    args = json.dumps({"to": "amy@example.org", "card": 4111111111111111})
+    fake.script(Reply(tool_calls=[("send", args)]))
+    with aiguard.Client(endpoints(fake), stages={"inspector": InspectionStage(spec)}) as c:
+        with c.stream("go", model="llm") as s:
+            list(s)
+        calls = s.response.tool_calls
+    assert json.loads(calls[0].function.arguments) == {"to": "[EMAIL_1]", "card": "[CARD_1]"}
+
+
 def test_embedding_inputs_are_inspected(fake: FakeProvider) -> None:
     with aiguard.Client(endpoints(fake), stages={"inspector": InspectionStage(REDACT)}) as c:
         c.embed(["contact bob@example.com", "plain"], model="llm")

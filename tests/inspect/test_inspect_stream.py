@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aiguard.errors import ContentBlockedError
-from aiguard.inspect import ContentInspector, Vault
+from aiguard.inspect import ContentInspector, StreamInspector, Vault
 
 REDACT = ContentInspector(
     {
@@ -128,3 +128,12 @@ def test_text_without_spaces_is_not_held_back_like_a_token() -> None:
     released = s.feed("这是一个没有空格的很长的句子，" * 40)
     assert len(released) > 400
     assert s.pending <= 96
+
+
+def test_streamed_tool_arguments_stay_valid_json() -> None:
+    import json
+
+    args = '{"to": "bob@example.com", "card": 4111111111111111, "note": "say \\"hi\\""}'
+    s = StreamInspector(REDACT, Vault(), "output", json_text=True)
+    out = "".join(s.feed(args[i : i + 5]) for i in range(0, len(args), 5)) + s.finish()
+    assert json.loads(out) == {"to": "[EMAIL_1]", "card": "[CARD_1]", "note": 'say "hi"'}

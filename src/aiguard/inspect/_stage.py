@@ -265,6 +265,7 @@ class _EventFilter:
                     self._vault,
                     "output",
                     location=f"tool_calls[{tool.index}].arguments",
+                    json_text=True,
                 )
                 self._tools[tool.index] = si
             tool = tool.model_copy(update={"arguments": si.feed(tool.arguments)})

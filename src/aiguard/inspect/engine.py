@@ -9,7 +9,7 @@ usable on its own to check or clean any text.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -165,8 +165,12 @@ class ContentInspector:
         message_index: int | None,
         *,
         offset: int = 0,
+        quote: Callable[[int], bool] | None = None,
     ) -> tuple[str, list[Finding]]:
-        """Act on ``hits`` (spans of ``text``): raise for a block, rewrite, record."""
+        """Act on ``hits`` (spans of ``text``): raise for a block, rewrite, record.
+
+        ``quote(start)`` says whether a replacement at ``start`` must be written as a JSON
+        string (streamed tool-call arguments, where a card may be a bare JSON number)."""
         if not hits:
             return text, []
         for h, r in hits:
@@ -203,6 +207,8 @@ class ContentInspector:
                 rep = mask(value, h.label, keep_tail=h.detector in _TAIL_DETECTORS)
             else:
                 rep = hash_token(value, h.label, self._c.hash_key)
+            if quote is not None and quote(h.start):
+                rep = f'"{rep}"'
             parts.append(text[last : h.start])
             parts.append(rep)
             last = h.end

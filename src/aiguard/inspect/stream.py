@@ -8,7 +8,9 @@ whole, and once a blocking rule fires nothing more is released.
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import ContentBlockedError
@@ -45,6 +47,7 @@ class StreamInspector:
         *,
         location: str = "text",
         holdback: int | None = None,
+        json_text: bool = False,
     ) -> None:
         self._engine = engine
         self._vault = vault
@@ -60,6 +63,8 @@ class StreamInspector:
         self._scores: dict[str, float] = {}
         self._blocked: ContentBlockedError | None = None
         self._findings: list[Finding] = []
+        self._json = json_text
+        self._in_string = False  # JSON string state at the end of the released text
 
     @property
     def findings(self) -> tuple[Finding, ...]:
@@ -129,6 +134,13 @@ class StreamInspector:
             for h, r in hits
             if h.end <= cut
         ]  # fmt: skip
+        quote = None
+        if self._json:
+            inside = _string_state(region, self._in_string)
+
+            def quote(start: int) -> bool:
+                return not inside(start)
+
         text, findings = self._engine.apply(
             region,
             released,
@@ -137,7 +149,10 @@ class StreamInspector:
             self._location,
             None,
             offset=self._base,
+            quote=quote,
         )
+        if self._json:
+            self._in_string = _string_state(region, self._in_string)(len(region))
         self._findings.extend(findings)
         if self._plan.topics:
             for s, _e, (name, w) in self._plan.topics.find(normalize(window)):
@@ -164,3 +179,21 @@ class StreamInspector:
             if lb >= 0 and "]" not in window[lb:]:
                 cut = min(cut, lb)
         return max(cut, k)
+
+
+def _string_state(text: str, inside: bool) -> Callable[[int], bool]:
+    """For JSON text starting inside a string or not: whether position ``i`` is inside one."""
+    toggles: list[int] = []
+    escaped = False
+    for i, c in enumerate(text):
+        if escaped:
+            escaped = False
+        elif c == "\\" and (inside ^ (len(toggles) % 2 == 1)):
+            escaped = True
+        elif c == '"':
+            toggles.append(i)
+
+    def at(pos: int) -> bool:
+        return inside ^ (bisect.bisect_left(toggles, pos) % 2 == 1)
+
+    return at
