@@ -54,6 +54,21 @@ class Harness:
     def chat(self, text: str, *, model: str = "cloud-llm", **stages: Any) -> Any:
         return self._run(text, model, False, stages)
 
+    def embed(self, inputs: list[str], *, model: str = "cloud-llm") -> Any:
+        if self.kind == "sync":
+            with aiguard.Client(
+                self.endpoints, http_client=self.script.sync_client(), stages=self.stages()
+            ) as client:
+                return client.embed(inputs, model=model)
+
+        async def go() -> Any:
+            async with aiguard.AsyncClient(
+                self.endpoints, http_client=self.script.async_client(), stages=self.stages()
+            ) as client:
+                return await client.embed(inputs, model=model)
+
+        return asyncio.run(go())
+
     def stream(self, text: str, *, model: str = "cloud-llm", **stages: Any) -> Any:
         return self._run(text, model, True, stages)
 

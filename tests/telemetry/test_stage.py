@@ -100,3 +100,30 @@ def test_a_stream_is_one_span_with_usage(h: Harness) -> None:
     assert a[sc.USAGE_INPUT_TOKENS] == 7 and a[sc.USAGE_OUTPUT_TOKENS] == 2
     (row,) = h.rows()
     assert row.stream and row.outcome == "ok" and row.output_tokens == 2
+
+
+def test_embeddings_are_an_embeddings_span_with_input_tokens_only(h: Harness) -> None:
+    h.script.replies = [
+        (
+            200,
+            {
+                "object": "list",
+                "data": [
+                    {"object": "embedding", "index": 0, "embedding": [0.1, 0.2]},
+                    {"object": "embedding", "index": 1, "embedding": [0.3, 0.4]},
+                ],
+                "model": "text-embedding-3-small",
+                "usage": {"prompt_tokens": 4, "total_tokens": 4},
+            },
+            {},
+        )
+    ]
+    h.embed(["a", "b"])
+    span = h.otel.span("embeddings gpt-4o-mini")
+    a = dict(span.attributes or {})
+    assert a[sc.OPERATION_NAME] == "embeddings"
+    assert a[sc.USAGE_INPUT_TOKENS] == 4
+    points = h.otel.metrics()[sc.METRIC_TOKEN_USAGE]
+    assert [p.attributes[sc.TOKEN_TYPE] for p in points] == ["input"]
+    (row,) = h.rows()
+    assert (row.operation, row.input_tokens, row.outcome) == ("embeddings", 4, "ok")

@@ -496,9 +496,10 @@ class CallRecorder:
                 m.pop(sc.ERROR_TYPE, None)
                 m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_INPUT
                 ins.tokens.record(in_tok, m)
-                m = dict(m)
-                m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
-                ins.tokens.record(out_tok, m)
+                if out_tok or self.operation == "chat":  # embeddings produce no output tokens
+                    m = dict(m)
+                    m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
+                    ins.tokens.record(out_tok, m)
             if self._first_chunk is not None and ins.first_chunk is not None:
                 ins.first_chunk.record(self._first_chunk, self._model_attrs())
         c: tuple[tuple[str, Any], ...] = (

@@ -214,14 +214,21 @@ class OTelLogSink:
 
     def write(self, records: Sequence[AuditRecord]) -> None:
         for r in records:
-            self._logger.emit(
-                timestamp=int(r.time * 1e9),
-                severity_number=self._info,
-                severity_text="INFO",
-                body=r.content,
-                attributes=_otel_attributes(r, self.retention_days),
-                event_name=sc.AUDIT_EVENT,
-            )
+            fields: dict[str, Any] = {
+                "timestamp": int(r.time * 1e9),
+                "severity_number": self._info,
+                "severity_text": "INFO",
+                "body": r.content,
+                "attributes": _otel_attributes(r, self.retention_days),
+                "event_name": sc.AUDIT_EVENT,
+            }
+            try:
+                self._logger.emit(**fields)
+            except TypeError:  # an API from before keyword emit and event names
+                from opentelemetry._logs import LogRecord
+
+                del fields["event_name"]
+                self._logger.emit(LogRecord(**fields))
 
     def purge(self) -> int:
         return 0
