@@ -11,6 +11,7 @@ from ._actions import Vault
 from ._compile import CustomDetector
 from ._messages import RequestResult, ResponseResult
 from ._regex import check_pattern
+from ._stage import InspectionStage
 from .engine import ContentInspector, TextResult
 from .findings import Finding
 from .moderator import ModerationVerdict, Moderator
@@ -33,6 +34,7 @@ __all__ = [
     "CustomDetector",
     "CustomDetectorSpec",
     "Finding",
+    "InspectionStage",
     "ModerationSpec",
     "ModerationVerdict",
     "Moderator",
