@@ -279,7 +279,8 @@ class CallRecorder:
         server_address: str | None = None,
         server_port: int | None = None,
     ) -> None:
-        """The endpoint the call is going to (again on failover); names the span by model."""
+        """The endpoint the call is going to (again on failover). The span is renamed
+        ``{operation} {model}`` and given these attributes when it ends, in one batch."""
         self.endpoint = endpoint
         self.provider = provider or self.provider
         self.model = model or self.model
