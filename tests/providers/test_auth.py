@@ -19,6 +19,7 @@ import pytest
 
 import aiguard
 from aiguard._effects import Io
+from aiguard._types import ChatRequest, coerce_messages
 from aiguard.errors import AuthenticationError, ConfigError, ProviderError, ServerError
 from aiguard.providers._auth import (
     CachingTokenSource,
@@ -423,3 +424,34 @@ def test_waiters_survive_the_cancellation_of_the_fetching_task() -> None:
         return (await waiter).value
 
     assert asyncio.run(main()) == "t2"
+
+
+def test_concurrent_401s_through_the_adapter_refresh_once(tokens: FakeTokenEndpoint) -> None:
+    """What the pipeline does per task: auth, build, 401, ``invalidate_credentials()``, auth
+    again. Each task names the token it sent, so twenty 401s cost one refresh."""
+    p = AzureOpenAI("d", endpoint="http://127.0.0.1:9", token_provider=source(tokens))
+    request = ChatRequest(messages=coerce_messages("hi"))
+
+    async def auth() -> dict[str, str]:
+        a = p.auth_headers()
+        return await a.async_() if isinstance(a, Io) and a.async_ else a  # type: ignore[return-value]
+
+    sent_count = 0
+
+    async def one(gate: asyncio.Event) -> str:
+        nonlocal sent_count
+        sent = await auth()
+        p.build_chat(request, stream=False, auth=sent)
+        sent_count += 1
+        if sent_count == 20:
+            gate.set()
+        await gate.wait()  # every task has sent the first token before any sees its 401
+        assert p.invalidate_credentials() is True
+        return (await auth())["authorization"]
+
+    async def main() -> set[str]:
+        gate = asyncio.Event()
+        return set(await asyncio.gather(*(one(gate) for _ in range(20))))
+
+    assert asyncio.run(main()) == {"Bearer fake-access-2"}
+    assert tokens.count == 2

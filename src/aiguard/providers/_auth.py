@@ -25,6 +25,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import timezone
 from typing import Any, Protocol, runtime_checkable
@@ -457,6 +458,13 @@ def _oauth_error(content: bytes) -> str:
 # --------------------------------------------------------------------------- headers
 
 
+_SENT: ContextVar[tuple[int, str] | None] = ContextVar("aiguard_sent_token", default=None)
+"""(source id, token) this task or thread last put on a request: what a 401 rejected.
+
+The pipeline builds, sends and reacts to a 401 within one task (async) or thread (sync), so
+this names the token that failed without the pipeline having to carry request headers."""
+
+
 def bearer_headers(
     source: TokenSource,
     render: Callable[[str], dict[str, str]] | None = None,
@@ -466,17 +474,25 @@ def bearer_headers(
     ``render`` turns a token into headers (default ``Authorization: Bearer <token>``).
     """
     fmt = render or _bearer
+    key = id(source)
     peek = getattr(source, "peek", None)
     if peek is not None:
         tok = peek()
         if tok is not None:
+            _SENT.set((key, tok.value))
             return fmt(tok.value)
 
     def sync() -> dict[str, str]:
-        return fmt(source.token().value)
+        _SENT.set(None)  # if the fetch itself fails, no earlier token is to blame
+        value = source.token().value
+        _SENT.set((key, value))
+        return fmt(value)
 
     async def async_() -> dict[str, str]:
-        return fmt((await source.atoken()).value)
+        _SENT.set(None)
+        value = (await source.atoken()).value
+        _SENT.set((key, value))
+        return fmt(value)
 
     return Io(sync, async_)
 
@@ -496,14 +512,18 @@ def token_from_auth(auth: Mapping[str, str], header: str = "authorization") -> s
 def invalidate_from_auth(source: TokenSource, auth: Mapping[str, str] | None) -> bool:
     """After a 401: drop the token that failed; ``True`` when retrying with a new one may help.
 
-    With the failed request's headers, only that token is dropped (concurrent 401s on one
-    stale token then cause one refresh). Without them, the cached token is dropped; when
-    nothing was cached, the 401 came from the token endpoint itself and a retry would fail
-    the same way.
+    Only the token that failed is dropped (concurrent 401s on one stale token then cause one
+    refresh): the one in ``auth`` (the failed request's headers) when given, else the one this
+    task or thread last sent. When the source holds no token at all, the 401 came from the
+    token endpoint itself and a retry would fail the same way.
     """
     if isinstance(source, StaticToken):
         return False
     value = token_from_auth(auth) if auth is not None else None
+    if value is None:
+        sent = _SENT.get()
+        if sent is not None and sent[0] == id(source):
+            value = sent[1]
     # a caching source that holds no token never sent one: the 401 was the token endpoint's
     held = source._token is not None if isinstance(source, CachingTokenSource) else True
     source.invalidate(value)
