@@ -418,12 +418,18 @@ class GoogleAuthTokenSource(CachingTokenSource):
         return self._credentials
 
     def _fetch(self) -> Token:
+        injected = self._credentials is not None
         creds = self._creds()
         try:
             gtr = importlib.import_module("google.auth.transport.requests")
             request: Any = gtr.Request()
-        except ImportError:  # injected credentials in tests need no transport
-            request = None
+        except ImportError:
+            if not injected:
+                raise ConfigError(
+                    "google-auth refreshes tokens over `requests`: pip install 'aiguard[google]'"
+                    " (google-auth[requests])"
+                ) from None
+            request = None  # injected credentials may refresh without a transport
         creds.refresh(request)
         expiry = getattr(creds, "expiry", None)
         # google-auth reports a naive UTC datetime
