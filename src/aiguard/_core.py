@@ -58,6 +58,7 @@ class StageOverrides(TypedDict, total=False):
     limiter: Any
     retry: Any
     telemetry: Any
+    observers: Any
 
 
 def _endpoint(name: str, value: Provider | Mapping[str, Any]) -> Endpoint:

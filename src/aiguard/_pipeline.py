@@ -48,6 +48,9 @@ __all__ = ["Flow", "Pipeline"]
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
 Pricing = Callable[[str, Usage], "float | None"]
+DEFAULT_TIMEOUT = 60.0
+"""Seconds an attempt may take when neither the call nor the endpoint says (the clients'
+default); the deadline clamp compares against it."""
 
 
 class _Abandoned(Exception):
@@ -71,6 +74,8 @@ class Pipeline:
         s = self.stages
         call.started = self.clock()
         s.telemetry.start(call)
+        for o in s.observers:
+            o.call_started(call)
         admitted = False
         try:
             s.authorizer.authorize(call)
@@ -82,8 +87,8 @@ class Pipeline:
                 hit = yield from self._lookup(call)
                 if hit is not None:
                     return (yield from self._serve_hit(call, hit))
+            admitted = True  # a call abandoned while waiting for a slot still releases it
             yield from self._admit(call)
-            admitted = True
             if call.operation == "embeddings":
                 embedding: EmbeddingResponse = yield from self._attempts(call, embed=True)
                 result: Any = self._priced(embedding, embedding.usage)
@@ -122,6 +127,8 @@ class Pipeline:
             raise
         finally:
             call.ended = self.clock()
+            for o in s.observers:
+                o.call_finished(call)
             s.telemetry.finish(call)
 
     # ------------------------------------------------------------------ stages with effects
@@ -238,12 +245,16 @@ class Pipeline:
 
         call.endpoint = endpoint
         call.attempts.append(Attempt(endpoint.name, attempt, self.clock()))
+        for o in self.stages.observers:
+            o.attempt_started(call, endpoint, attempt)
         self.stages.telemetry.attempt_start(call, endpoint, attempt)
 
     def _end_attempt(self, call: Call, error: BaseException | None) -> None:
         a = call.attempts[-1]
         a.ended = self.clock()
         a.error = error
+        for o in self.stages.observers:
+            o.attempt_ended(call, error)
         self.stages.telemetry.attempt_end(call, error)
 
     @staticmethod
@@ -263,10 +274,26 @@ class Pipeline:
             return provider.build_embed(call.request, auth=auth)  # type: ignore[arg-type]
         return provider.build_chat(call.chat_request, stream=call.stream, auth=auth)
 
-    def _exchange(self, call: Call, endpoint: Endpoint, *, embed: bool) -> Flow[RawResponse]:
-        request = yield from self._build(call, endpoint, embed=embed)
+    def _timeout(self, call: Call, endpoint: Endpoint, request: HttpRequest) -> None:
+        """The call's own timeout, clamped to what its overall deadline leaves."""
         if call.options.timeout is not None:
             request.timeout = call.options.timeout
+        time_left = getattr(self.stages.retry, "time_left", None)
+        left = time_left(call) if time_left is not None else None
+        if left is None:
+            return
+        if left <= 0:
+            raise TimeoutError(
+                "the call's deadline passed before this attempt",
+                provider=endpoint.provider.name,
+                endpoint=endpoint.name,
+            )
+        if left < (request.timeout if request.timeout is not None else DEFAULT_TIMEOUT):
+            request.timeout = left
+
+    def _exchange(self, call: Call, endpoint: Endpoint, *, embed: bool) -> Flow[RawResponse]:
+        request = yield from self._build(call, endpoint, embed=embed)
+        self._timeout(call, endpoint, request)
         try:
             raw: RawResponse = yield Send(request)
         except httpx.HTTPError as e:
@@ -279,8 +306,7 @@ class Pipeline:
 
     def _open(self, call: Call, endpoint: Endpoint) -> Flow[Any]:
         request = yield from self._build(call, endpoint, embed=False)
-        if call.options.timeout is not None:
-            request.timeout = call.options.timeout
+        self._timeout(call, endpoint, request)
         try:
             handle = yield Send(request, stream=True)
         except httpx.HTTPError as e:

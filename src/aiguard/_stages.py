@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ._call import Call, Endpoint
 
 __all__ = [
+    "AttemptObserver",
     "Authorizer",
     "Cache",
     "CacheHit",
@@ -88,6 +89,11 @@ class Limiter(Protocol):
 
 
 class RetryPolicy(Protocol):
+    def time_left(self, call: Call) -> float | None:
+        """Seconds left of the call's overall deadline (``None``: no deadline). Each attempt's
+        timeout is clamped to it, and an attempt is not started once it is spent."""
+        ...
+
     def next_wait(
         self, call: Call, endpoint: Endpoint, attempt: int, error: ProviderError
     ) -> float | None:
@@ -97,6 +103,20 @@ class RetryPolicy(Protocol):
     def fail_over(self, call: Call, endpoint: Endpoint, error: ProviderError) -> bool:
         """Whether, retries spent, the next endpoint of the plan should be tried."""
         ...
+
+
+class AttemptObserver(Protocol):
+    """Learns of every call and attempt: circuit breakers, in-flight counts, latency
+    averages and retry budgets live on these facts, whatever telemetry is configured."""
+
+    def call_started(self, call: Call) -> None: ...
+
+    def attempt_started(self, call: Call, endpoint: Endpoint, attempt: int) -> None: ...
+
+    def attempt_ended(self, call: Call, error: BaseException | None) -> None: ...
+
+    def call_finished(self, call: Call) -> None:
+        """Always called, abandoned calls included (release what the call still holds)."""
 
 
 class Telemetry(Protocol):
@@ -171,6 +191,9 @@ class _Unlimited:
 
 
 class _NoRetry:
+    def time_left(self, call: Call) -> float | None:
+        return None
+
     def next_wait(
         self, call: Call, endpoint: Endpoint, attempt: int, error: ProviderError
     ) -> float | None:
@@ -216,4 +239,5 @@ class Stages:
     limiter: Limiter = UNLIMITED
     retry: RetryPolicy = NO_RETRY
     telemetry: Telemetry = NO_TELEMETRY
+    observers: tuple[AttemptObserver, ...] = ()
     extras: Mapping[str, Any] = field(default_factory=dict)
