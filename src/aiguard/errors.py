@@ -35,6 +35,7 @@ Catch ``AIGuardError`` to handle everything; catch a branch to tell *who* said n
         ├── TimeoutError
         ├── StreamInterrupted            keeps ``partial_text``
         ├── DecodeError                  a body that is not what the API documents
+        ├── CircuitOpenError             every candidate endpoint's breaker is open
         └── AllEndpointsFailedError      every attempt failed; ``attempts`` lists why
 
 Provider errors carry ``provider``, ``endpoint``, ``status_code``, ``request_id`` and
@@ -55,6 +56,7 @@ __all__ = [
     "BadRequestError",
     "BudgetExceeded",
     "CacheMissError",
+    "CircuitOpenError",
     "ConfigError",
     "ConnectError",
     "ContentBlockedError",
@@ -343,6 +345,13 @@ class DecodeError(ProviderError):
     """The body is not what the provider's API documents (not JSON, missing fields)."""
 
     retryable = True
+
+
+class CircuitOpenError(ProviderError):
+    """Every endpoint that could take the call has an open circuit; nothing was sent.
+
+    ``retry_after`` is when the first of them will accept a probe.
+    """
 
 
 class AllEndpointsFailedError(ProviderError):

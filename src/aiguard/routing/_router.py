@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import (
     AllEndpointsFailedError,
+    CircuitOpenError,
     NoRouteError,
-    ProviderError,
     UnknownEndpointError,
 )
 from ..policy.routing import EndpointRoutingSpec
@@ -40,13 +40,6 @@ __all__ = ["NOTES_KEY", "CircuitOpenError", "PolicyRouter", "RouteDecision", "ro
 
 NOTES_KEY = "routing"
 """Where the router leaves its :class:`RouteDecision` in ``call.notes``."""
-
-
-class CircuitOpenError(ProviderError):
-    """Every endpoint that could take the call has an open circuit; nothing was sent.
-
-    ``retry_after`` is when the first of them will accept a probe.
-    """
 
 
 @dataclass(slots=True)
