@@ -110,7 +110,7 @@ _IPV4 = re.compile(
 _PHONE_CONTEXT = re.compile(
     r"phone|tel\b|call|mobile|cell|fax|text me|whatsapp|sms|contact|reach|dial|number|:\s*$", re.I
 )
-_NOT_PHONE_CONTEXT = re.compile(
+_NOT_PHONE_CONTEXT = re.compile(  # an identifier's label right before the digits
     r"(order|invoice|ticket|account|acct|tracking|ref|reference|id|sku|part|serial|"
     r"isbn|po|case|no\.?|#)\W{0,3}(number|no\.?|#)?\W{0,3}$",
     re.I,
@@ -165,7 +165,11 @@ def _number_at(text: str, pos: int, limit: int, digits: int, has_dot: bool) -> H
             if m.group(1):
                 if ssn_ok(m.group(1), m.group(3), m.group(4)):
                     return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
-            elif _SSN_CONTEXT.search(before) and ssn_ok(m.group(5), m.group(6), m.group(7)):
+            elif (
+                _SSN_CONTEXT.search(before)
+                and not _NOT_PHONE_CONTEXT.search(before)
+                and ssn_ok(m.group(5), m.group(6), m.group(7))
+            ):
                 return Hit(pos, m.end(), "pii.us_ssn", "SSN", "us_ssn", 65)
         m = _IPV4.match(text, pos, limit) if has_dot else None
         if m and not _attached_after(text, m.end()) and not _VERSION_CONTEXT.search(before[-12:]):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,7 +53,7 @@ class InspectionStage:
 
     def __init__(
         self,
-        spec: ModerationSpec | ContentInspector | None = None,
+        spec: ModerationSpec | ContentInspector | Mapping[str, Any] | None = None,
         *,
         detectors: Sequence[CustomDetector] = (),
         moderator: Moderator | None = None,
