@@ -124,3 +124,23 @@ async def test_a_failover_answer_is_served_but_not_kept(kind: str, fake: FakePro
         await d.close()
     assert first.endpoint == "llm" and not second.cached
     assert len(fake.requests) == 2 and cache.stats().not_stored == 2
+
+
+def test_a_policy_cache_section_builds_the_stage(redis_url: str) -> None:
+    from aiguard.cache import MemoryBackend, RedisBackend
+    from aiguard.policy import CacheSpec
+
+    mem = ResponseCache.from_spec(
+        CacheSpec(enabled=True, ttl_seconds=60, max_entries=5, max_bytes=4096), policy_hash="h"
+    )
+    assert isinstance(mem.backend, MemoryBackend)
+    assert (mem.ttl, mem.policy_hash, mem.backend.max_entries, mem.backend.max_bytes) == (
+        60.0,
+        "h",
+        5,
+        4096,
+    )
+    red = ResponseCache.from_spec(
+        CacheSpec(enabled=True, backend="redis", url=redis_url, share_across_tenants=True)
+    )
+    assert isinstance(red.backend, RedisBackend) and red.share_across_tenants

@@ -71,8 +71,11 @@ class MemoryBackend:
 
     def get(self, key: str) -> CacheHit | None:
         with self._lock:
-            slot = self._data.get(key)
-        return None if slot is None else slot.hit
+            try:
+                slot = self._data[key]  # one lookup; ``.get`` would check expiry twice
+            except KeyError:
+                return None
+        return slot.hit
 
     def set(self, key: str, hit: CacheHit, ttl: float) -> None:
         size = len(encode(hit)) if self.max_bytes is not None else 1

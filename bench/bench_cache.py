@@ -1,0 +1,164 @@
+"""What the response cache costs: a memory hit through ``client.chat``, key computation for a
+4 KB request, and the round trips of a Redis hit.
+
+Run: .venv/bin/python bench/bench_cache.py
+Targets (issue 7): memory hit <= 30 us CPU through ``client.chat``; key computation for a 4 KB
+request <= 15 us; a Redis hit is one round trip (counted on the server with INFO
+commandstats). CPU is ``time.process_time``, median of 5 repeats; the FakeProvider serving the
+one miss runs in a child process so it never counts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from typing import Any
+
+import aiguard
+from _harness import cpu_us_per_call, report, server_process
+from aiguard import CallContext, ChatRequest, Endpoint, Message
+from aiguard._call import Call
+from aiguard.cache import MemoryBackend, RedisBackend, ResponseCache
+from aiguard.providers import OpenAICompatible
+
+SHORT = [{"role": "user", "content": "Say hello to the benchmark."}]
+
+
+def request_of(size: int) -> ChatRequest:
+    """A realistic chat of about ``size`` bytes of JSON: a system prompt and some turns."""
+    turns = [Message(role="system", content="You are a careful assistant. " * 20)]
+    i = 0
+    while True:
+        role = "user" if i % 2 == 0 else "assistant"
+        turns.append(Message(role=role, content=f"Turn {i}: " + "lorem ipsum dolor sit " * 12))
+        r = ChatRequest(messages=tuple(turns), model="llm", temperature=0, max_tokens=256)
+        if len(r.model_dump_json(exclude_none=True)) >= size:
+            return r
+        i += 1
+
+
+def bench_keys() -> None:
+    provider = OpenAICompatible(base_url="http://127.0.0.1:9/v1", model="bench")
+    cache = ResponseCache()
+    for size in (4096,):
+        req = request_of(size)
+        call = Call("chat", req, CallContext(tenant="acme"), plan=[Endpoint("llm", provider)])
+        us = cpu_us_per_call(lambda call=call: cache.key_for(call), 20_000)
+        n = len(req.model_dump_json(exclude_none=True))
+        report(f"key computation, {n} B request", us, "us", "target <= 15 us")
+    tools = ChatRequest.model_validate(
+        {
+            **request_of(4096).model_dump(),
+            "tools": [
+                {"function": {"name": f"t{i}", "parameters": {"type": "object"}}} for i in range(3)
+            ],
+            "extra": {"logprobs": False},
+        }
+    )
+    call = Call("chat", tools, CallContext(tenant="acme"), plan=[Endpoint("llm", provider)])
+    us = cpu_us_per_call(lambda: cache.key_for(call), 20_000)
+    report("key computation, 4 KB + tools + extra (free-form path)", us, "us")
+
+
+def bench_memory_hit(url: str) -> None:
+    eps = {"llm": OpenAICompatible(base_url=url + "/v1", model="bench")}
+    cache = ResponseCache(MemoryBackend())
+    with aiguard.Client(eps, stages={"cache": cache}) as client:
+        client.chat(SHORT, model="llm", temperature=0)
+        us = cpu_us_per_call(lambda: client.chat(SHORT, model="llm", temperature=0), 20_000)
+        assert client.chat(SHORT, model="llm", temperature=0).cached
+        report("memory hit through Client.chat (short prompt)", us, "us", "target <= 30 us")
+        big = [m.model_dump(exclude_none=True) for m in request_of(4096).messages]
+        client.chat(big, model="llm", temperature=0)
+        us = cpu_us_per_call(lambda: client.chat(big, model="llm", temperature=0), 5_000)
+        report("memory hit through Client.chat (4 KB prompt)", us, "us")
+        s = cache.stats()
+        assert s.misses == 2, s
+
+    async def run() -> float:
+        async with aiguard.AsyncClient(eps, stages={"cache": cache}) as aclient:
+            await aclient.chat(SHORT, model="llm", temperature=0)
+            n = 20_000
+            best = []
+            for _ in range(5):
+                t = time.process_time()
+                for _ in range(n):
+                    await aclient.chat(SHORT, model="llm", temperature=0)
+                best.append((time.process_time() - t) / n * 1e6)
+            return sorted(best)[2]
+
+    report("memory hit through AsyncClient.chat (short prompt)", asyncio.run(run()), "us")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def bench_redis(url: str) -> None:
+    import redis
+
+    exe = shutil.which("redis-server")
+    if exe is None:
+        print("  redis-server not installed: Redis figures skipped")
+        return
+    port = _free_port()
+    proc = subprocess.Popen(
+        [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "Ready to accept connections" in line:
+                break
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        admin = redis.Redis.from_url(redis_url)
+        backend = RedisBackend(redis_url, prefix=f"bench:{uuid.uuid4().hex}:")
+        eps = {"llm": OpenAICompatible(base_url=url + "/v1", model="bench")}
+        cache = ResponseCache(backend)
+        with aiguard.Client(eps, stages={"cache": cache}) as client:
+            client.chat(SHORT, model="llm", temperature=0)  # miss + store, warms the connection
+            before = _calls(admin)
+            n = 1_000
+            for _ in range(n):
+                assert client.chat(SHORT, model="llm", temperature=0).cached
+            delta = {k: v - before.get(k, 0) for k, v in _calls(admin).items()}
+            delta = {k: v for k, v in delta.items() if v}
+            report("Redis round trips per hit (server-side count)", sum(delta.values()) / n, "rt")
+            print(f"    commands for {n} hits: {delta}")
+            us = cpu_us_per_call(lambda: client.chat(SHORT, model="llm", temperature=0), 2_000)
+            report("Redis hit through Client.chat (client CPU)", us, "us")
+            t = time.perf_counter()
+            for _ in range(n):
+                client.chat(SHORT, model="llm", temperature=0)
+            wall = (time.perf_counter() - t) / n * 1e6
+            report("Redis hit through Client.chat (wall, loopback)", wall, "us")
+        backend.close()
+        admin.close()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def _calls(admin: Any) -> dict[str, int]:
+    stats = admin.info("commandstats")
+    return {k: v["calls"] for k, v in stats.items() if k != "cmdstat_info"}
+
+
+def main() -> None:
+    print("aiguard response cache")
+    bench_keys()
+    with server_process() as url:
+        bench_memory_hit(url)
+        bench_redis(url)
+
+
+if __name__ == "__main__":
+    main()
