@@ -15,6 +15,8 @@ from aiguard.inspect._stage import InspectionStage
 from aiguard.providers import OpenAICompatible
 from aiguard.testing import FakeProvider, Reply
 
+pytestmark = pytest.mark.filterwarnings("ignore:no price known")
+
 EMAIL = "bob@example.com"
 EXPECTED = {
     "redact": "[EMAIL_1]",

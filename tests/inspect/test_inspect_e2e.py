@@ -20,6 +20,8 @@ from aiguard.policy.stage import PolicyAuthorizer
 from aiguard.providers import OpenAICompatible
 from aiguard.testing import FakeProvider, Reply
 
+pytestmark = pytest.mark.filterwarnings("ignore:no price known")
+
 SEED = Path(__file__).parents[1] / "policy" / "seed_policy.yaml"
 CTX = {"user": "u", "region": "EU", "scopes": {"ai.read", "ai.write"}}
 REDACT = ModerationSpec.model_validate(

@@ -52,7 +52,7 @@ _ASSIGN_KEYWORDS: dict[bytes, str] = {
     b"credential": r"s?",
 }
 _ASSIGN_REST = (
-    r"(?:[_\-][A-Za-z0-9]+){0,2}[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
+    r"(?:[_\-][A-Za-z0-9]{1,24}){0,2}[\"']?\s{0,3}(?P<op>:=|=>|=|:)\s{0,3}"
     r"(?:\"(?P<dq>[^\"\n]{3,256})\"|'(?P<sq>[^'\n]{3,256})'|(?P<bare>[^\s\"',;)}\]]{3,256}))"
 )
 _ASSIGN_TAILS: dict[bytes, re.Pattern[str]] = {
@@ -120,23 +120,51 @@ def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
     return hits
 
 
+_OPERATOR_REACH = 80
+"""A keyword is at most this far before its ``=``/``:`` (name segments are bounded)."""
+_MAX_OPERATORS = 256
+
+
 def _assignments(p: Prepared) -> Iterable[Hit]:
-    """``password=...``-style assignments: keywords are located with ``find`` on the
-    lower-cased bytes and only those places are matched."""
+    """``password=...``-style assignments. Operators are rarer than the keywords' letters,
+    so the scan finds each ``=``/``:`` (a one-byte ``find``) and looks for a keyword in the
+    few bytes before it; only those places are matched."""
     text, low = p.text, p.lower
+    ops = p.positions(b"=")
+    ops += p.positions(b":")
+    if len(ops) > _MAX_OPERATORS:  # an odd text (a table, minified code): scan by keyword
+        starts = [i for kw in _ASSIGN_TAILS for i in _all(low, kw)]
+    else:
+        starts = []
+        for op in ops:
+            lo = max(0, op - _OPERATOR_REACH)
+            window = low[lo:op]
+            for kw in _ASSIGN_TAILS:
+                i = window.find(kw)
+                while i >= 0:
+                    starts.append(lo + i)
+                    i = window.find(kw, i + 1)
     seen: set[int] = set()
-    for kw, tail in _ASSIGN_TAILS.items():
-        i = low.find(kw)
-        while i >= 0:
-            prev = low[i - 1] if i else 0x20
-            if not (0x61 <= prev <= 0x7A):  # the keyword starts a word or a name segment
-                m = tail.match(text, i + len(kw))
-                if m is not None:
-                    hit = _assignment_hit(m)
-                    if hit is not None and hit.start not in seen:
-                        seen.add(hit.start)
-                        yield hit
-            i = low.find(kw, i + 1)
+    for i in sorted(set(starts)):
+        prev = low[i - 1] if i else 0x20
+        if 0x61 <= prev <= 0x7A:  # the keyword must start a word or a name segment
+            continue
+        kw = next(k for k in _ASSIGN_TAILS if low.startswith(k, i))
+        m = _ASSIGN_TAILS[kw].match(text, i + len(kw))
+        if m is not None:
+            hit = _assignment_hit(m)
+            if hit is not None and hit.start not in seen:
+                seen.add(hit.start)
+                yield hit
+
+
+def _all(data: bytes, needle: bytes) -> list[int]:
+    out = []
+    i = data.find(needle)
+    while i >= 0:
+        out.append(i)
+        i = data.find(needle, i + 1)
+    return out
 
 
 def _assignment_hit(m: re.Match[str]) -> Hit | None:
