@@ -1,21 +1,101 @@
 """Build the pipeline's stages from a policy.
 
 This is the one place that knows which engine serves which part of the policy document; the
-pipeline and the clients only see the stage protocols.
+pipeline and the clients only see the stage protocols. Engines are imported here, when a client
+is built, so that ``import aiguard`` stays cheap.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._call import Endpoint
+from .errors import ConfigError
 
-__all__ = ["build_stages"]
+__all__ = ["build_stages", "coerce_policy"]
 
 
-def build_stages(endpoints: Mapping[str, Endpoint], policy: Any) -> dict[str, Any]:
-    """Stage implementations for ``policy``; stages it does not govern keep their defaults."""
+def coerce_policy(policy: Any) -> Any:
+    """A ``Policy`` from a ``Policy``, a dict, YAML/JSON text or a file path (or ``None``)."""
     if policy is None:
-        return {}
-    return {}
+        return None
+    from .policy import Policy
+
+    return Policy.coerce(policy)
+
+
+def build_stages(
+    endpoints: Mapping[str, Endpoint],
+    policy: Any,
+    *,
+    clock: Callable[[], float] | None = None,
+    pricing: Any = None,
+    telemetry: Any = None,
+) -> dict[str, Any]:
+    """Stage implementations for ``policy``; what it does not govern keeps the defaults.
+
+    Without a policy a client still gets retries with backoff, circuit breakers and
+    OpenTelemetry spans (which cost next to nothing until an SDK is configured).
+    """
+    from .routing import routing_stages
+    from .telemetry import Telemetry, TelemetryStage, audit_log_from_policy
+
+    stages: dict[str, Any] = {}
+    if policy is None:
+        tel = telemetry if telemetry is not None else Telemetry()
+        stages["telemetry"] = TelemetryStage(tel)
+        stages.update(routing_stages(endpoints, None, clock=clock, telemetry=stages["telemetry"]))
+        return stages
+
+    from .inspect import InspectionStage
+    from .policy.stage import PolicyAuthorizer
+
+    spec = policy.spec
+    stages["authorizer"] = PolicyAuthorizer(policy)
+    stages["inspector"] = InspectionStage()
+    limiter = _limiter(spec, pricing)
+    if limiter is not None:
+        stages["limiter"] = limiter
+    cache = _cache(spec, policy.hash)
+    if cache is not None:
+        stages["cache"] = cache
+    if telemetry is None:
+        capture = getattr(spec.logging, "capture_content", False) or None
+        telemetry = Telemetry(
+            audit=audit_log_from_policy(spec.logging),
+            policy_hash=policy.hash,
+            capture_content=capture,
+        )
+    stages["telemetry"] = TelemetryStage(telemetry)
+    stages.update(routing_stages(endpoints, policy, clock=clock, telemetry=stages["telemetry"]))
+    return stages
+
+
+def _limiter(spec: Any, pricing: Any) -> Any:
+    from .limits import LimitStage, limiter_from_policy
+
+    limiter = limiter_from_policy(spec.rate_limit, prices=pricing)
+    return LimitStage(limiter) if limiter is not None else None
+
+
+def _cache(spec: Any, policy_hash: str) -> Any:
+    section = spec.cache
+    if section is None or not section.enabled:
+        return None
+    from .cache import MemoryBackend, RedisBackend, ResponseCache
+
+    backend: Any
+    if section.backend == "redis":
+        if not section.url:
+            raise ConfigError("spec.cache.url: required for backend 'redis'")
+        backend = RedisBackend(section.url)
+    else:
+        backend = MemoryBackend(max_entries=section.max_entries, max_bytes=section.max_bytes)
+    return ResponseCache(
+        backend,
+        ttl=float(section.ttl_seconds),
+        deterministic_only=section.deterministic_only,
+        share_across_tenants=section.share_across_tenants,
+        policy_hash=policy_hash,
+    )

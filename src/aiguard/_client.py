@@ -17,7 +17,7 @@ import httpx
 from typing_extensions import Self, Unpack
 
 from ._call import CacheMode
-from ._context import CallContext
+from ._context import CallContext, resolve_context
 from ._core import ChatOptions, Core, EndpointsArg, StageOverrides
 from ._effects import CloseStream, Emit, Io, RawResponse, ReadAll, ReadChunk, Send, Sleep
 from ._pipeline import Flow, Pricing, _Abandoned
@@ -234,8 +234,16 @@ class Client:
         sleep: Callable[[float], None] | None = None,
         pricing: Pricing | None = None,
         stages: StageOverrides | None = None,
+        telemetry: Any = None,
     ) -> None:
-        self._core = Core(endpoints, policy=policy, clock=clock, pricing=pricing, stages=stages)
+        self._core = Core(
+            endpoints,
+            policy=policy,
+            clock=clock,
+            pricing=pricing,
+            stages=stages,
+            telemetry=telemetry,
+        )
         self._own_http = http_client is None
         self._http = http_client or httpx.Client(timeout=timeout, limits=_LIMITS)
         self._io = _SyncIO(self._http, sleep or time.sleep)
@@ -306,7 +314,29 @@ class Client:
         result: EmbeddingResponse = _run(self._io, self._core.pipeline.run(call))
         return result
 
+    @property
+    def policy(self) -> Any:
+        """The ``Policy`` governing this client (``None`` without one)."""
+        return self._core.policy
+
+    def usage(
+        self,
+        context: ContextArg = None,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+    ) -> list[Any]:
+        """Consumption and remaining quota of every limit for the key ``context`` maps to."""
+        limiter = getattr(self._core.stages.limiter, "limiter", None)
+        if limiter is None:
+            return []
+        result: list[Any] = limiter.usage(resolve_context(context), endpoint=endpoint, model=model)
+        return result
+
     def close(self) -> None:
+        """Release connections and flush what stages hold (audit records, limit stores)."""
+        for obj in self._core.closables():
+            obj.close()
         if self._own_http:
             self._http.close()
 
@@ -475,8 +505,16 @@ class AsyncClient:
         sleep: Callable[[float], Awaitable[None]] | None = None,
         pricing: Pricing | None = None,
         stages: StageOverrides | None = None,
+        telemetry: Any = None,
     ) -> None:
-        self._core = Core(endpoints, policy=policy, clock=clock, pricing=pricing, stages=stages)
+        self._core = Core(
+            endpoints,
+            policy=policy,
+            clock=clock,
+            pricing=pricing,
+            stages=stages,
+            telemetry=telemetry,
+        )
         self._own_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, limits=_LIMITS)
         self._io = _AsyncIO(self._http, sleep or asyncio.sleep)
@@ -548,7 +586,34 @@ class AsyncClient:
         result: EmbeddingResponse = await _arun(self._io, self._core.pipeline.run(call))
         return result
 
+    @property
+    def policy(self) -> Any:
+        """The ``Policy`` governing this client (``None`` without one)."""
+        return self._core.policy
+
+    async def usage(
+        self,
+        context: ContextArg = None,
+        *,
+        endpoint: str | None = None,
+        model: str | None = None,
+    ) -> list[Any]:
+        """Consumption and remaining quota of every limit for the key ``context`` maps to."""
+        limiter = getattr(self._core.stages.limiter, "limiter", None)
+        if limiter is None:
+            return []
+        ctx = resolve_context(context)
+        result: list[Any] = await limiter.ausage(ctx, endpoint=endpoint, model=model)
+        return result
+
     async def aclose(self) -> None:
+        """Release connections and flush what stages hold (audit records, limit stores)."""
+        for obj in self._core.closables():
+            aclose = getattr(obj, "aclose", None)
+            if aclose is not None:
+                await aclose()
+            else:
+                obj.close()
         if self._own_http:
             await self._http.aclose()
 

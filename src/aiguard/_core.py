@@ -85,6 +85,7 @@ class Core:
         clock: Callable[[], float] | None = None,
         pricing: Pricing | None = None,
         stages: StageOverrides | None = None,
+        telemetry: Any = None,
     ) -> None:
         if endpoints is None:
             endpoints = {}
@@ -99,10 +100,16 @@ class Core:
         if not self.endpoints:
             raise ConfigError("a client needs at least one endpoint")
         self.clock = clock or time.monotonic
-        self.policy = policy
-        from ._assembly import build_stages
+        from ._assembly import build_stages, coerce_policy
 
-        built: dict[str, Any] = build_stages(self.endpoints, policy)
+        self.policy = coerce_policy(policy)
+        if pricing is None:
+            from .tokens import PriceTable
+
+            pricing = PriceTable()
+        built: dict[str, Any] = build_stages(
+            self.endpoints, self.policy, clock=self.clock, pricing=pricing, telemetry=telemetry
+        )
         built.setdefault("router", DirectRouter(self.endpoints))
         for key, value in (stages or {}).items():
             if key not in StageOverrides.__annotations__:
@@ -112,6 +119,15 @@ class Core:
             built[key] = value
         self.stages = Stages(**built)
         self.pipeline = Pipeline(self.stages, self.clock, pricing)
+
+    def closables(self) -> list[Any]:
+        """Stage engines holding resources (audit writer, limit stores, cache backends)."""
+        seen: list[Any] = []
+        for stage in (self.stages.telemetry, self.stages.limiter, self.stages.cache):
+            for obj in (stage, getattr(stage, "telemetry", None), getattr(stage, "limiter", None)):
+                if obj is not None and obj not in seen and hasattr(obj, "close"):
+                    seen.append(obj)
+        return seen
 
     # ------------------------------------------------------------------ calls
 
