@@ -395,12 +395,12 @@ class GeminiStreamDecoder:
                 ) from e
             if isinstance(chunk, Mapping) and "error" in chunk:
                 raise error_from_body(chunk, None, self._provider)
-            if self.done:  # only a late usage report can follow the final chunk
-                if isinstance(chunk, Mapping) and chunk.get("usageMetadata"):
-                    out.append(StreamEvent(usage=usage_from(chunk["usageMetadata"])))
-                continue
             try:
-                out.extend(self._events(chunk))
+                if not self.done:
+                    out.extend(self._events(chunk))
+                elif isinstance(chunk, Mapping) and chunk.get("usageMetadata"):
+                    # only a late usage report can follow the final chunk
+                    out.append(StreamEvent(usage=usage_from(chunk["usageMetadata"])))
             except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
                 raise DecodeError(
                     f"stream chunk has the wrong shape: {e!s}",
