@@ -101,3 +101,15 @@ def test_custom_detector_from_the_spec() -> None:
 def test_disabled_spec_does_nothing() -> None:
     e = ContentInspector({"enabled": False, "blockList": ["PII"]})
     assert e.inspect_text(TEXT).text == TEXT
+
+
+def test_hash_key_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aiguard.errors import ConfigError
+
+    spec = {"pii": {"action": "hash"}, "hashKeyEnv": "AIGUARD_TEST_HASH_KEY"}
+    monkeypatch.delenv("AIGUARD_TEST_HASH_KEY", raising=False)
+    with pytest.raises(ConfigError, match="AIGUARD_TEST_HASH_KEY"):
+        ContentInspector(spec)
+    monkeypatch.setenv("AIGUARD_TEST_HASH_KEY", "k1")
+    out = ContentInspector(spec).inspect_text("bob@example.com").text
+    assert out == hash_token("bob@example.com", "EMAIL", b"k1")

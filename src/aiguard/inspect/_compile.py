@@ -5,10 +5,12 @@ for every kind of hit.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import ConfigError
 from ._lexicons import BUILTIN_TOPICS
 from ._regex import SafePattern, compile_user_pattern
 from ._terms import PhraseMatcher
@@ -116,6 +118,14 @@ def compile_spec(spec: ModerationSpec, detectors: Sequence[CustomDetector] = ())
         elif a.regex is not None:
             allow_regexes.append((compile_user_pattern(a.regex), a.category))
     key = spec.hash_key.get_secret_value().encode() if spec.hash_key else None
+    if spec.hash_key_env is not None:
+        value = os.environ.get(spec.hash_key_env)
+        if not value:
+            raise ConfigError(
+                f"contentModeration.hashKeyEnv names {spec.hash_key_env!r}, which is not set "
+                "in the environment: set it to the key for the hash action"
+            )
+        key = value.encode()
     return Compiled(
         enabled=spec.enabled,
         input=_plan(spec, detectors, "input"),

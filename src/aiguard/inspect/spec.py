@@ -340,8 +340,13 @@ class ModerationSpec(_Spec):
     default_action: Action = "block"
     """The action for entries that name none."""
     hash_key: SecretStr | None = None
-    """Key for the ``hash`` action's HMAC; without one a random per-process key is used."""
+    """Key for the ``hash`` action's HMAC. Prefer ``hashKeyEnv``: a key written in a policy
+    file is a secret in a file. Without either, a random per-process key is used."""
+    hash_key_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    """Name of the environment variable that holds the ``hash`` key (read when the policy
+    is compiled; a missing variable is an error, never a silent fallback)."""
     moderator: ModeratorSettings | None = None
+    """Timeout, fail mode and action for a model-based moderator given in code."""
 
     @field_validator("block_list", mode="before")
     @classmethod
@@ -368,6 +373,12 @@ class ModerationSpec(_Spec):
             if key in data:
                 data[key] = [_short(e, "phrase") for e in data[key]]
         return data
+
+    @model_validator(mode="after")
+    def _one_hash_key(self) -> ModerationSpec:
+        if self.hash_key is not None and self.hash_key_env is not None:
+            raise ValueError("give hashKey or hashKeyEnv, not both")
+        return self
 
     @field_validator("topics")
     @classmethod
