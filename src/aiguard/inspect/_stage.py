@@ -70,6 +70,11 @@ class InspectionStage:
         self._compiled: list[tuple[ModerationSpec, ContentInspector]] = []
         self._lock = threading.Lock()
 
+    def prepare(self, spec: ModerationSpec) -> ContentInspector:
+        """Compile ``spec`` now (a client calls this for its policy's section at build time)
+        so a problem such as a missing ``hashKeyEnv`` variable surfaces before any call."""
+        return self._compile(spec)
+
     # ----------------------------------------------------------------------- protocol
 
     def inspect_input(self, call: Call) -> Io | None:
@@ -110,6 +115,9 @@ class InspectionStage:
         spec = getattr(eff, "content_moderation", None)
         if not isinstance(spec, ModerationSpec):
             return self._default
+        return self._compile(spec)
+
+    def _compile(self, spec: ModerationSpec) -> ContentInspector:
         with self._lock:
             for known, inspector in self._compiled:
                 if known is spec or known == spec:
