@@ -193,3 +193,36 @@ async def test_async_moderator_timeout_fails_closed(fake: FakeProvider) -> None:
             await c.chat("hello", model="llm")
     assert e.value.category == "moderator.unavailable"
     assert fake.requests == []
+
+
+def _policy_endpoints(fake: FakeProvider) -> dict[str, OpenAICompatible]:
+    return {
+        n: OpenAICompatible(base_url=fake.openai_url, model="m")
+        for n in ("on-prem-llm", "cloud-llm")
+    }
+
+
+def test_seed_policy_given_to_the_client_governs_it(fake: FakeProvider) -> None:
+    with aiguard.Client(_policy_endpoints(fake), policy=SEED) as client, aiguard.context(**CTX):
+        with pytest.raises(ContentBlockedError):
+            client.chat("Email me at bob@example.com", model="on-prem-llm")
+        with pytest.raises(ContentBlockedError):
+            client.chat("I want investment advice: which stocks should I buy?", model="on-prem-llm")
+        assert fake.requests == []
+        assert client.chat("hello", model="on-prem-llm").text == "echo: hello"
+    assert len(fake.requests) == 1
+
+
+def test_redacting_policy_round_trip_through_the_client(fake: FakeProvider) -> None:
+    policy = Policy.from_yaml(SEED).model_dump(by_alias=True)
+    policy["spec"]["contentModeration"]["pii"] = {"action": "redact", "restore": True}
+    fake.script(Reply(chunks=["I'll mail [EM", "AIL_1] now"]))
+    client = aiguard.Client(_policy_endpoints(fake), policy=policy)
+    with (
+        client,
+        aiguard.context(**CTX),
+        client.stream("Mail bob@example.com", model="on-prem-llm") as s,
+    ):
+        text = "".join(ev.text for ev in s)
+    assert "bob@" not in json.dumps(fake.requests[0].json)
+    assert text == "I'll mail bob@example.com now"
