@@ -27,13 +27,16 @@ class Clock:
 
 
 def endpoints(fake: FakeProvider, **more: Any) -> dict[str, Any]:
-    eps: dict[str, Any] = {"llm": OpenAICompatible(base_url=fake.openai_url, model="m1")}
+    eps: dict[str, Any] = {"llm": OpenAICompatible(base_url=fake.openai_url, model="gpt-4o-mini")}
     eps.update(more)
     return eps
 
 
 class Driver:
-    """``await d.chat(...)`` / ``await d.stream(...)`` whichever client is under test."""
+    """``await d.chat(...)`` / ``await d.stream(...)`` whichever client is under test.
+
+    Retry backoff is recorded in ``slept`` instead of slept: no test waits on wall-clock time.
+    """
 
     def __init__(
         self,
@@ -47,10 +50,19 @@ class Driver:
         self.kind = kind
         self.cache = cache
         stages = {**(stages or {}), "cache": cache}
+        self.slept: list[float] = []
         if kind == "sync":
-            self.sync = aiguard.Client(eps, stages=stages, http_client=http_client)
+            self.sync = aiguard.Client(
+                eps, stages=stages, http_client=http_client, sleep=self.slept.append
+            )
         else:
-            self.aio = aiguard.AsyncClient(eps, stages=stages, http_client=http_client)
+
+            async def asleep(seconds: float) -> None:
+                self.slept.append(seconds)
+
+            self.aio = aiguard.AsyncClient(
+                eps, stages=stages, http_client=http_client, sleep=asleep
+            )
 
     async def chat(self, messages: Any = HELLO, **kw: Any) -> ChatResponse:
         kw.setdefault("model", "llm")

@@ -114,7 +114,8 @@ class _Failover:
 async def test_a_failover_answer_is_served_but_not_kept(kind: str, fake: FakeProvider) -> None:
     """The key names the first endpoint of the plan; an answer from another is not kept."""
     eps = endpoints(fake)
-    eps["dead"] = OpenAICompatible(base_url=f"http://127.0.0.1:{free_port()}/v1", model="m1")
+    dead_url = f"http://127.0.0.1:{free_port()}/v1"
+    eps["dead"] = OpenAICompatible(base_url=dead_url, model="gpt-4o-mini")
     cache = ResponseCache()
     d = Driver(kind, eps, cache, stages={"router": _Failover(eps)})
     try:
@@ -144,3 +145,18 @@ def test_a_policy_cache_section_builds_the_stage(redis_url: str) -> None:
         CacheSpec(enabled=True, backend="redis", url=redis_url, share_across_tenants=True)
     )
     assert isinstance(red.backend, RedisBackend) and red.share_across_tenants
+
+
+def test_waiters_get_faithful_copies_of_any_provider_error() -> None:
+    from aiguard.cache._stage import _copy_error
+    from aiguard.errors import AllEndpointsFailedError, ServerError, StreamInterrupted
+
+    inner = ServerError("boom", provider="p", status_code=503)
+    for original in (
+        AllEndpointsFailedError([("a", inner), ("b", inner)]),
+        StreamInterrupted("cut", partial_text="par", provider="p"),
+        inner,
+    ):
+        dup = _copy_error(original)
+        assert dup is not original and type(dup) is type(original)
+        assert str(dup) == str(original) and dup.__dict__ == original.__dict__

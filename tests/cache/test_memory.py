@@ -64,7 +64,7 @@ async def test_least_recently_used_goes_first(make: Any, fake: FakeProvider) -> 
 def _size_of_one(fake: FakeProvider) -> int:
     """The serialised size of one of these answers, measured the way the backend does."""
     probe = MemoryBackend(max_bytes=1 << 20)
-    probe.set("k", CacheHit(ChatResponse(text="echo: Question 1", model="m1")), 60)
+    probe.set("k", CacheHit(ChatResponse(text="echo: Question 1", model="gpt-4o-mini")), 60)
     return probe.size_bytes
 
 

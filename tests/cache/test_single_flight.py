@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from aiguard.cache import ResponseCache
-from aiguard.errors import ServerError
+from aiguard.errors import BadRequestError
 from aiguard.testing import FakeProvider, Fault, Reply
 
 from ._harness import HELLO, Driver, endpoints
@@ -143,13 +143,13 @@ async def test_a_provider_error_reaches_every_waiter(
 ) -> None:
     cache = ResponseCache(backend)
     d = _driver(kind, fake, cache, 9)
-    fake.fault(Fault.status_code(500))
+    fake.fault(Fault.status_code(400))  # not retried: the leader fails on its first answer
     try:
         results = await _many(d, 10, lambda: d.chat(temperature=0, model="llm"))
     finally:
         await d.close()
     assert len(fake.requests) == 1
-    assert all(isinstance(r, ServerError) for r in results)
+    assert all(isinstance(r, BadRequestError) for r in results)
     assert len({id(r) for r in results}) == 10  # each waiter raises its own copy
 
 
@@ -213,3 +213,37 @@ async def test_sync_and_async_callers_coalesce_with_each_other(
         await follower.close()
     assert len(fake.requests) == 1
     assert sum(r.cached for r in results) == 4
+
+
+async def test_waiters_proceed_when_the_leader_abandons_its_stream(
+    kind: str, backend: Any, fake: FakeProvider
+) -> None:
+    """A leader that stops reading its stream stores nothing; its waiters then make their
+    own calls, as ordinary misses."""
+    cache = ResponseCache(backend)
+    d = Driver(kind, endpoints(fake), cache)
+    fake.script(Reply(chunks=["x", "y", "z"]))
+    try:
+        if kind == "sync":
+            stream = d.sync.stream(HELLO, model="llm", temperature=0)
+            next(iter(stream))
+            with ThreadPoolExecutor(2) as pool:
+                futures = [
+                    pool.submit(d.sync.chat, HELLO, model="llm", temperature=0) for _ in range(2)
+                ]
+                assert cache.wait_for_waiters(2, timeout=60)
+                stream.close()
+                results = [f.result() for f in futures]
+        else:
+            astream = d.aio.stream(HELLO, model="llm", temperature=0)
+            await astream.__anext__()
+            tasks = [
+                asyncio.create_task(d.aio.chat(HELLO, model="llm", temperature=0)) for _ in range(2)
+            ]
+            assert await asyncio.to_thread(cache.wait_for_waiters, 2, 60)
+            await astream.aclose()
+            results = list(await asyncio.gather(*tasks))
+    finally:
+        await d.close()
+    assert len(fake.requests) == 3
+    assert not any(r.cached for r in results)

@@ -9,7 +9,7 @@ import pytest
 
 from aiguard import ChatRequest
 from aiguard.cache import ResponseCache
-from aiguard.errors import CacheMissError, ServerError, StreamInterrupted
+from aiguard.errors import BadRequestError, CacheMissError, StreamInterrupted
 from aiguard.providers import OpenAICompatible
 from aiguard.testing import FakeProvider, Fault, Reply
 
@@ -123,7 +123,7 @@ async def test_requests_differing_in_any_single_field_never_share(
     variations = _variations()
     assert set(variations) == set(ChatRequest.model_fields), "a ChatRequest field is untested"
     eps = endpoints(fake)
-    eps["llm-b"] = OpenAICompatible(base_url=fake.openai_url, model="m2")
+    eps["llm-b"] = OpenAICompatible(base_url=fake.openai_url, model="gpt-4o")
     eps["llm-alias"] = eps["llm"]
     d = make(eps, deterministic_only=False)
     base: dict[str, Any] = {"messages": HELLO, "model": "llm", "max_tokens": 10}
@@ -185,8 +185,8 @@ async def test_complete_answers_are_stored(make: Any, fake: FakeProvider, finish
 
 async def test_errors_are_never_cached(make: Any, fake: FakeProvider) -> None:
     d = make()
-    fake.fault(Fault.status_code(500))
-    with pytest.raises(ServerError):
+    fake.fault(Fault.status_code(400))  # not retried: the error reaches the caller
+    with pytest.raises(BadRequestError):
         await d.chat(**DET)
     ok = await d.chat(**DET)
     assert not ok.cached and ok.text
@@ -243,7 +243,7 @@ async def test_a_policy_change_starts_a_fresh_keyspace(make: Any, fake: FakeProv
 async def test_each_endpoint_has_its_own_entries(make: Any, fake: FakeProvider) -> None:
     with FakeProvider() as other:
         eps = endpoints(fake)
-        eps["far"] = OpenAICompatible(base_url=other.openai_url, model="m1")
+        eps["far"] = OpenAICompatible(base_url=other.openai_url, model="gpt-4o-mini")
         d = make(eps)
         await d.chat(**DET)
         assert not (await d.chat(model="far", **DET)).cached

@@ -23,7 +23,6 @@ Why it is built this way:
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -174,6 +173,18 @@ class ResponseCache:
             share_across_tenants=spec.share_across_tenants,
             policy_hash=policy_hash,
         )
+
+    def close(self) -> None:
+        """Close the backend's sync connections, if it has any."""
+        close = getattr(self.backend, "close", None)
+        if callable(close):
+            close()
+
+    async def aclose(self) -> None:
+        """Close the backend's asyncio connections for the running loop, if it has any."""
+        aclose = getattr(self.backend, "aclose", None)
+        if callable(aclose):
+            await aclose()
 
     # ------------------------------------------------------------------ introspection
 
@@ -443,9 +454,13 @@ def _from_keyed_endpoint(call: Call) -> bool:
 
 
 def _copy_error(error: ProviderError) -> ProviderError:
-    """A copy per waiter, so concurrent raises do not share one traceback."""
+    """A copy per waiter, so concurrent raises do not share one traceback. ``__init__`` is
+    skipped (subclasses take different arguments); the attributes are carried over."""
+    cls = type(error)
     try:
-        dup = copy.copy(error)
-    except Exception:
+        dup = cls.__new__(cls)
+        dup.__dict__.update(error.__dict__)
+        dup.args = error.args
+    except Exception:  # pragma: no cover - an exotic subclass: share the original
         return error
     return dup
