@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 
+from aiguard._core import StageOverrides
 from aiguard._effects import RawResponse
 from aiguard._streaming import StreamAccumulator
 from aiguard._types import ChatRequest, ChatResponse, StreamEvent, coerce_messages
@@ -64,3 +65,11 @@ def fold(events: Iterable[StreamEvent]) -> ChatResponse:
     for ev in events:
         acc.add(ev)
     return acc.response()
+
+
+def no_retry() -> StageOverrides:
+    """Client stages without retries: these tests classify single failures, and the default
+    policy would retry them with real (wall-clock) backoff."""
+    from aiguard.retry import RetryPolicy
+
+    return StageOverrides(retry=RetryPolicy(max_attempts=1))

@@ -34,7 +34,7 @@ from aiguard.providers.azure import AzureOpenAI
 from aiguard.providers.gemini import VertexAI
 from aiguard.testing import FakeProvider, FakeTokenEndpoint, Fault
 
-from ._provider_helpers import fake_secret
+from ._provider_helpers import fake_secret, no_retry
 
 SECRET = fake_secret("client", "secret")
 API_KEY = fake_secret("azure", "key")
@@ -97,7 +97,7 @@ def test_bad_client_secret_is_authentication_error_without_the_secret(
 ) -> None:
     src = OAuth2ClientCredentials(tokens.url, "app", "wrong-" + SECRET)
     with (
-        aiguard.Client(endpoints={"llm": azure(fake, src)}) as c,
+        aiguard.Client(stages=no_retry(), endpoints={"llm": azure(fake, src)}) as c,
         pytest.raises(AuthenticationError, match="invalid_client") as ei,
     ):
         c.chat("hi", model="llm")
@@ -131,7 +131,7 @@ def test_one_fetch_under_20_concurrent_async_calls(
     src = source(tokens)
 
     async def main() -> list[str]:
-        async with aiguard.AsyncClient(endpoints={"llm": azure(fake, src)}) as c:
+        async with aiguard.AsyncClient(stages=no_retry(), endpoints={"llm": azure(fake, src)}) as c:
             replies = await asyncio.gather(*(c.chat(f"q{i}", model="llm") for i in range(20)))
         return [r.text for r in replies]
 
@@ -146,7 +146,7 @@ def test_one_fetch_under_20_concurrent_threads(
 ) -> None:
     src = source(tokens)
     barrier = threading.Barrier(20)
-    with aiguard.Client(endpoints={"llm": azure(fake, src)}) as c:
+    with aiguard.Client(stages=no_retry(), endpoints={"llm": azure(fake, src)}) as c:
 
         def call(i: int) -> str:
             barrier.wait()
@@ -193,7 +193,7 @@ def test_refresh_shortly_before_expiry_with_injected_clock(
 ) -> None:
     clock = Clock()
     src = source(tokens, clock=clock, refresh_margin=60)
-    with aiguard.Client(endpoints={"llm": azure(fake, src)}) as c:
+    with aiguard.Client(stages=no_retry(), endpoints={"llm": azure(fake, src)}) as c:
         c.chat("a", model="llm")
         clock.now += 3600 - 61  # still fresh
         c.chat("b", model="llm")
@@ -226,12 +226,12 @@ def test_401_forces_one_refresh_and_one_retry(
     fake.fault(Fault.status_code(401))
     provider = azure(fake, src)
     if mode == "sync":
-        with aiguard.Client(endpoints={"llm": provider}) as c:
+        with aiguard.Client(stages=no_retry(), endpoints={"llm": provider}) as c:
             text = c.chat("hi", model="llm").text
     else:
 
         async def main() -> str:
-            async with aiguard.AsyncClient(endpoints={"llm": provider}) as c:
+            async with aiguard.AsyncClient(stages=no_retry(), endpoints={"llm": provider}) as c:
                 return (await c.chat("hi", model="llm")).text
 
         text = asyncio.run(main())
@@ -245,7 +245,7 @@ def test_persistent_401_is_not_retried_forever(
 ) -> None:
     fake.fault(Fault.status_code(401, times=None))
     with (
-        aiguard.Client(endpoints={"llm": azure(fake, source(tokens))}) as c,
+        aiguard.Client(stages=no_retry(), endpoints={"llm": azure(fake, source(tokens))}) as c,
         pytest.raises(ProviderError) as ei,
     ):
         c.chat("hi", model="llm")
@@ -262,7 +262,7 @@ def test_vertex_with_oauth2_gateway_token(fake: FakeProvider, tokens: FakeTokenE
     )
     first = vertex.auth_headers()
     assert isinstance(first, Io)  # no token yet: the driver must fetch one
-    with aiguard.Client(endpoints={"llm": vertex}) as c:
+    with aiguard.Client(stages=no_retry(), endpoints={"llm": vertex}) as c:
         assert c.chat("hi", model="llm").text == "echo: hi"
     assert vertex.auth_headers() == {"authorization": "Bearer fake-access-1"}  # cached: no Io
 
@@ -281,11 +281,11 @@ def test_azure_token_provider_callables(fake: FakeProvider) -> None:
     p = AzureOpenAI(
         "gpt-4o", endpoint=fake.url, token_provider=provider, async_token_provider=aprovider
     )
-    with aiguard.Client(endpoints={"llm": p}) as c:
+    with aiguard.Client(stages=no_retry(), endpoints={"llm": p}) as c:
         c.chat("hi", model="llm")
 
     async def main() -> None:
-        async with aiguard.AsyncClient(endpoints={"llm": p}) as c:
+        async with aiguard.AsyncClient(stages=no_retry(), endpoints={"llm": p}) as c:
             await c.chat("hi", model="llm")
 
     asyncio.run(main())
@@ -303,13 +303,13 @@ def test_azure_api_key_and_missing_credentials(
     monkeypatch.delenv("AZURE_OPENAI_API_KEY", raising=False)
     p = AzureOpenAI("gpt-4o", endpoint=fake.url)
     with (
-        aiguard.Client(endpoints={"llm": p}) as c,
+        aiguard.Client(stages=no_retry(), endpoints={"llm": p}) as c,
         pytest.raises(ConfigError, match="AZURE_OPENAI_API_KEY"),
     ):
         c.chat("hi", model="llm")
     assert fake.requests == []
     monkeypatch.setenv("AZURE_OPENAI_API_KEY", API_KEY)
-    with aiguard.Client(endpoints={"llm": p}) as c:
+    with aiguard.Client(stages=no_retry(), endpoints={"llm": p}) as c:
         c.chat("hi", model="llm")
     req = fake.requests[0]
     assert req.headers["api-key"] == API_KEY and req.query == {"api-version": "2024-10-21"}
@@ -323,7 +323,8 @@ def test_azure_content_filter_error(fake: FakeProvider) -> None:
     fake.fault(Fault.status_code(400, code="content_filter", message="The response was filtered"))
     with (
         aiguard.Client(
-            endpoints={"llm": AzureOpenAI("d", endpoint=fake.url, api_key=API_KEY)}
+            stages=no_retry(),
+            endpoints={"llm": AzureOpenAI("d", endpoint=fake.url, api_key=API_KEY)},
         ) as c,
         pytest.raises(ContentFilteredError) as ei,
     ):

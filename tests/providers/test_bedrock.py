@@ -35,7 +35,7 @@ from aiguard.errors import (
 from aiguard.providers._eventstream import encode_message
 from aiguard.providers.bedrock import Bedrock
 
-from ._provider_helpers import chat, decode_all, fake_secret, fold, raw, split_at
+from ._provider_helpers import chat, decode_all, fake_secret, fold, no_retry, raw, split_at
 
 MODEL = "anthropic.claude-3-5-haiku-20241022-v1:0"
 ACCESS = "AKIA" + "TEST" * 4
@@ -560,14 +560,14 @@ def test_chain_walked_once_under_concurrency_and_again_after_401(
         p = Bedrock(MODEL, region="us-east-1", base_url=fake.url)
 
         async def burst() -> list[str]:
-            async with aiguard.AsyncClient(endpoints={"b": p}) as c:
+            async with aiguard.AsyncClient(stages=no_retry(), endpoints={"b": p}) as c:
                 replies = await asyncio.gather(*(c.chat(f"q{i}", model="b") for i in range(20)))
             return [r.text for r in replies]
 
         assert len(asyncio.run(burst())) == 20
         assert [s.walks for s in sessions] == [1]
         fake.fault(Fault.status_code(403, code="ExpiredTokenException"))
-        with aiguard.Client(endpoints={"b": p}) as c:
+        with aiguard.Client(stages=no_retry(), endpoints={"b": p}) as c:
             assert c.chat("again", model="b").text == "echo: again"
         assert [s.walks for s in sessions] == [1, 1]  # a fresh session walked the chain again
         assert len(fake.requests) == 22  # 20, then the refused call and its one retry

@@ -21,9 +21,9 @@ from aiguard._types import ChatResponse, StreamEvent
 from aiguard.errors import (
     BadRequestError,
     DecodeError,
-    InvalidRequestError,
     ProviderError,
     RateLimitError,
+    RefusalError,
     ServerError,
     StreamInterrupted,
 )
@@ -35,13 +35,16 @@ from aiguard.providers.bedrock import Bedrock
 from aiguard.providers.gemini import Gemini, VertexAI
 from aiguard.testing import FakeProvider, Fault, Reply
 
-from ._provider_helpers import fake_secret
+from ._provider_helpers import fake_secret, no_retry
 
 KEY = fake_secret("sk", "test")
 AWS_ID = "AKIA" + "FAKE" * 4
 AWS_SECRET = fake_secret("aws", "secret")
 
 Factory = Callable[[FakeProvider], Provider]
+
+# made-up deployment and embedding model names have no price: cost is not under test here
+pytestmark = pytest.mark.filterwarnings("ignore:no price known")
 
 ADAPTERS: dict[str, Factory] = {
     "openai": lambda f: OpenAICompatible(base_url=f.openai_url, model="gpt-4o-mini", api_key=KEY),
@@ -88,11 +91,11 @@ class Harness:
 
     def chat(self, messages: Any, **kw: Any) -> ChatResponse:
         if self.mode == "sync":
-            with aiguard.Client(endpoints=self.endpoints) as c:
+            with aiguard.Client(stages=no_retry(), endpoints=self.endpoints) as c:
                 return c.chat(messages, model="llm", **kw)
 
         async def go() -> ChatResponse:
-            async with aiguard.AsyncClient(endpoints=self.endpoints) as c:
+            async with aiguard.AsyncClient(stages=no_retry(), endpoints=self.endpoints) as c:
                 return await c.chat(messages, model="llm", **kw)
 
         return asyncio.run(go())
@@ -100,7 +103,7 @@ class Harness:
     def stream(self, messages: Any, **kw: Any) -> tuple[list[StreamEvent], ChatResponse]:
         if self.mode == "sync":
             with (
-                aiguard.Client(endpoints=self.endpoints) as c,
+                aiguard.Client(stages=no_retry(), endpoints=self.endpoints) as c,
                 c.stream(messages, model="llm", **kw) as s,
             ):
                 events = list(s)
@@ -108,7 +111,7 @@ class Harness:
 
         async def go() -> tuple[list[StreamEvent], ChatResponse]:
             async with (
-                aiguard.AsyncClient(endpoints=self.endpoints) as c,
+                aiguard.AsyncClient(stages=no_retry(), endpoints=self.endpoints) as c,
                 c.stream(messages, model="llm", **kw) as s,
             ):
                 events = [e async for e in s]
@@ -118,11 +121,11 @@ class Harness:
 
     def embed(self, inputs: list[str]) -> Any:
         if self.mode == "sync":
-            with aiguard.Client(endpoints=self.endpoints) as c:
+            with aiguard.Client(stages=no_retry(), endpoints=self.endpoints) as c:
                 return c.embed(inputs, model="llm")
 
         async def go() -> Any:
-            async with aiguard.AsyncClient(endpoints=self.endpoints) as c:
+            async with aiguard.AsyncClient(stages=no_retry(), endpoints=self.endpoints) as c:
                 return await c.embed(inputs, model="llm")
 
         return asyncio.run(go())
@@ -276,7 +279,7 @@ def test_embeddings(fake: FakeProvider, mode: str, embedder: str) -> None:
 
 
 def test_anthropic_has_no_embeddings(fake: FakeProvider, mode: str) -> None:
-    with pytest.raises(InvalidRequestError):
+    with pytest.raises(RefusalError):  # the router (NoRouteError) or the adapter refuses
         Harness(mode, ADAPTERS["anthropic"](fake)).embed(["x"])
     assert fake.requests == []
 
