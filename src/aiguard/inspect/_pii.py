@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from ._checksums import (
     base58check_ok,
@@ -124,13 +124,21 @@ def _digits(s: str) -> str:
 
 
 _GROUP = re.compile(r"[+(]?\d+")
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 
 
-def _numbers(p: Prepared) -> Iterable[Hit]:
+def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]:
     text = p.text
     shape = p.digit_shape
     for run_start, run_end in p.number_runs(4):
-        has_dot = text.find(".", run_start, run_end) >= 0
+        if any(s <= run_start < e for s, e in skip):
+            continue  # the digits of an IBAN or a wallet already found
+        run = text[run_start:run_end]
+        if (run.isdigit() and len(run) < 9 and text[run_start - 1 : run_start] != "+") or (
+            _DATE.fullmatch(run)
+        ):
+            continue  # order numbers, counts and dates: no PII format is this short or shaped
+        has_dot = "." in run
         if not has_dot and shape.count(b"0", run_start, run_end) < 7:
             continue  # too few digits for anything but an IPv4 address
         # a number run may be preceded by "+" or "(" that belongs to it
@@ -311,5 +319,6 @@ def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
         if finder is not None:
             hits.extend(finder(p))
     if entities & _NUMBER_ENTITIES:
-        hits.extend(h for h in _numbers(p) if h.detector in entities)
+        taken = [(h.start, h.end) for h in hits if h.detector in ("iban", "crypto_wallet")]
+        hits.extend(h for h in _numbers(p, taken) if h.detector in entities)
     return hits
