@@ -156,6 +156,8 @@ def interleaved(fns: dict[str, Callable[[], None]], n: int, rounds: int = 9) -> 
 
 
 def main() -> dict[str, float]:
+    # bench model names are unpriced on purpose (no adapter pays for a price lookup)
+    warnings.filterwarnings("ignore", message="no price known")
     results: dict[str, float] = {}
     print("providers: codec CPU per call (build_chat + parse_chat), no network")
     base = {name: f("http://127.0.0.1:9") for name, f in ADAPTERS.items()}
@@ -197,8 +199,6 @@ def main() -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    # bench model names are unpriced on purpose (no adapter pays for a price lookup)
-    warnings.filterwarnings("ignore", message="no price known")
     t = time.perf_counter()
     main()
     print(f"  (ran in {time.perf_counter() - t:.1f} s)")
