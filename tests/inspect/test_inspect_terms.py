@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from aiguard.errors import ContentBlockedError
 from aiguard.inspect import ContentInspector
+from aiguard.inspect._normalize import normalize
 
 
 def spans(engine: ContentInspector, text: str) -> list[tuple[str, str]]:
@@ -24,12 +29,15 @@ PHRASES = ContentInspector({"blockList": ["project titan"], "defaultAction": "fl
         ("about pro\u200bject ti\u200dtan", "pro\u200bject ti\u200dtan"),  # zero width
         ("about PROJECT\nTITAN.", "PROJECT\nTITAN"),
         ("— “Project Titan” —", "Project Titan"),
+        ("—pro\u200b—ject titan", None),  # dashes are not letters: no match
+        ("about pro\u200bject\u2014 titan", None),
+        ("“pro\u200bject titan”", "pro\u200bject titan"),  # zero width next to a quote
     ],
 )
 def test_phrase_matches_evasions_and_offsets_point_into_the_original(
-    text: str, original: str
+    text: str, original: str | None
 ) -> None:
-    assert spans(PHRASES, text) == [("phrase", original)]
+    assert spans(PHRASES, text) == ([("phrase", original)] if original else [])
 
 
 @pytest.mark.parametrize("text", ["projects titanic", "myproject titan", "project titans"])
@@ -127,3 +135,18 @@ def test_direction_limits_where_an_entry_applies() -> None:
     with pytest.raises(ContentBlockedError) as e:
         engine.inspect_text("this is internal only", "output")
     assert e.value.direction == "output"
+
+
+NOISE = ["", "\u200b", "\u00ad", "ﬁ", "ß", "İ", "é", "—", "“", " ", "\n", "Ｔ", "а", "x"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(["project", " ", "titan", "Proj", "ect", *NOISE]), max_size=14))
+def test_every_normalised_span_maps_back_to_text_that_folds_to_it(parts: list[str]) -> None:
+    text = "".join(parts)
+    norm = normalize(text)
+    for m in re.finditer(r"\w+", norm.text):
+        s, e = norm.to_original(m.start(), m.end())
+        assert 0 <= s <= e <= len(text)
+        folded = normalize(text[s:e]).text
+        assert m.group() in folded  # the original span covers the normalised word

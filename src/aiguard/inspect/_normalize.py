@@ -110,21 +110,23 @@ def _non_ascii_runs(text: str, ascii_bytes: bytes | None) -> list[tuple[int, int
 
 
 @functools.lru_cache(maxsize=4096)
-def _run_has_word_chars(run: str) -> bool:
-    return any(c.isascii() and (c.isalnum() or c == "_") for c in "".join(map(_fold_char, run)))
+def _run_changes_words(run: str) -> bool:
+    """A character that folds to an ASCII word character, or to nothing (zero width, which
+    joins the words around it)."""
+    for ch in run:
+        folded = _fold_char(ch)
+        if not folded or any(c.isascii() and (c.isalnum() or c == "_") for c in folded):
+            return True
+    return False
 
 
 def folds_into_words(text: str, ascii_bytes: bytes | None = None) -> bool:
     """Whether folding changes the text's ASCII words (an accented or look-alike letter, a
     full-width character, a zero-width joiner inside a word). When it does not (curly
     quotes, dashes, emoji), the plain lower-cased ASCII view has the same words."""
-    for start, end in _non_ascii_runs(text, ascii_bytes):
-        if _run_has_word_chars(text[start:end]) or (
-            # a dropped character (zero width) joins the words around it
-            not "".join(map(_fold_char, text[start:end]))
-        ):
-            return True
-    return False
+    return any(
+        _run_changes_words(text[start:end]) for start, end in _non_ascii_runs(text, ascii_bytes)
+    )
 
 
 def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:
