@@ -219,9 +219,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         try:
-            args = parser.parse_args(list(argv) if argv is not None else None)
+            args, extra = parser.parse_known_args(list(argv) if argv is not None else None)
         except SystemExit as e:  # --help and --version
             return e.code if isinstance(e.code, int) else EXIT_OK
+        # argparse fills an optional positional before it sees later options, so the "-" of
+        # `check FILE --json -` arrives here as an extra argument.
+        if len(extra) == 1 and getattr(args, "source", "") is None and extra[0] == "-":
+            args.source = extra.pop()
+        if extra:
+            raise UsageError(f"aiguard: unrecognized arguments: {' '.join(extra)}")
         handler: Handler | None = getattr(args, "handler", None)
         if handler is None:
             sub = "policy " if args.command == "policy" else ""
