@@ -1,0 +1,452 @@
+"""One guarded call, written once as a sans-IO generator, and the four drivers that run it.
+
+The flow yields effects (``Invoke`` the wrapped function, ``Pull`` the next item of the
+generator it returned, ``Yield`` an item to the caller, ``Sleep``, ``Io``) and receives their
+results, exactly like the client pipeline. A plain, ``async``, generator and async generator
+function differ only in how a driver performs those effects, so authorization, inspection,
+limits, retries and telemetry cannot drift between them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .._call import Call
+from .._client import _Cursor
+from .._context import CallContext, current_context
+from .._effects import Io, Sleep
+from .._types import ChatRequest, ChatResponse, EmbeddingRequest, Message, Usage
+from ..errors import ConfigError
+from ._errors import as_provider_error
+from ._runtime import Flow, Runtime, Target
+from ._texts import Scan, chunk_text, texts_of, usage_of, with_chunk_text
+
+__all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen"]
+
+_END = object()
+_MISS = object()
+
+
+@dataclass(slots=True)
+class Invoke:
+    """Call the wrapped function with these (inspected) arguments."""
+
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+
+
+@dataclass(slots=True)
+class Pull:
+    """The next item of the generator the function returned; ``_END`` when exhausted."""
+
+    source: Any
+
+
+@dataclass(slots=True)
+class Yield:
+    """Hand one (inspected) item to the caller of a guarded generator."""
+
+    value: Any
+
+
+class GuardCore:
+    """Everything one decorated function needs; shared by its wrapper and all its calls."""
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        runtime: Runtime,
+        *,
+        inputs: Sequence[str],
+        output: bool,
+        context: CallContext,
+        scopes: frozenset[str],
+        operation: str,
+        model: str | None,
+        memo: Any,
+    ) -> None:
+        self.fn = fn
+        self.runtime = runtime
+        self.signature = inspect.signature(fn)
+        self.inputs = tuple(inputs)
+        self.output = output
+        self.context = context
+        self.scopes = scopes
+        self.operation = operation
+        self.model = model
+        self.memo = memo
+        self._memo_lock = threading.Lock()
+        label = str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "guarded"))
+        self.target = Target(label, model).endpoint(label)
+
+    # ------------------------------------------------------------------ shared steps
+
+    def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Call:
+        bound = self._bind(args, kwargs)
+        ctx = self.context.merged(current_context())
+        return self.runtime.new_call(self._request(bound.arguments), ctx, stream=stream)
+
+    def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
+        try:
+            return self.signature.bind(*args, **kwargs)
+        except TypeError:
+            raise  # the call itself is wrong: the same error the function would raise
+
+    def _request(self, arguments: Mapping[str, Any]) -> ChatRequest | EmbeddingRequest:
+        texts = [t for name in self.inputs for t in texts_of(arguments.get(name))]
+        if self.operation == "embeddings":
+            return EmbeddingRequest(inputs=tuple(texts) or ("",), model=self.model)
+        messages = tuple(Message(role="user", content=t) for t in texts)
+        return ChatRequest(
+            messages=messages or (Message(role="user", content=""),), model=self.model
+        )
+
+    def _prepare(
+        self, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> tuple[Scan | None, tuple[Any, ...], dict[str, Any]]:
+        """Authorize, then inspect (and rewrite) the named arguments before the function runs."""
+        rt = self.runtime
+        rt.authorize(call, self.scopes)
+        inspector = rt.inspector(call)
+        if inspector is None:
+            return None, args, kwargs
+        from ..inspect import Vault
+
+        scan = Scan(inspector, Vault(), call.findings)
+        if not inspector.active("input"):
+            return scan, args, kwargs
+        bound = self._bind(args, kwargs)
+        for name in self.inputs:
+            if name in bound.arguments:
+                bound.arguments[name] = scan.argument(bound.arguments[name], name)
+        call.request = self._request(bound.arguments)
+        return scan, bound.args, bound.kwargs
+
+    def _memo_key(self, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.memo is None:
+            return None
+        from cachetools.keys import hashkey
+
+        c = call.context
+        who = (c.user, c.tenant, c.region, tuple(sorted(c.scopes)), tuple(sorted(c.tags.items())),
+               c.route, c.data_classification)  # fmt: skip
+        try:
+            key = hashkey(who, *args, **kwargs)
+            hash(key)
+        except TypeError:
+            return None  # unhashable arguments: not memoised, still guarded
+        return key
+
+    def _attempt(self, call: Call, error: Exception) -> Flow:
+        """After a failed attempt: ``Sleep`` and return, or re-raise ``error``."""
+        rt = self.runtime
+        found = as_provider_error(error)
+        rt.attempt_end(call, found or error)
+        wait = rt.next_wait(call, found) if found is not None else None
+        if wait is None:
+            raise error
+        if wait > 0:
+            yield Sleep(wait)
+
+    # ------------------------------------------------------------------ the flows
+
+    def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
+        """A plain or ``async`` function: returns its (inspected) result."""
+        rt = self.runtime
+        call = self._start(args, kwargs, stream=False)
+        admitted = False
+        try:
+            scan, args, kwargs = self._prepare(call, args, kwargs)
+            key = self._memo_key(call, args, kwargs)
+            if key is not None:
+                with self._memo_lock:
+                    hit = self.memo.get(key, _MISS)
+                if hit is not _MISS:
+                    call.cached = True
+                    call.response = _response(hit, None)
+                    return hit
+            admitted = True
+            yield from rt.admit(call)
+            while True:
+                rt.attempt_start(call, self.target)
+                try:
+                    result = yield Invoke(args, kwargs)
+                except Exception as e:
+                    yield from self._attempt(call, e)
+                    continue
+                rt.attempt_end(call, None)
+                break
+            if scan is not None and self.output:
+                result = scan.result(result)
+            usage = usage_of(result)
+            call.response = _response(result, usage)
+            admitted = False
+            yield from rt.settle(call, usage)
+            if key is not None:
+                with self._memo_lock:
+                    self.memo[key] = result
+            return result
+        except GeneratorExit:
+            if admitted:
+                rt.settle_now(call, None)
+            raise
+        except BaseException as e:
+            call.error = e
+            if admitted:
+                yield from rt.settle(call, None)
+            raise
+        finally:
+            rt.finish(call)
+
+    def run_stream(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
+        """A generator or async generator: each item is inspected before it is yielded.
+
+        Text is released through a ``StreamInspector`` (bounded look-behind), so a phrase
+        split across chunks is still found. A failure is retried only before the first item
+        reached the caller."""
+        rt = self.runtime
+        call = self._start(args, kwargs, stream=True)
+        admitted = False
+        usage: Usage | None = None
+        try:
+            scan, args, kwargs = self._prepare(call, args, kwargs)
+            active = scan is not None and self.output and scan.inspector.active("output")
+            admitted = True
+            yield from rt.admit(call)
+            emitted = False
+            while True:
+                rt.attempt_start(call, self.target)
+                texts: list[str] = []
+                try:
+                    source = yield Invoke(args, kwargs)
+                    state = _Chunks(scan) if active and scan is not None else None
+                    while True:
+                        item = yield Pull(source)
+                        if item is _END:
+                            break
+                        usage = usage_of(item) or usage
+                        out = state.feed(item) if state is not None else [item]
+                        for value in out:
+                            emitted = True
+                            texts.append(chunk_text(value) or "")
+                            yield Yield(value)
+                    for value in state.finish() if state is not None else ():
+                        texts.append(chunk_text(value) or "")
+                        yield Yield(value)
+                except Exception as e:
+                    if emitted:
+                        rt.attempt_end(call, e)
+                        raise
+                    yield from self._attempt(call, e)
+                    continue
+                rt.attempt_end(call, None)
+                break
+            call.response = ChatResponse(text="".join(texts), usage=usage or Usage(estimated=True))
+            admitted = False
+            yield from rt.settle(call, usage)
+            return None
+        except GeneratorExit:
+            if admitted:
+                rt.settle_now(call, usage)
+            raise
+        except BaseException as e:
+            call.error = e
+            if admitted:
+                yield from rt.settle(call, usage)
+            raise
+        finally:
+            rt.finish(call)
+
+
+class _Chunks:
+    """Output inspection of yielded chunks through one ``StreamInspector`` at a time."""
+
+    def __init__(self, scan: Scan) -> None:
+        self.scan = scan
+        self.stream = scan.stream()
+        self.used = [self.stream]
+        self.last: Any = None
+
+    def feed(self, item: Any) -> list[Any]:
+        text = chunk_text(item)
+        if text is None:
+            # A chunk without text (a finish reason, a tool call): what is held goes first.
+            return [*self._flush(restart=True), item]
+        self.last = item
+        released = self.stream.feed(text)
+        if isinstance(item, str) and not released:
+            return []
+        return [with_chunk_text(item, released)]
+
+    def _flush(self, *, restart: bool) -> list[Any]:
+        if not self.stream.pending:
+            return []
+        tail = self.stream.finish()
+        self.scan.collect(self.used)
+        if restart:
+            self.stream = self.scan.stream()
+            self.used.append(self.stream)
+        if not tail:
+            return []
+        return [with_chunk_text(self.last, tail, fresh=True)]
+
+    def finish(self) -> list[Any]:
+        out = self._flush(restart=False)
+        self.scan.collect(self.used)
+        return out
+
+
+def _response(result: Any, usage: Usage | None) -> ChatResponse:
+    """What the audit record and span read: the answer's usage and model (its text only if
+    the result is text, and only recorded when content capture is on)."""
+    if isinstance(result, ChatResponse):
+        return result
+    model = getattr(result, "model", None)
+    return ChatResponse(
+        text=result if isinstance(result, str) else "",
+        usage=usage or Usage(estimated=True),
+        model=model if isinstance(model, str) else None,
+    )
+
+
+# ---------------------------------------------------------------------- drivers
+
+
+def _perform(
+    eff: Any, fn: Callable[..., Any], sleep: Callable[[float], None], opened: list[Any]
+) -> Any:
+    if type(eff) is Pull:
+        return next(eff.source, _END)
+    if type(eff) is Invoke:
+        result = fn(*eff.args, **eff.kwargs)
+        if inspect.isgenerator(result):
+            opened.append(result)
+        return result
+    if type(eff) is Sleep:
+        sleep(eff.seconds)
+        return None
+    if type(eff) is Io:
+        return eff.sync()
+    raise TypeError(f"unknown effect {eff!r}")
+
+
+async def _aperform(
+    eff: Any, fn: Callable[..., Any], sleep: Callable[[float], Awaitable[None]], opened: list[Any]
+) -> Any:
+    if type(eff) is Pull:
+        return await anext(eff.source, _END)
+    if type(eff) is Invoke:
+        result = fn(*eff.args, **eff.kwargs)
+        if inspect.isasyncgen(result):
+            opened.append(result)
+            return result
+        return await result
+    if type(eff) is Sleep:
+        await sleep(eff.seconds)
+        return None
+    if type(eff) is Io:
+        return await eff.async_() if eff.async_ is not None else eff.sync()
+    raise TypeError(f"unknown effect {eff!r}")
+
+
+def drive(flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], None] = time.sleep) -> Any:
+    cur = _Cursor(flow)
+    while True:
+        try:
+            eff = cur.resume()
+        except StopIteration as stop:
+            return stop.value
+        try:
+            cur.value = _perform(eff, fn, sleep, [])
+        except BaseException as e:
+            cur.error = e
+
+
+async def drive_async(
+    flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> Any:
+    cur = _Cursor(flow)
+    while True:
+        try:
+            eff = cur.resume()
+        except StopIteration as stop:
+            return stop.value
+        try:
+            cur.value = await _aperform(eff, fn, sleep, [])
+        except BaseException as e:
+            cur.error = e
+
+
+def drive_gen(
+    flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], None] = time.sleep
+) -> Iterator[Any]:
+    cur = _Cursor(flow)
+    opened: list[Any] = []
+    try:
+        while True:
+            try:
+                eff = cur.resume()
+            except StopIteration:
+                return
+            if type(eff) is Yield:
+                yield eff.value
+                continue
+            try:
+                cur.value = _perform(eff, fn, sleep, opened)
+            except BaseException as e:
+                cur.error = e
+    finally:
+        flow.close()  # settles and records a call its caller abandoned
+        for source in opened:
+            source.close()
+
+
+async def drive_async_gen(
+    flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> AsyncIterator[Any]:
+    cur = _Cursor(flow)
+    opened: list[Any] = []
+    try:
+        while True:
+            try:
+                eff = cur.resume()
+            except StopIteration:
+                return
+            if type(eff) is Yield:
+                yield eff.value
+                continue
+            try:
+                cur.value = await _aperform(eff, fn, sleep, opened)
+            except BaseException as e:
+                cur.error = e
+    finally:
+        flow.close()
+        for source in opened:
+            await source.aclose()
+
+
+def check_inputs(fn: Callable[..., Any], inputs: Sequence[str], explicit: bool) -> None:
+    """Name the arguments to inspect, or say so: a guard that inspects nothing by accident is
+    the silent gap this refuses."""
+    params = inspect.signature(fn).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return
+    unknown = [n for n in inputs if n not in params]
+    name = getattr(fn, "__qualname__", repr(fn))
+    if explicit and unknown:
+        raise ConfigError(
+            f"guard: {name}() has no parameter(s) {', '.join(map(repr, unknown))} to inspect; "
+            f"its parameters: {', '.join(params) or '(none)'}"
+        )
+    if not explicit and len(unknown) == len(inputs):
+        raise ConfigError(
+            f"guard: {name}() has none of the default prompt parameters "
+            f"({', '.join(inputs)}); pass inputs=(...) naming the arguments that carry "
+            "prompts, or inputs=() to inspect none"
+        )

@@ -1,0 +1,246 @@
+"""The stages a guarded function or a guarded SDK client drives, without a provider adapter.
+
+A ``Client`` runs the whole pipeline because it builds and sends the request itself. A
+decorated function or an official SDK builds and sends its own request, so aiguard cannot own
+the *send* step; everything around it still applies. ``Runtime`` holds the very same stage
+objects a ``Client`` would build from the policy (``PolicyAuthorizer``, ``InspectionStage``,
+``LimitStage``, ``TelemetryStage``, ``RetryPolicy``) and exposes the steps as plain methods or
+sans-IO generators, so the decision logic stays in the stages and is never written twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Generator
+from typing import TYPE_CHECKING, Any, Literal, cast
+
+from .._call import Attempt, Call, Endpoint
+from .._context import CallContext
+from .._effects import Io, Sleep
+from .._stages import ALLOW, NO_TELEMETRY, UNLIMITED
+from .._types import ChatRequest, EmbeddingRequest, Usage
+from ..errors import ConfigError, MissingScopeError, ProviderError
+
+if TYPE_CHECKING:
+    from ..inspect import ContentInspector
+    from ..retry import RetryPolicy
+
+__all__ = ["Flow", "Runtime", "Target"]
+
+Flow = Generator[Any, Any, Any]
+
+
+class Target:
+    """What an attempt span names when aiguard did not pick the endpoint itself.
+
+    Telemetry reads ``name``, ``model`` and ``base_url`` from an endpoint's provider; a
+    guarded function or SDK request has no aiguard provider, so this stands in for one.
+    """
+
+    __slots__ = ("base_url", "model", "name")
+
+    def __init__(self, name: str, model: str | None = None, base_url: str | None = None) -> None:
+        self.name = name
+        self.model = model or ""
+        self.base_url = base_url
+
+    def endpoint(self, label: str) -> Endpoint:
+        return Endpoint(label, cast(Any, self))
+
+
+class Runtime:
+    """The stages of one policy (or of one client), shared by every call it guards.
+
+    ``policy`` is a ``Policy``, a path, YAML/JSON text or a dict; ``client`` an aiguard
+    ``Client``/``AsyncClient`` whose stages (and so whose limit counters, audit log and
+    breakers) are shared with the guarded code. ``telemetry`` overrides the ``Telemetry``
+    built from the policy's ``logging`` section. ``retries`` is the number of retries after
+    the first attempt (``0``: none); ``clock`` is monotonic seconds (tests inject one).
+    """
+
+    __slots__ = (
+        "authorizer",
+        "clock",
+        "inspection",
+        "limiter",
+        "owned",
+        "policy",
+        "retry",
+        "telemetry",
+    )
+
+    def __init__(
+        self,
+        *,
+        policy: Any = None,
+        client: Any = None,
+        telemetry: Any = None,
+        retries: int = 0,
+        clock: Callable[[], float] | None = None,
+        rng: Any = None,
+    ) -> None:
+        if policy is not None and client is not None:
+            raise ConfigError("pass either policy= or client=, not both")
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ConfigError(f"retries must be an int >= 0, got {retries!r}")
+        self.owned = client is None
+        if client is not None:
+            core: Any = getattr(client, "_core", None)
+            stages = getattr(core, "stages", None)
+            if stages is None:
+                raise ConfigError(
+                    f"client= must be an aiguard Client or AsyncClient, got {type(client).__name__}"
+                )
+            self.policy = core.policy
+            self.clock: Callable[[], float] = clock or core.clock
+            self.authorizer: Any = stages.authorizer
+            self.inspection: Any = stages.inspector
+            self.limiter: Any = stages.limiter
+            self.telemetry: Any = stages.telemetry if telemetry is None else _telemetry(telemetry)
+        else:
+            self.clock = clock or time.monotonic
+            self._from_policy(policy, telemetry)
+        self.retry: RetryPolicy | None = None
+        if retries:
+            from ..retry import RetryPolicy
+
+            self.retry = RetryPolicy(max_attempts=retries + 1, clock=self.clock, rng=rng)
+
+    def _from_policy(self, policy: Any, telemetry: Any) -> None:
+        from .._assembly import coerce_policy
+        from ..inspect import InspectionStage
+        from ..limits import LimitStage, limiter_from_policy
+        from ..policy.stage import PolicyAuthorizer
+        from ..telemetry import Telemetry, audit_log_from_policy
+
+        self.policy = coerce_policy(policy)
+        if self.policy is None:
+            self.authorizer = ALLOW
+            self.inspection = None
+            self.limiter = UNLIMITED
+            self.telemetry = _telemetry(telemetry if telemetry is not None else Telemetry())
+            return
+        spec = self.policy.spec
+        self.authorizer = PolicyAuthorizer(self.policy)
+        self.inspection = InspectionStage()
+        self.inspection.prepare(spec.content_moderation)  # surface spec problems now
+        from ..tokens import PriceTable
+
+        limiter = limiter_from_policy(spec.rate_limit, prices=PriceTable())
+        self.limiter = LimitStage(limiter) if limiter is not None else UNLIMITED
+        if telemetry is None:
+            capture = getattr(spec.logging, "capture_content", False) or None
+            telemetry = Telemetry(
+                audit=audit_log_from_policy(spec.logging),
+                policy_hash=self.policy.hash,
+                capture_content=capture,
+            )
+        self.telemetry = _telemetry(telemetry)
+
+    # ------------------------------------------------------------------ one call
+
+    def new_call(
+        self,
+        request: ChatRequest | EmbeddingRequest,
+        context: CallContext,
+        *,
+        stream: bool = False,
+    ) -> Call:
+        """A call whose span is open; ``context`` is already resolved."""
+        operation: Literal["chat", "embeddings"] = (
+            "embeddings" if isinstance(request, EmbeddingRequest) else "chat"
+        )
+        call = Call(operation=operation, request=request, context=context, stream=stream)
+        call.started = self.clock()
+        self.telemetry.start(call)
+        return call
+
+    def authorize(self, call: Call, scopes: frozenset[str] = frozenset()) -> None:
+        """The policy's scopes and tools, then the scopes the guarded function itself needs."""
+        self.authorizer.authorize(call)
+        missing = scopes - call.context.scopes
+        if missing:
+            raise MissingScopeError(sorted(missing), f"{call.operation} (guarded function)")
+
+    def inspector(self, call: Call) -> ContentInspector | None:
+        """The compiled ``contentModeration`` the authorize step resolved for this call."""
+        if self.inspection is None:
+            return None
+        from ..policy.stage import effective_policy
+
+        eff = effective_policy(call)
+        spec = getattr(eff, "content_moderation", None)
+        if spec is None and self.policy is not None:
+            spec = self.policy.spec.content_moderation
+        prepare = getattr(self.inspection, "prepare", None)
+        if spec is None or prepare is None:
+            return None
+        inspector: ContentInspector = prepare(spec)
+        return inspector if inspector.enabled else None
+
+    def admit(self, call: Call) -> Flow:
+        """Reserve rate-limit and budget capacity; waits are ``Sleep`` effects."""
+        while True:
+            r = self.limiter.admit(call)
+            if isinstance(r, Io):
+                r = yield r
+            if r is None:
+                return None
+            self.telemetry.event(call, "aiguard.rate_limit.wait", {"seconds": r})
+            yield Sleep(float(r))
+
+    def settle(self, call: Call, usage: Usage | None) -> Flow:
+        r = self.limiter.settle(call, usage)
+        if r is not None:
+            yield r
+
+    def settle_now(self, call: Call, usage: Usage | None) -> None:
+        """Settle from a closing generator, which may not yield."""
+        r = self.limiter.settle(call, usage)
+        if r is not None:
+            r.sync()
+
+    def attempt_start(self, call: Call, endpoint: Endpoint) -> None:
+        number = sum(1 for a in call.attempts if a.endpoint == endpoint.name) + 1
+        call.endpoint = endpoint
+        call.attempts.append(Attempt(endpoint.name, number, self.clock()))
+        self.telemetry.attempt_start(call, endpoint, number)
+
+    def attempt_end(self, call: Call, error: BaseException | None) -> None:
+        if not call.attempts or call.attempts[-1].ended is not None:
+            return
+        attempt = call.attempts[-1]
+        attempt.ended = self.clock()
+        attempt.error = error
+        self.telemetry.attempt_end(call, error)
+
+    def next_wait(self, call: Call, error: ProviderError) -> float | None:
+        """Seconds before the next attempt, or ``None`` when ``retries`` says stop."""
+        if self.retry is None or call.endpoint is None:
+            return None
+        return self.retry.next_wait(call, call.endpoint, len(call.attempts), error)
+
+    def finish(self, call: Call) -> None:
+        call.ended = self.clock()
+        self.telemetry.finish(call)
+
+    def close(self) -> None:
+        """Flush the audit log this runtime built (a client's own is the client's to close)."""
+        if not self.owned:
+            return
+        tel = getattr(self.telemetry, "telemetry", None)
+        if tel is not None and hasattr(tel, "close"):
+            tel.close()
+
+
+def _telemetry(telemetry: Any) -> Any:
+    """A ``Telemetry`` becomes its pipeline stage; a stage object is used as it is."""
+    from ..telemetry import Telemetry, TelemetryStage
+
+    if telemetry is None:
+        return NO_TELEMETRY
+    if isinstance(telemetry, Telemetry):
+        return TelemetryStage(telemetry)
+    if all(hasattr(telemetry, h) for h in ("start", "attempt_start", "finish")):
+        return telemetry
+    raise ConfigError(f"telemetry= must be an aiguard Telemetry, got {type(telemetry).__name__}")
