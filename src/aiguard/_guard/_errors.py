@@ -20,7 +20,15 @@ _TIMEOUT_NAMES = frozenset(
     ("APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "TimeoutError")
 )
 _CONNECT_NAMES = frozenset(
-    ["APIConnectionError", "ConnectError", "NetworkError", "TransportError", "ConnectionError", "RemoteProtocolError", "ReadError"]
+    [
+        "APIConnectionError",
+        "ConnectError",
+        "NetworkError",
+        "TransportError",
+        "ConnectionError",
+        "RemoteProtocolError",
+        "ReadError",
+    ]
 )
 
 
