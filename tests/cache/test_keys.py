@@ -112,7 +112,7 @@ def test_one_and_one_point_zero_are_different_requests() -> None:
         {"x": {1, 2}},
         {"x": math.nan},
         {"x": math.inf},
-        {"x": {1: "int key"}},
+        {"x": {1: "int and", "str": "keys"}},
         {"x": ...},
     ],
 )
@@ -120,6 +120,14 @@ def test_values_without_a_faithful_encoding_are_uncacheable(extra: Any) -> None:
     r = ChatRequest(messages=(Message(role="user", content="x"),), extra=extra)
     with pytest.raises(UncacheableRequest):
         canonical_request(r)
+
+
+def test_free_form_values_are_keyed_as_they_are_sent() -> None:
+    """``extra`` is sent as JSON; values that send the same bytes share a key."""
+    msgs = (Message(role="user", content="x"),)
+    a = ChatRequest(messages=msgs, extra={"x": {1: "v"}, "t": (1, 2)})
+    b = ChatRequest(messages=msgs, extra={"t": [1, 2], "x": {"1": "v"}})
+    assert canonical_request(a) == canonical_request(b)
 
 
 def test_non_finite_typed_floats_are_uncacheable() -> None:

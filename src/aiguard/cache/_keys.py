@@ -9,21 +9,20 @@ be a deliberate, reviewed change (and bumps ``KEY_SCHEMA_VERSION``), not an acci
 The encoding is JSON, which is unambiguous on its own (every value is self-delimiting), with
 each section tagged by name so that different shapes cannot produce the same bytes. The typed
 part of the request is serialised by pydantic in schema field order (fast, and deterministic
-for equal requests); the free-form parts (``extra``, tool parameter schemas, JSON schemas, a
-``tool_choice`` object) are rebuilt with sorted keys and strict types first, so that two
-requests that differ only in dict insertion order share a key, and a value JSON cannot carry
-faithfully (bytes, sets, NaN, custom objects...) makes the request uncacheable rather than
-letting it collide with a different request.
+for equal requests); the free-form parts (``extra``, tools with their parameter schemas,
+``response_format``, ``tool_choice``) are encoded as providers' JSON bodies encode them, with
+sorted keys, so that two requests differing only in dict insertion order share a key (they
+send the same JSON), while a value JSON cannot carry (bytes, sets, NaN, custom objects...)
+makes the request uncacheable rather than letting it collide with a different request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from collections.abc import Mapping
 from typing import Any
-
-import pydantic_core
 
 from .._types import ChatRequest
 
@@ -39,29 +38,28 @@ KEY_SCHEMA_VERSION = 1
 """Bump when the key material changes shape, so old entries can never be read as new ones."""
 
 _FLOAT_FIELDS = ("temperature", "top_p", "presence_penalty", "frequency_penalty")
+_FREE_FIELDS: set[str] = {"extra", "tools", "tool_choice", "response_format"}
+"""Fields that may hold arbitrary JSON (dicts whose key order is the caller's)."""
 
 
 class UncacheableRequest(ValueError):
     """The request holds a value that has no faithful canonical form; it is not cached."""
 
 
-def _canon(value: Any) -> Any:
-    """A free-form JSON value rebuilt with sorted keys; anything JSON cannot carry exactly is
-    refused (``bool`` is checked before ``int`` because it is a subclass)."""
-    t = type(value)
-    if value is None or t is str or t is bool or t is int:
-        return value
-    if t is float:
-        if not math.isfinite(value):
-            raise UncacheableRequest("non-finite float")
-        return value
-    if t is dict:
-        if not all(type(k) is str for k in value):
-            raise UncacheableRequest("object with non-string keys")
-        return {k: _canon(value[k]) for k in sorted(value)}
-    if t is list or t is tuple:
-        return [_canon(v) for v in value]
-    raise UncacheableRequest(f"value of type {t.__name__} in a free-form field")
+_FREE_JSON = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+"""The free-form parts, encoded the way providers' JSON bodies are (``json``), keys sorted."""
+
+
+def _free_json(value: Any) -> bytes:
+    """Canonical JSON of a free-form value, or ``UncacheableRequest`` when ``json`` refuses
+    it (bytes, sets, NaN/infinity, mixed key types, cycles...): such a request could not be
+    sent as given either, so it must never borrow another request's answer."""
+    try:
+        return _FREE_JSON.encode(value).encode()
+    except (TypeError, ValueError) as e:
+        raise UncacheableRequest(f"free-form value without a JSON form: {e}") from None
 
 
 def _has_free_form(r: ChatRequest) -> bool:
@@ -76,31 +74,30 @@ def _has_free_form(r: ChatRequest) -> bool:
 def canonical_request(request: ChatRequest) -> bytes:
     """The request as canonical JSON bytes (``None`` fields omitted: they are not sent).
 
-    Raises ``UncacheableRequest`` for values without a faithful encoding.
+    Without free-form values this is pydantic's JSON of the request (a JSON object). With
+    them it is a two-element JSON array: the typed fields, then the free-form ones with
+    sorted keys; an array can never equal an object, so the two forms cannot collide. Raises
+    ``UncacheableRequest`` for values without a faithful encoding.
     """
     for name in _FLOAT_FIELDS:
         v = getattr(request, name)
         if v is not None and not math.isfinite(v):
             raise UncacheableRequest(f"{name} is not a finite number")
+    serializer = request.__pydantic_serializer__
     if not _has_free_form(request):
         # Fast path: every value is typed, so pydantic's JSON in field order is canonical.
-        return request.__pydantic_serializer__.to_json(request, exclude_none=True)
-    data: dict[str, Any] = request.model_dump(exclude_none=True)
-    if "extra" in data:
-        data["extra"] = _canon(data["extra"])
-    if isinstance(data.get("tool_choice"), dict):
-        data["tool_choice"] = _canon(data["tool_choice"])
-    rf = data.get("response_format")
-    if rf is not None and "json_schema" in rf:
-        rf["json_schema"] = _canon(rf["json_schema"])
-    for tool in data.get("tools") or ():
-        fn = tool["function"]
-        if "parameters" in fn:
-            fn["parameters"] = _canon(fn["parameters"])
-    try:
-        return pydantic_core.to_json(data)
-    except pydantic_core.PydanticSerializationError as e:  # pragma: no cover - _canon guards
-        raise UncacheableRequest(str(e)) from None
+        return serializer.to_json(request, exclude_none=True)
+    typed = serializer.to_json(request, exclude_none=True, exclude=_FREE_FIELDS)
+    free: dict[str, Any] = {}
+    if request.extra is not None:
+        free["extra"] = request.extra
+    if request.tool_choice is not None:
+        free["tool_choice"] = request.tool_choice
+    if request.tools is not None:
+        free["tools"] = [t.model_dump(exclude_none=True) for t in request.tools]
+    if request.response_format is not None:
+        free["response_format"] = request.response_format.model_dump(exclude_none=True)
+    return b"[" + typed + b"," + _free_json(free) + b"]"
 
 
 def key_prefix(
@@ -121,12 +118,11 @@ def key_prefix(
     head = {
         "aiguard.cache": schema_version,
         "kind": "chat",
-        "endpoint": _canon(dict(endpoint)),
+        "endpoint": dict(endpoint),
         "scope": scope,
         "policy": policy_hash,
     }
-    encoded: bytes = pydantic_core.to_json(head)
-    return encoded[:-1] + b',"request":'
+    return _free_json(head)[:-1] + b',"request":'
 
 
 def cache_key(prefix: bytes, request: ChatRequest) -> str:
