@@ -1,0 +1,280 @@
+"""The policy applied to every request an official SDK sends, inside its HTTP transport.
+
+``SdkGuard.exchange`` is one sans-IO generator per request: it reads the JSON body, runs
+the stages (authorize, inspect and rewrite the body, route, admit), asks the driver to
+``Forward`` the request, then inspects the answer (whole JSON bodies, or server-sent events
+incrementally) while the SDK reads it, and settles and records the call when the body ends
+or is closed. The sync and async transports only perform its effects.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from .._call import Call, Endpoint
+from .._context import CallContext, current_context
+from .._effects import ReadAll, ReadChunk
+from .._types import ChatResponse, EmbeddingResponse, Usage
+from ..errors import ConfigError, NoRouteError, error_for_status
+from ._flow import Yield
+from ._runtime import Flow, Runtime, Target
+from ._texts import Scan
+from ._wire import Api, SseRewriter, call_request, classify, rewrite_request, rewrite_response
+from ._wire import usage_in as _usage_in
+
+__all__ = ["Forward", "Head", "SdkGuard"]
+
+_HOP = frozenset(("content-length", "content-encoding", "transfer-encoding"))
+_CREDENTIALS = frozenset(("authorization", "x-api-key", "api-key"))
+
+
+@dataclass(slots=True)
+class Forward:
+    """Send this request (``url``/``headers``/``content`` replace the original's when set)
+    with the wrapped transport; the result is an ``Upstream``."""
+
+    request: Any
+    url: str | None = None
+    headers: list[tuple[str, str]] | None = None
+    content: bytes | None = None
+
+
+@dataclass(slots=True)
+class Head:
+    """Answer the SDK now with this status and these headers; the body follows as
+    ``Yield(bytes)`` effects while the SDK reads it."""
+
+    upstream: Any
+    status_code: int
+    headers: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Destination:
+    base_url: str
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class SdkGuard:
+    """What one ``aiguard.http_client`` holds: the stages, the destinations policy routing
+    may choose, and the defaults of the call context."""
+
+    def __init__(
+        self,
+        runtime: Runtime,
+        *,
+        endpoints: Mapping[str, Any] | None = None,
+        client: Any = None,
+        context: CallContext | None = None,
+        routing: str = "rewrite",
+        forward_credentials: bool = False,
+    ) -> None:
+        if routing not in ("rewrite", "refuse", "off"):
+            raise ConfigError(f"routing must be 'rewrite', 'refuse' or 'off', got {routing!r}")
+        self.runtime = runtime
+        self.context = context or CallContext()
+        self.routing = routing
+        self.forward_credentials = forward_credentials
+        self.destinations: dict[str, _Destination] = {}
+        self.router: Any = None
+        if routing == "off":
+            return
+        core = getattr(client, "_core", None)
+        if endpoints is not None:
+            self.destinations = {n: _destination(n, v) for n, v in endpoints.items()}
+            if runtime.policy is not None:
+                from ..providers import OpenAICompatible
+                from ..routing import PolicyRouter
+
+                eps = {
+                    n: Endpoint(n, OpenAICompatible(base_url=d.base_url, model=n))
+                    for n, d in self.destinations.items()
+                }
+                self.router = PolicyRouter.from_policy(runtime.policy, eps)
+        elif core is not None and core.policy is not None:
+            self.router = core.stages.router
+            for name, ep in core.endpoints.items():
+                base = getattr(ep.provider, "base_url", None)
+                if isinstance(base, str):
+                    self.destinations[name] = _Destination(base.rstrip("/"))
+
+    # ------------------------------------------------------------------ one request
+
+    def exchange(self, request: Any, content: bytes) -> Flow:
+        """The flow for one request; its return value is a response to hand back as is."""
+        api = classify(request.method, request.url.path)
+        body = _json(content) if api is not None else None
+        if api is None or not isinstance(body, dict):
+            upstream = yield Forward(request)
+            return upstream.response
+        rt = self.runtime
+        ctx = self.context.merged(current_context())
+        call = rt.new_call(call_request(api, body), ctx, stream=body.get("stream") is True)
+        admitted = False
+        usage: Usage | None = None
+        try:
+            rt.authorize(call)
+            inspector = rt.inspector(call)
+            scan = None
+            if inspector is not None:
+                from ..inspect import Vault
+
+                scan = Scan(inspector, Vault(), call.findings)
+            changed = False
+            if scan is not None and scan.inspector.active("input"):
+                before = json.dumps(body, sort_keys=True)
+                rewrite_request(api, body, scan.text_in)
+                changed = json.dumps(body, sort_keys=True) != before
+                call.request = call_request(api, body)
+            url, headers, label = self._route(call, api, request)
+            admitted = True
+            yield from rt.admit(call)
+            host = urlsplit(url).netloc
+            target = Target(api.name.split(".", 1)[0], _str(body.get("model")), url)
+            rt.attempt_start(call, target.endpoint(label or host))
+            payload = json.dumps(body).encode() if changed else None
+            upstream = yield Forward(request, url, headers, payload)
+            status = upstream.status_code
+            if status >= 400:
+                error = error_for_status(status)(
+                    f"{api.name} answered HTTP {status}", provider=target.name, status_code=status
+                )
+                rt.attempt_end(call, error)
+                call.error = error
+                admitted = False
+                yield from rt.settle(call, None)
+                return upstream.response  # the SDK raises its own error from it
+            rt.attempt_end(call, None)
+            out_scan = scan if scan is not None and scan.inspector.active("output") else None
+            out_headers = [
+                (k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP
+            ]
+            if "text/event-stream" in upstream.headers.get("content-type", ""):
+                sse = SseRewriter(api, out_scan)
+                yield Head(upstream, status, out_headers)
+                while True:
+                    chunk = yield ReadChunk(upstream)
+                    if not chunk:
+                        break
+                    data = sse.feed(chunk)
+                    if data:
+                        yield Yield(data)
+                tail = sse.finish()
+                if tail:
+                    yield Yield(tail)
+                usage = sse.usage
+                call.response = _answer(api, "".join(sse.text), usage, None)
+            else:
+                raw = yield ReadAll(upstream)
+                parsed = _json(raw)
+                if out_scan is not None and isinstance(parsed, dict):
+                    rewrite_response(api, parsed, out_scan.text_out)
+                    raw = json.dumps(parsed).encode()
+                usage = _usage_in(parsed)
+                call.response = _answer(api, _answer_text(api, parsed), usage, parsed)
+                out_headers.append(("content-length", str(len(raw))))
+                yield Head(upstream, status, out_headers)
+                yield Yield(raw)
+            admitted = False
+            yield from rt.settle(call, usage)
+            return None
+        except GeneratorExit:
+            if admitted:
+                rt.settle_now(call, usage)
+            raise
+        except BaseException as e:
+            call.error = e
+            if admitted:
+                yield from rt.settle(call, usage)
+            raise
+        finally:
+            rt.finish(call)
+
+    def _route(
+        self, call: Call, api: Api, request: Any
+    ) -> tuple[str, list[tuple[str, str]] | None, str | None]:
+        """The URL to send to, replaced headers (``None``: unchanged) and the endpoint name.
+
+        Routing decides when the policy's ``endpointRouting`` sends this call somewhere and
+        the SDK's destination is not one of the endpoints it allows: the URL is rewritten to
+        the first of them (``routing="rewrite"``) or the call refused (``"refuse"``)."""
+        url = str(request.url)
+        if self.router is None:
+            return url, None, None
+        from ..routing import route_decision
+
+        try:
+            plan = self.router.route(call)
+        except NoRouteError:
+            if route_decision(call) is None:
+                return url, None, None  # no rule and no default speak about this call
+            raise
+        parts = urlsplit(url)
+        path = parts.path.rstrip("/")
+        base = f"{parts.scheme}://{parts.netloc}{path[: len(path) - len(api.suffix)]}"
+        for ep in plan:
+            dest = self.destinations.get(ep.name)
+            if dest is not None and dest.base_url == base.rstrip("/"):
+                return url, None, ep.name
+        chosen = plan[0]
+        dest = self.destinations.get(chosen.name)
+        if self.routing == "refuse" or dest is None:
+            raise NoRouteError(
+                f"the policy routes this call to endpoint {chosen.name!r}, not to {base}; "
+                "point the SDK's base_url there or let aiguard.http_client rewrite it"
+            )
+        query = f"?{parts.query}" if parts.query else ""
+        new_url = f"{dest.base_url}{api.suffix}{query}"
+        dropped = {"host"} | (set() if self.forward_credentials else set(_CREDENTIALS))
+        headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in dropped]
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        headers.extend(dest.headers)
+        return new_url, headers, chosen.name
+
+
+def _destination(name: str, value: Any) -> _Destination:
+    if isinstance(value, str):
+        return _Destination(value.rstrip("/"))
+    if isinstance(value, Mapping) and isinstance(value.get("base_url"), str):
+        headers = value.get("headers") or {}
+        return _Destination(
+            value["base_url"].rstrip("/"), tuple((str(k), str(v)) for k, v in headers.items())
+        )
+    raise ConfigError(
+        f"endpoints[{name!r}]: give the base URL the SDK would use for it, or "
+        "{'base_url': ..., 'headers': {...}}"
+    )
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _answer_text(api: Api, body: Any) -> str:
+    texts: list[str] = []
+
+    def collect(text: str, where: str) -> str:
+        texts.append(text)
+        return text
+
+    rewrite_response(api, body, collect)
+    return "".join(texts)
+
+
+def _answer(api: Api, text: str, usage: Usage | None, body: Any) -> Any:
+    """The response the span and audit record describe."""
+    model = _str(body.get("model")) if isinstance(body, dict) else None
+    if api.operation == "embeddings":
+        return EmbeddingResponse(vectors=(), usage=usage or Usage(estimated=True), model=model)
+    return ChatResponse(text=text, usage=usage or Usage(estimated=True), model=model)
