@@ -75,7 +75,7 @@ def _endpoint(name: str, value: Provider | Mapping[str, Any]) -> Endpoint:
 
 
 class Core:
-    __slots__ = ("clock", "endpoints", "pipeline", "policy", "stages")
+    __slots__ = ("_owned", "clock", "endpoints", "pipeline", "policy", "stages")
 
     def __init__(
         self,
@@ -111,6 +111,16 @@ class Core:
             self.endpoints, self.policy, clock=self.clock, pricing=pricing, telemetry=telemetry
         )
         built.setdefault("router", DirectRouter(self.endpoints))
+        given = dict(stages or {})
+        self._owned = [
+            v
+            for k, v in built.items()
+            if k in ("telemetry", "limiter", "cache")
+            and k not in given
+            and not (k == "telemetry" and telemetry is not None)
+        ]
+        if stages and ("router" in stages or "retry" in stages) and "observers" not in stages:
+            built.pop("observers", None)  # they feed the built router's health, now unused
         for key, value in (stages or {}).items():
             if key not in StageOverrides.__annotations__:
                 raise ConfigError(
@@ -121,9 +131,12 @@ class Core:
         self.pipeline = Pipeline(self.stages, self.clock, pricing)
 
     def closables(self) -> list[Any]:
-        """Stage engines holding resources (audit writer, limit stores, cache backends)."""
+        """Engines this client built that hold resources (audit writer, limit stores).
+
+        What the caller passed in (``stages=``, ``telemetry=``) is the caller's to close.
+        """
         seen: list[Any] = []
-        for stage in (self.stages.telemetry, self.stages.limiter, self.stages.cache):
+        for stage in self._owned:
             for obj in (stage, getattr(stage, "telemetry", None), getattr(stage, "limiter", None)):
                 if obj is not None and obj not in seen and hasattr(obj, "close"):
                     seen.append(obj)

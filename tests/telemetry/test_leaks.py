@@ -15,6 +15,7 @@ from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 
 from aiguard import errors
+from aiguard._stages import NO_RETRY
 from aiguard.telemetry import JSONLinesSink, LoggingSink, OTelLogSink, SQLiteAuditStore
 
 from ._fakes import FakeClock, Otel
@@ -64,7 +65,7 @@ def test_no_key_or_pii_in_any_span_metric_log_or_audit_row(
     # all endpoints failing
     h.script.replies = [(500, echo, {}), (500, echo, {})]
     with pytest.raises(errors.ProviderError):
-        h.chat(PROMPT, inspector=redact, router=h.plan("cloud-llm", "backup-llm"))
+        h.chat(PROMPT, inspector=redact, router=h.plan("cloud-llm", "backup-llm"), retry=NO_RETRY)
     # blocked before sending
     with pytest.raises(errors.ContentBlockedError):
         h.chat(PROMPT, inspector=Redactor(SECRETS, block=True))
