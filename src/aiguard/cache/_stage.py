@@ -124,6 +124,7 @@ class ResponseCache:
         key_schema_version: int = KEY_SCHEMA_VERSION,
         single_flight: bool = True,
         wait_timeout: float = 60.0,
+        follow_policy: bool = False,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl <= 0:
@@ -138,6 +139,7 @@ class ResponseCache:
         self.key_schema_version = key_schema_version
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
+        self.follow_policy = follow_policy
         self._clock = clock
         self._blocking = bool(self.backend.blocking)
         self._lock = threading.Lock()
@@ -158,7 +160,11 @@ class ResponseCache:
         policy_hash: str | None = None,
         backend: CacheBackend | None = None,
     ) -> ResponseCache:
-        """The stage a policy's ``cache`` section describes (the caller checks ``enabled``)."""
+        """The stage a policy's ``cache`` section describes, following per-call overrides.
+
+        Build it when the base section *or any override* enables caching: a call whose
+        effective section says ``enabled: false`` is then neither looked up nor stored.
+        """
         if backend is None:
             if spec.backend == "redis":
                 from ._redis import RedisBackend
@@ -172,6 +178,7 @@ class ResponseCache:
             deterministic_only=spec.deterministic_only,
             share_across_tenants=spec.share_across_tenants,
             policy_hash=policy_hash,
+            follow_policy=True,
         )
 
     def close(self) -> None:
@@ -203,21 +210,32 @@ class ResponseCache:
 
     # ------------------------------------------------------------------ keys
 
-    def _eligible(self, request: ChatRequest) -> bool:
-        if not self.deterministic_only:
-            return True
-        return request.temperature == 0 or request.seed is not None
+    def _settings(self, call: Call) -> tuple[bool, bool, bool, float]:
+        """(enabled, deterministic_only, share_across_tenants, ttl) for this call."""
+        if self.follow_policy:
+            spec = getattr(call.notes.get("policy"), "cache", None)
+            if spec is not None:
+                return (
+                    bool(spec.enabled),
+                    bool(spec.deterministic_only),
+                    bool(spec.share_across_tenants),
+                    float(spec.ttl_seconds),
+                )
+        return True, self.deterministic_only, self.share_across_tenants, self.ttl
 
     def _key(self, call: Call) -> str | None:
         request = call.request
         if call.operation != "chat" or not call.plan or not isinstance(request, ChatRequest):
             return None
-        if not self._eligible(request):
+        enabled, deterministic_only, share, _ = self._settings(call)
+        if not enabled:
+            return None
+        if deterministic_only and not (request.temperature == 0 or request.seed is not None):
             return None
         describe = call.plan[0].provider.describe()
-        tenant = None if self.share_across_tenants else call.context.tenant
+        tenant = None if share else call.context.tenant
         try:
-            memo: Any = (tuple(describe.items()), tenant)
+            memo: Any = (tuple(describe.items()), tenant, share)
             prefix = self._prefixes.get(memo)
         except TypeError:  # an unhashable describe() value: no memo, compute every time
             memo, prefix = None, None
@@ -226,7 +244,7 @@ class ResponseCache:
                 prefix = key_prefix(
                     describe,
                     tenant=tenant,
-                    share_across_tenants=self.share_across_tenants,
+                    share_across_tenants=share,
                     policy_hash=self.policy_hash,
                     schema_version=self.key_schema_version,
                 )
@@ -363,7 +381,7 @@ class ResponseCache:
             self._count("not_stored")
             self._release(note, hit, None)
             return None
-        ttl = call.options.cache_ttl or self.ttl
+        ttl = call.options.cache_ttl or self._settings(call)[3]
         if not self._blocking:
             self._put(note, key, hit, ttl)
             return None
