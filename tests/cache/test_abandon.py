@@ -160,3 +160,16 @@ def test_waiters_get_faithful_copies_of_any_provider_error() -> None:
         dup = _copy_error(original)
         assert dup is not original and type(dup) is type(original)
         assert str(dup) == str(original) and dup.__dict__ == original.__dict__
+
+
+async def test_a_broken_leader_stream_sends_waiters_upstream(kind: str) -> None:
+    from aiguard.errors import StreamInterrupted
+
+    cache = ResponseCache()
+    leader, follower = _call(), _call()
+    cache.lookup(leader)
+    handle = await _perform(kind, cache.lookup(follower))
+    assert await asyncio.to_thread(cache.wait_for_waiters, 1, 60)
+    cache.abandon(leader, StreamInterrupted("cut", partial_text="the leader's words"))
+    assert await _outcome(kind, handle) is None
+    assert follower.notes["cache"].result == "miss"

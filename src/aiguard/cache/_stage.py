@@ -15,8 +15,9 @@ Why it is built this way:
 * Concurrent identical misses are coalesced in-process (``_flight``): one leader calls
   upstream, the rest wait as an ``Io`` the driver performs (blocking or awaited), released by
   the leader's ``store`` or ``abandon``. If the leader fails with a ``ProviderError`` the
-  waiters raise that error too (the same request to the same endpoint would have failed the
-  same way; a stampede on a failing provider helps nobody). If it fails for any other reason
+  waiters raise a copy of it (the same request to the same endpoint would have failed the
+  same way; a stampede on a failing provider helps nobody), except a stream interrupted after
+  it started (its partial text is the leader's own). If it fails for any other reason
   (a refusal aimed at the leader's own user, a budget, cancellation, an abandoned stream, an
   answer that may not be cached) the waiters proceed as ordinary misses.
 """
@@ -33,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 from .._effects import Io
 from .._stages import CacheHit
 from .._types import ChatRequest, ChatResponse, StreamEvent
-from ..errors import ProviderError
+from ..errors import ProviderError, StreamInterrupted
 from ._flight import Flight
 from ._keys import KEY_SCHEMA_VERSION, UncacheableRequest, cache_key, key_prefix
 from ._memory import MemoryBackend
@@ -48,6 +49,9 @@ log = logging.getLogger("aiguard.cache")
 
 CacheResult = Literal["hit", "coalesced", "miss", "uncacheable", "refresh", "error"]
 _STORABLE_FINISH = frozenset(("stop", "length", "tool_calls"))
+_OWN_ERRORS = (StreamInterrupted,)
+"""Provider errors that belong to the leader's own exchange (a stream that broke after it
+had started: its partial text is the leader's), so waiters make their own call instead."""
 _WARN_EVERY = 30.0
 
 
@@ -342,8 +346,9 @@ class ResponseCache:
             self._count("coalesced")
             note.result = "coalesced"
             return flight.answer
-        if resolved and isinstance(flight.error, ProviderError):
-            raise _copy_error(flight.error) from flight.error
+        error = flight.error
+        if resolved and isinstance(error, ProviderError) and not isinstance(error, _OWN_ERRORS):
+            raise _copy_error(error) from error
         if not resolved:
             log.debug("aiguard cache: stopped waiting for an identical call; calling upstream")
         self._count("misses")
