@@ -115,6 +115,10 @@ class ResponseCache:
     answers to identical requests (off: the tenant is part of the key). ``policy_hash``: the
     policy document's hash, so a policy change starts a fresh keyspace. ``single_flight`` and
     ``wait_timeout``: coalesce identical concurrent misses, waiting at most that long.
+    ``follow_policy``: take ``enabled``, ``ttl_seconds``, ``deterministic_only`` and
+    ``share_across_tenants`` per call from the call's effective policy
+    (``call.notes["policy"].cache``, left there by the policy stage), so an override can switch
+    caching off for a tenant; ``from_spec`` turns it on. ``clock`` times the log throttle.
     """
 
     def __init__(
