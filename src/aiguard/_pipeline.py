@@ -217,18 +217,11 @@ class Pipeline:
                 except ProviderError as e:
                     e.endpoint = endpoint.name
                     self._end_attempt(call, e)
-                    failures.append((endpoint.name, e))
-                    if not refreshed and self._refresh_credentials(endpoint, e):
-                        refreshed = True
-                        continue
-                    wait = self.stages.retry.next_wait(call, endpoint, attempt, e)
-                    if wait is not None:
-                        if wait > 0:
-                            yield Sleep(wait)
-                        continue
-                    if i + 1 < len(call.plan) and self.stages.retry.fail_over(call, endpoint, e):
+                    then = yield from self._after_failure(call, i, attempt, e, failures, refreshed)
+                    refreshed = refreshed or then == "refresh"
+                    if then == "next":
                         break
-                    raise _final_error(failures) from e
+                    continue
                 self._end_attempt(call, None)
                 return parsed.model_copy(
                     update={
@@ -256,6 +249,30 @@ class Pipeline:
         for o in self.stages.observers:
             o.attempt_ended(call, error)
         self.stages.telemetry.attempt_end(call, error)
+
+    def _after_failure(
+        self,
+        call: Call,
+        index: int,
+        attempt: int,
+        error: ProviderError,
+        failures: list[tuple[str, ProviderError]],
+        refreshed: bool,
+    ) -> Flow[str]:
+        """After a failed attempt: ``"refresh"`` or ``"retry"`` the same endpoint, go to the
+        ``"next"`` one, or raise. Shared by plain and streamed calls."""
+        endpoint = call.plan[index]
+        failures.append((endpoint.name, error))
+        if not refreshed and self._refresh_credentials(endpoint, error):
+            return "refresh"
+        wait = self.stages.retry.next_wait(call, endpoint, attempt, error)
+        if wait is not None:
+            if wait > 0:
+                yield Sleep(wait)
+            return "retry"
+        if index + 1 < len(call.plan) and self.stages.retry.fail_over(call, endpoint, error):
+            return "next"
+        raise _final_error(failures) from error
 
     @staticmethod
     def _refresh_credentials(endpoint: Endpoint, error: ProviderError) -> bool:
@@ -331,6 +348,7 @@ class Pipeline:
         failures: list[tuple[str, ProviderError]] = []
         for i, endpoint in enumerate(call.plan):
             attempt = 0
+            refreshed = False
             while True:
                 attempt += 1
                 self._begin_attempt(call, endpoint, attempt)
@@ -344,15 +362,11 @@ class Pipeline:
                     self._end_attempt(call, e)
                     if seen.emitted:
                         raise _interrupted(e, seen) from e
-                    failures.append((endpoint.name, e))
-                    wait = self.stages.retry.next_wait(call, endpoint, attempt, e)
-                    if wait is not None:
-                        if wait > 0:
-                            yield Sleep(wait)
-                        continue
-                    if i + 1 < len(call.plan) and self.stages.retry.fail_over(call, endpoint, e):
+                    then = yield from self._after_failure(call, i, attempt, e, failures, refreshed)
+                    refreshed = refreshed or then == "refresh"
+                    if then == "next":
                         break
-                    raise _final_error(failures) from e
+                    continue
                 self._end_attempt(call, None)
                 return result
         raise _final_error(failures)

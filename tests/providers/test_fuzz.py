@@ -131,19 +131,7 @@ def _usage_stream(name: str, value: Any) -> bytes:
     return body
 
 
-_OPENAI_CODEC = pytest.mark.xfail(
-    reason="OpenAI codec (lead's): OpenAIStreamDecoder._usage outside its try -> bare ValueError",
-    strict=False,
-)
-
-
-@pytest.mark.parametrize(
-    "name",
-    [
-        pytest.param(n, marks=_OPENAI_CODEC) if n in ("openai", "azure") else n
-        for n in sorted(ADAPTERS)
-    ],
-)
+@pytest.mark.parametrize("name", sorted(ADAPTERS))
 @pytest.mark.parametrize("value", ["x", [1], {"a": 1}, 1.5, None, True])
 def test_non_integer_usage_in_streams(name: str, value: Any) -> None:
     decoder = ADAPTERS[name].stream_decoder()

@@ -233,7 +233,12 @@ class OpenAIStreamDecoder:
             status = code if isinstance(code, int) else 500
             cls: type[ProviderError] = error_for_status(status)
             raise cls(str(err.get("message") or "error event in stream"), provider=self._provider)
-        usage = _usage(chunk["usage"]) if chunk.get("usage") else None
+        try:
+            usage = _usage(chunk["usage"]) if chunk.get("usage") else None
+        except (TypeError, ValueError, AttributeError) as e:
+            raise DecodeError(
+                f"stream usage has the wrong shape: {e}", provider=self._provider
+            ) from e
         choices = chunk.get("choices") or []
         text = ""
         tools: list[ToolCallDelta] = []

@@ -7,9 +7,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from .._effects import HttpRequest, RawResponse
+from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
-from ..errors import MissingCredentialsError
+from ..errors import ConfigError, MissingCredentialsError
+from ._auth import TokenSource, bearer_headers, invalidate_from_auth
 from ._base import Capabilities, Provider, load_json, register_provider
 from ._openai_codec import (
     OpenAIStreamDecoder,
@@ -118,9 +119,10 @@ class OpenAICompatible(_OpenAIWire):
     """Any server speaking OpenAI's API: vLLM, Ollama's ``/v1``, LM Studio, Groq, Together...
 
     Quirks are flags rather than subclasses: ``api_key`` is optional (local servers rarely
-    want one), ``auth_header`` names where it goes, ``include_usage=False`` for servers that
-    reject ``stream_options``, ``max_tokens_field`` for servers that want
-    ``max_completion_tokens``.
+    want one), ``auth_header`` names where it goes, ``token_source`` sends bearer tokens
+    instead (an OAuth2-protected internal gateway: ``OAuth2ClientCredentials(...)``),
+    ``include_usage=False`` for servers that reject ``stream_options``,
+    ``max_tokens_field`` for servers that want ``max_completion_tokens``.
     """
 
     name = "openai-compatible"
@@ -133,6 +135,7 @@ class OpenAICompatible(_OpenAIWire):
         api_key: str | None = None,
         api_key_env: str | None = None,
         auth_header: str = "authorization",
+        token_source: TokenSource | None = None,
         include_usage: bool = True,
         max_tokens_field: str = "max_tokens",
         timeout: float | None = None,
@@ -147,12 +150,20 @@ class OpenAICompatible(_OpenAIWire):
             headers=headers,
             capabilities=capabilities or Capabilities(embeddings=True),
         )
+        if token_source is not None and (api_key or api_key_env):
+            raise ConfigError(
+                "OpenAICompatible: give either token_source= (bearer tokens, e.g. OAuth2) "
+                "or an API key, not both"
+            )
+        self._tokens = token_source
         self._key_env = api_key_env
         self._auth_header = auth_header.lower()
         self.include_usage = include_usage
         self.max_tokens_field = max_tokens_field
 
-    def auth_headers(self, endpoint: str | None = None) -> dict[str, str]:
+    def auth_headers(self, endpoint: str | None = None) -> dict[str, str] | Io:
+        if self._tokens is not None:
+            return bearer_headers(self._tokens)
         key = self._api_key
         if key is None and self._key_env:
             key = os.environ.get(self._key_env)
@@ -163,3 +174,9 @@ class OpenAICompatible(_OpenAIWire):
         if self._auth_header == "authorization":
             return {"authorization": f"Bearer {key}"}
         return {self._auth_header: key}
+
+    def invalidate_credentials(self, auth: Mapping[str, str] | None = None) -> bool:
+        """After a 401: drop the bearer token that failed; ``True`` when a retry may help."""
+        if self._tokens is None:
+            return False
+        return invalidate_from_auth(self._tokens, auth)
