@@ -4,6 +4,8 @@ One client over many LLM providers; before any call leaves the process it applie
 (scopes, content inspection, budgets and rate limits, routing), and it records what happened.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from . import errors
 from ._call import Endpoint
 from ._client import AsyncChatStream, AsyncClient, ChatStream, Client
@@ -27,6 +29,9 @@ from ._types import (
 )
 from .errors import AIGuardError
 
+if TYPE_CHECKING:
+    from .policy import Policy
+
 __version__ = "0.1.0"
 
 __all__ = [
@@ -45,6 +50,7 @@ __all__ = [
     "ImagePart",
     "ImageURL",
     "Message",
+    "Policy",
     "ResponseFormat",
     "StreamEvent",
     "TextPart",
@@ -57,3 +63,12 @@ __all__ = [
     "current_context",
     "errors",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The policy engine is loaded on first use: most of import time otherwise.
+    if name == "Policy":
+        from .policy import Policy
+
+        return Policy
+    raise AttributeError(f"module 'aiguard' has no attribute {name!r}")
