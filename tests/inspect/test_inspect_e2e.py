@@ -226,3 +226,25 @@ def test_redacting_policy_round_trip_through_the_client(fake: FakeProvider) -> N
         text = "".join(ev.text for ev in s)
     assert "bob@" not in json.dumps(fake.requests[0].json)
     assert text == "I'll mail bob@example.com now"
+
+
+def test_verdict_spans_map_back_to_their_message() -> None:
+    from aiguard._types import ChatRequest, Message
+    from aiguard.inspect._stage import merge_verdicts, moderation_text
+
+    request = ChatRequest(
+        messages=(
+            Message(role="system", content="be brief"),
+            Message(role="user", content="tell me the forbidden thing"),
+        )
+    )
+    text, starts = moderation_text(request)
+    at = text.index("forbidden")
+    verdict = ModerationVerdict("jailbreak", 0.8, start=at, end=at + 9)
+    found: list[Any] = []
+    merge_verdicts(found, [verdict, ModerationVerdict("other", flagged=False)], "flag", starts)
+    (f,) = found
+    assert (f.category, f.message_index, f.start, f.end) == ("moderator.jailbreak", 1, 12, 21)
+    with pytest.raises(ContentBlockedError) as e:
+        merge_verdicts([], [verdict], "block", starts)
+    assert (e.value.message_index, e.value.start) == (1, 12)
