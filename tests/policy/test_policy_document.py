@@ -141,7 +141,7 @@ def test_every_mistake_is_reported_at_once_with_paths() -> None:
         ({"rateLimit": {"store": {"type": "redis"}}}, "spec.rateLimit.store.url: required"),
         ({"rateLimit": {"limits": [{"key": ["tenant"]}]}}, "spec.rateLimit.limits[0]: sets no"),
         ({"cache": {"maxEntries": 0}}, "spec.cache.maxEntries: expected a positive"),
-        ({"logging": {"sink": "sqlite"}}, "spec.logging.path: required for sink 'sqlite'"),
+        ({"logging": {"sink": "jsonl"}}, "spec.logging.path: required for sink 'jsonl'"),
         ({"authentication": {"scopes": ["a"]}}, "spec.authentication.type: is 'none'"),
         ({"authentication": {"type": "oauth2", "scopes": "ai.read"}}, "expected a list"),
         ({"endpointRouting": {"rules": [{"match": {}}]}}, "rules[0].routeTo: required"),

@@ -23,18 +23,19 @@ class LoggingSpec(Section):
     retention_days: PositiveInt | None = None
     """Days a record is kept: the ``sqlite`` and ``jsonl`` sinks delete older records; the
     ``logging`` and ``otel`` sinks attach it to each record for the log backend to honour."""
-    sink: Literal["sqlite", "jsonl", "logging", "otel"] = "logging"
-    """``sqlite``/``jsonl`` write to ``path``; ``logging`` uses the ``aiguard.audit`` logger;
-    ``otel`` emits OpenTelemetry log events."""
+    sink: Literal["sqlite", "jsonl", "logging", "otel"] = "sqlite"
+    """``sqlite`` (the embedded default) and ``jsonl`` write to ``path``; ``logging`` uses the
+    ``aiguard.audit`` logger; ``otel`` emits OpenTelemetry log events."""
     path: str | None = None
-    """File for the ``sqlite`` and ``jsonl`` sinks."""
+    """File for the ``sqlite`` and ``jsonl`` sinks; ``sqlite`` defaults to
+    ``aiguard-audit.db`` in the working directory."""
     capture_content: bool = False
     """Record prompts and answers (after redaction) in the audit record."""
 
     @model_validator(mode="after")
     def _valid(self) -> LoggingSpec:
-        if self.sink in ("sqlite", "jsonl") and not self.path:
-            raise ValueError(f".path: required for sink {self.sink!r}")
+        if self.sink == "jsonl" and not self.path:
+            raise ValueError(".path: required for sink 'jsonl'")
         if self.sink not in ("sqlite", "jsonl") and self.path:
             raise ValueError(f".path: only used by sinks 'sqlite' and 'jsonl', not {self.sink!r}")
         return self
