@@ -85,10 +85,10 @@ def bench_keys() -> None:
 
 
 class _Constant:
-    """A cache stage that always answers: what a hit costs without any cache work."""
+    """A cache stage that always answers ``response``: what a hit costs without cache work."""
 
-    def __init__(self) -> None:
-        self.hit = CacheHit(ChatResponse(text="hello", model=MODEL))
+    def __init__(self, response: ChatResponse) -> None:
+        self.hit = CacheHit(response)
 
     def lookup(self, call: Call) -> CacheHit:
         return self.hit
@@ -114,13 +114,14 @@ def bench_memory_hit(url: str) -> None:
     eps = {"llm": provider}
     cache = ResponseCache(MemoryBackend())
     clients = {
-        "const/default": aiguard.Client(eps, stages={"cache": _Constant()}),
         "cache/default": aiguard.Client(eps, stages={"cache": cache}),
-        "const/bare": aiguard.Client(eps, stages={**_bare(provider), "cache": _Constant()}),
         "cache/bare": aiguard.Client(eps, stages={**_bare(provider), "cache": cache}),
     }
-    for c in clients.values():
-        c.chat(SHORT, model="llm", temperature=0)
+    # The constant stage answers exactly what the cache holds, so downstream work is equal.
+    first = clients["cache/default"].chat(SHORT, model="llm", temperature=0)
+    const = _Constant(first)
+    clients["const/default"] = aiguard.Client(eps, stages={"cache": const})
+    clients["const/bare"] = aiguard.Client(eps, stages={**_bare(provider), "cache": const})
     assert clients["cache/default"].chat(SHORT, model="llm", temperature=0).cached
     fns = {k: (lambda c=c: c.chat(SHORT, model="llm", temperature=0)) for k, c in clients.items()}
     us = interleaved(fns, 5_000)
