@@ -21,7 +21,7 @@ import asyncio
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from ._context import CallContext
@@ -61,7 +61,7 @@ def guard(
     inputs: Sequence[str] | None = None,
     output: bool = True,
     context: CallContext | Mapping[str, Any] | None = None,
-    scopes: Sequence[str] | frozenset[str] = (),
+    scopes: Collection[str] = (),
     operation: Literal["chat", "embeddings"] = "chat",
     model: str | None = None,
     retries: int = 0,
@@ -83,7 +83,7 @@ def guard(
     inputs: Sequence[str] | None = None,
     output: bool = True,
     context: CallContext | Mapping[str, Any] | None = None,
-    scopes: Sequence[str] | frozenset[str] = (),
+    scopes: Collection[str] = (),
     operation: Literal["chat", "embeddings"] = "chat",
     model: str | None = None,
     retries: int = 0,
@@ -176,8 +176,13 @@ def _wrapper(
     """The one wrapper for ``fn``'s kind; each only chooses how effects are performed."""
     if inspect.isasyncgenfunction(fn):
 
-        def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return drive_async_gen(core.run_stream(args, kwargs), fn, asleep)
+        async def agen_wrapper(*args: Any, **kwargs: Any) -> Any:
+            inner = drive_async_gen(core.run_stream(args, kwargs), fn, asleep)
+            try:
+                async for item in inner:
+                    yield item
+            finally:
+                await inner.aclose()
 
         return agen_wrapper
     if inspect.iscoroutinefunction(fn):
@@ -189,7 +194,7 @@ def _wrapper(
     if inspect.isgeneratorfunction(fn):
 
         def gen_wrapper(*args: Any, **kwargs: Any) -> Any:
-            return drive_gen(core.run_stream(args, kwargs), fn, sleep)
+            return (yield from drive_gen(core.run_stream(args, kwargs), fn, sleep))
 
         return gen_wrapper
 

@@ -13,7 +13,7 @@ import asyncio
 import inspect
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Awaitable, Callable, Generator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -385,7 +385,7 @@ async def drive_async(
 
 def drive_gen(
     flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], None] = time.sleep
-) -> Iterator[Any]:
+) -> Generator[Any, None, None]:
     cur = _Cursor(flow)
     opened: list[Any] = []
     try:
@@ -409,7 +409,7 @@ def drive_gen(
 
 async def drive_async_gen(
     flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
-) -> AsyncIterator[Any]:
+) -> AsyncGenerator[Any, None]:
     cur = _Cursor(flow)
     opened: list[Any] = []
     try:
