@@ -124,6 +124,12 @@ def _digits(s: str) -> str:
 
 
 _GROUP = re.compile(r"[+(]?\d+")
+# A superset of where any number format below can start (each alternative is a prefix of a
+# format): one regex call rejects most digit groups before the detailed formats are tried.
+_GATE = re.compile(
+    r"\d{9}|\d{4}[ \-]\d{4}|\d{3}[ \-]\d{2}[ \-]\d|\d{1,3}\.\d|\d{3}[ .\-]\d{3}[ .\-]\d{4}"
+    r"|\+|00|0|1[ .\-]|\(\d{3}\)|\(0"
+)
 _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 
 
@@ -149,7 +155,7 @@ def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]
         resume = s
         for g in _GROUP.finditer(text, s, run_end):
             pos = g.start()
-            if pos < resume or _attached_before(text, pos):
+            if pos < resume or _GATE.match(text, pos) is None or _attached_before(text, pos):
                 continue
             remaining = shape.count(b"0", pos, run_end)
             if remaining < 4 or (remaining < 7 and not has_dot):
