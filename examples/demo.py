@@ -16,7 +16,7 @@ import aiguard
 from aiguard import errors
 from aiguard.providers import OpenAICompatible
 from aiguard.telemetry import SQLiteAuditStore, usage_summary
-from aiguard.testing import Fault, FakeProvider, Reply
+from aiguard.testing import FakeProvider, Fault, Reply
 from aiguard.tokens import Price, PriceTable
 
 POLICY = Path(__file__).parent / "policies" / "secure-llm-endpoint.yaml"
@@ -92,9 +92,8 @@ def main() -> None:
 
         step("rate limits and token budget left for acme/u-42")
         for u in client.usage(CALLER):
-            print(
-                f"{u.limit:<28} used {u.used:>8.1f} of {u.amount:>9.0f}  remaining {u.remaining:.1f}"
-            )
+            print(f"{u.limit:<28} used {u.used:>8.1f} of {u.amount:>9.0f}", end="")
+            print(f"  remaining {u.remaining:.1f}")
 
         client.close()  # flushes the audit log
 
