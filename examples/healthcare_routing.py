@@ -21,8 +21,7 @@ from pathlib import Path
 
 import aiguard
 from aiguard import errors
-from aiguard.providers import OpenAICompatible
-from aiguard.providers.bedrock import Bedrock
+from aiguard.providers import Bedrock, OpenAICompatible
 from aiguard.testing import FakeProvider, Fault
 from aiguard.tokens import Price, PriceTable
 
