@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from ..errors import PolicyViolation
 from ._policy import capture_content_of
 from ._recorder import AttemptRecorder, CallRecorder
 from ._telemetry import Telemetry
@@ -89,6 +90,17 @@ class TelemetryStage:
         if capture_content_of(logging_spec):
             rec.capture_content = True
 
+    @staticmethod
+    def _refusal(call: Call, rec: CallRecorder) -> None:
+        """A policy refusal is a violation even when no detector finding describes it
+        (missing scope, tool not allowed, a block raised before findings were kept)."""
+        error = call.error
+        if not isinstance(error, PolicyViolation):
+            return
+        if any(getattr(f, "category", None) == error.category for f in call.findings):
+            return
+        rec.decision(error.category, "block", direction=error.direction or "input", detector=None)
+
     # ------------------------------------------------------------------ hooks
     def start(self, call: Call) -> None:
         call.notes[_REC] = self.telemetry.start_call(
@@ -161,6 +173,7 @@ class TelemetryStage:
         if isinstance(att, AttemptRecorder):  # abandoned mid-attempt
             att.end(call.error)
         self._findings(call, rec)
+        self._refusal(call, rec)
         self._policy(call, rec)
         if call.plan:  # routing ran, so input inspection finished: the request is redacted
             rec.input_redacted(call.request)
