@@ -247,3 +247,34 @@ async def test_waiters_proceed_when_the_leader_abandons_its_stream(
         await d.close()
     assert len(fake.requests) == 3
     assert not any(r.cached for r in results)
+
+
+async def test_a_dropped_leader_stream_releases_its_waiters(kind: str, fake: FakeProvider) -> None:
+    """A stream the caller forgets (never closed, just dropped) is finalised; its waiters
+    are released rather than left to their timeout."""
+    import gc
+
+    cache = ResponseCache(wait_timeout=600)
+    d = Driver(kind, endpoints(fake), cache)
+    fake.script(Reply(chunks=["x", "y", "z"]))
+    try:
+        if kind == "sync":
+            stream: Any = d.sync.stream(HELLO, model="llm", temperature=0)
+            next(iter(stream))
+            with ThreadPoolExecutor(1) as pool:
+                waiter = pool.submit(d.sync.chat, HELLO, model="llm", temperature=0)
+                assert cache.wait_for_waiters(1, timeout=60)
+                del stream
+                gc.collect()
+                result = waiter.result()
+        else:
+            stream = d.aio.stream(HELLO, model="llm", temperature=0)
+            await stream.__anext__()
+            task = asyncio.create_task(d.aio.chat(HELLO, model="llm", temperature=0))
+            assert await asyncio.to_thread(cache.wait_for_waiters, 1, 60)
+            del stream
+            gc.collect()
+            result = await task
+    finally:
+        await d.close()
+    assert not result.cached and len(fake.requests) == 2

@@ -47,7 +47,7 @@ class Flight:
         self.error: BaseException | None = None
         self._done = False
         self._event = threading.Event()
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # see ResponseCache._lock: finalisers may re-enter
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
 
     @property
@@ -88,11 +88,12 @@ class Flight:
 
     async def wait_async(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
+        fut: asyncio.Future[None] = loop.create_future()
+        entry = (loop, fut)  # allocated outside the lock: nothing in it can re-enter
         with self._lock:
             if self._done:
                 return True
-            fut: asyncio.Future[None] = loop.create_future()
-            self._futures.append((loop, fut))
+            self._futures.append(entry)
         try:
             await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:

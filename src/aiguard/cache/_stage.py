@@ -150,7 +150,9 @@ class ResponseCache:
         self.follow_policy = follow_policy
         self._clock = clock
         self._blocking = bool(self.backend.blocking)
-        self._lock = threading.Lock()
+        # Re-entrant: a stream dropped in a reference cycle is finalised by the garbage
+        # collector, which may run inside one of our critical sections and call ``abandon``.
+        self._lock = threading.RLock()
         self._flights: dict[str, Flight] = {}
         self._prefixes: dict[Any, bytes] = {}
         self._counts = dict.fromkeys(
