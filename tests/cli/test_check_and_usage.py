@@ -234,3 +234,12 @@ def test_python_dash_m_runs_the_same_command(tmp_path: Path) -> None:
     assert done.returncode == EXIT_BLOCKED
     assert json.loads(done.stdout)["outcome"] == "blocked"
     assert _fake_key() not in done.stdout + done.stderr
+
+
+def test_a_file_that_is_not_an_audit_store_is_invalid_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("not a database, " * 100)
+    assert main(["usage", "--db", str(path)]) == EXIT_INVALID
+    assert "cannot open audit store" in capsys.readouterr().err
