@@ -150,3 +150,17 @@ def test_every_normalised_span_maps_back_to_text_that_folds_to_it(parts: list[st
         assert 0 <= s <= e <= len(text)
         folded = normalize(text[s:e]).text
         assert m.group() in folded  # the original span covers the normalised word
+
+
+def test_regex_offsets_are_characters_after_non_ascii_text() -> None:
+    engine = ContentInspector(
+        {
+            "blockList": [{"regex": r"ACME-\d{6}", "action": "redact", "name": "ticket"}],
+            "allowList": [{"regex": "ACME-000000"}],
+        }
+    )
+    text = "Ünïcödé — “quotes” 你好 ACME-123456 and ACME-000000 end"
+    out = engine.inspect_text(text)
+    assert out.text == "Ünïcödé — “quotes” 你好 [TICKET_1] and ACME-000000 end"
+    (f,) = out.findings
+    assert text[f.start : f.end] == "ACME-123456"
