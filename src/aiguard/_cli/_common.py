@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -24,6 +23,7 @@ __all__ = [
     "EXIT_USAGE",
     "InvalidInput",
     "UsageError",
+    "context_dict",
     "emit_json",
     "load_policy",
     "parse_context",
@@ -167,8 +167,3 @@ def table(rows: list[list[str]], head: list[str] | None = None) -> str:
         if head and n == 0:
             lines.append("  ".join("-" * w for w in widths))
     return "\n".join(lines)
-
-
-def err(message: str) -> None:
-    """One line on stderr, prefixed like argparse's own errors."""
-    sys.stderr.write(f"aiguard: {message}\n")
