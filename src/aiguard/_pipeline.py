@@ -91,7 +91,7 @@ class Pipeline:
             yield from self._admit(call)
             if call.operation == "embeddings":
                 embedding: EmbeddingResponse = yield from self._attempts(call, embed=True)
-                result: Any = self._priced(embedding, embedding.usage)
+                result: Any = embedding
                 usage: Usage | None = embedding.usage
                 raw_events = None
             elif call.stream:
@@ -101,7 +101,6 @@ class Pipeline:
                 raw = self._priced(raw, raw.usage)
             else:
                 raw = yield from self._attempts(call, embed=False)
-                raw = self._priced(raw, raw.usage)
                 result = s.inspector.inspect_output(call, raw)
                 usage = raw.usage
                 raw_events = None
@@ -223,12 +222,14 @@ class Pipeline:
                         break
                     continue
                 self._end_attempt(call, None)
-                return parsed.model_copy(
+                model = parsed.model or endpoint.provider.model
+                return parsed.model_copy(  # one copy: where it came from and what it cost
                     update={
                         "endpoint": endpoint.name,
                         "provider": endpoint.provider.name,
                         "request_id": endpoint.provider.request_id(raw.headers),
-                        "model": parsed.model or endpoint.provider.model,
+                        "model": model,
+                        "cost": self.pricing(model, parsed.usage) if self.pricing else None,
                     }
                 )
         raise _final_error(failures)
