@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from typing import IO, NoReturn
 
@@ -57,6 +58,11 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message}")
 
 
+def _wrap(text: str) -> str:
+    """Descriptions are kept as written (the epilogs hold aligned examples), so wrap here."""
+    return textwrap.fill(text, 79)
+
+
 def _formatter(prog: str) -> argparse.HelpFormatter:
     return argparse.RawDescriptionHelpFormatter(prog, max_help_position=30)
 
@@ -67,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = _Parser(
         prog="aiguard",
-        description="aiguard: check policies, try content inspection, read usage.",
+        description=_wrap("aiguard: check policies, try content inspection, read usage."),
         epilog=_EPILOG,
         formatter_class=_formatter,
     )
@@ -82,8 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     validate = policy_cmds.add_parser(
         "validate",
         help="check a policy file; list every problem with its path",
-        description="Load a policy and report every problem at once, each with the path to "
-        "fix (spec.rateLimit.requestsPerMinute: ...). Exit 1 if it does not load.",
+        description=_wrap(
+            "Load a policy and report every problem at once, each with the path to "
+            "fix (spec.rateLimit.requestsPerMinute: ...). Exit 1 if it does not load."
+        ),
         epilog="example:\n  aiguard policy validate examples/policies/secure-llm-endpoint.yaml",
         formatter_class=_formatter,
     )
@@ -94,9 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     explain = policy_cmds.add_parser(
         "explain",
         help="show the decisions the policy would take for one call",
-        description="Show what the policy decides for a call with this context: overrides, "
-        "scopes, moderation, route, limits, cache and audit. Nothing is sent and no counter "
-        "changes. Exit 2 if the call would be refused.",
+        description=_wrap(
+            "Show what the policy decides for a call with this context: overrides, "
+            "scopes, moderation, route, limits, cache and audit. Nothing is sent and no counter "
+            "changes. Exit 2 if the call would be refused."
+        ),
         epilog="example:\n  aiguard policy explain policy.yaml --context region=EU,tenant=acme "
         "\\\n      --scopes ai.read,ai.write --model chat-default",
         formatter_class=_formatter,
@@ -115,10 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
     check = commands.add_parser(
         "check",
         help="inspect a text with the policy's contentModeration",
-        description="Run the policy's content inspection over a text and print the result: "
-        "the text as it would be sent (redacted, masked, hashed) and the findings (category, "
-        "action, offsets). A blocked text is withheld and the exit code is 2. Matched text "
-        "is never printed.",
+        description=_wrap(
+            "Run the policy's content inspection over a text and print the result: "
+            "the text as it would be sent (redacted, masked, hashed) and the findings (category, "
+            "action, offsets). A blocked text is withheld and the exit code is 2. Matched text "
+            "is never printed."
+        ),
         epilog="examples:\n  aiguard check policy.yaml --text 'mail me at jane@example.com'\n"
         "  aiguard check policy.yaml - < prompt.txt\n"
         "  aiguard check policy.yaml --direction output --json - < answer.txt",
@@ -142,9 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
     usage = commands.add_parser(
         "usage",
         help="usage table from a SQLite audit store",
-        description="Calls, tokens, cost, policy findings, blocked calls, errors, cache hit "
-        "rate and p50/p95 latency per group, from the audit store the policy's "
-        "`logging: {sink: sqlite, path: ...}` writes.",
+        description=_wrap(
+            "Calls, tokens, cost, policy findings, blocked calls, errors, cache hit "
+            "rate and p50/p95 latency per group, from the audit store the policy's "
+            "`logging: {sink: sqlite, path: ...}` writes."
+        ),
         epilog="examples:\n  aiguard usage --db audit.db\n"
         "  aiguard usage --db audit.db --by tenant,model --since 7d --json",
         formatter_class=_formatter,
@@ -164,8 +178,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report",
         help="write the offline HTML usage report",
-        description="Write one self-contained HTML page (no scripts, nothing from the "
-        "network) charting calls, tokens, cost, latency and findings per day.",
+        description=_wrap(
+            "Write one self-contained HTML page (no scripts, nothing from the "
+            "network) charting calls, tokens, cost, latency and findings per day."
+        ),
         epilog="example:\n  aiguard report --db audit.db -o report.html --since 30d",
         formatter_class=_formatter,
     )
