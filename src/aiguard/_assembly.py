@@ -53,7 +53,9 @@ def build_stages(
 
     spec = policy.spec
     stages["authorizer"] = PolicyAuthorizer(policy)
-    stages["inspector"] = InspectionStage()
+    inspector = InspectionStage()
+    inspector.prepare(spec.content_moderation)  # e.g. a missing hashKeyEnv fails here, not mid-call
+    stages["inspector"] = inspector
     limiter = _limiter(spec, pricing)
     if limiter is not None:
         stages["limiter"] = limiter
