@@ -47,7 +47,7 @@ __all__ = ["CacheBackend", "CacheNote", "CacheStats", "ResponseCache"]
 
 log = logging.getLogger("aiguard.cache")
 
-CacheResult = Literal["hit", "coalesced", "miss", "uncacheable", "refresh", "error"]
+CacheResult = Literal["hit", "coalesced", "shared_error", "miss", "uncacheable", "refresh", "error"]
 _STORABLE_FINISH = frozenset(("stop", "length", "tool_calls"))
 _OWN_ERRORS = (StreamInterrupted,)
 """Provider errors that belong to the leader's own exchange (a stream that broke after it
@@ -76,7 +76,8 @@ class CacheNote:
     """What the cache did for one call, at ``call.notes["cache"]`` (telemetry reads it).
 
     ``result``: ``hit`` (from the backend), ``coalesced`` (from a concurrent identical call),
-    ``miss`` (went upstream), ``uncacheable`` (not eligible; no lookup), ``refresh``
+    ``shared_error`` (that identical call failed and this one raised its error), ``miss``
+    (went upstream), ``uncacheable`` (not eligible; no lookup), ``refresh``
     (``cache="refresh"``: lookup skipped, answer stored), ``error`` (backend failed; served as
     a miss). ``stored`` says whether this call's answer was written.
     """
@@ -118,7 +119,8 @@ class ResponseCache:
     ``follow_policy``: take ``enabled``, ``ttl_seconds``, ``deterministic_only`` and
     ``share_across_tenants`` per call from the call's effective policy
     (``call.notes["policy"].cache``, left there by the policy stage), so an override can switch
-    caching off for a tenant; ``from_spec`` turns it on. ``clock`` times the log throttle.
+    caching off for a tenant; ``from_spec`` turns it on. ``observer(call, note)`` is told how
+    each lookup ended (``note.result``), for telemetry. ``clock`` times the log throttle.
     """
 
     def __init__(
@@ -133,6 +135,7 @@ class ResponseCache:
         single_flight: bool = True,
         wait_timeout: float = 60.0,
         follow_policy: bool = False,
+        observer: Callable[[Call, CacheNote], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if ttl <= 0:
@@ -148,6 +151,7 @@ class ResponseCache:
         self.single_flight = single_flight
         self.wait_timeout = wait_timeout
         self.follow_policy = follow_policy
+        self.observer = observer
         self._clock = clock
         self._blocking = bool(self.backend.blocking)
         # Re-entrant: a stream dropped in a reference cycle is finalised by the garbage
@@ -169,6 +173,7 @@ class ResponseCache:
         *,
         policy_hash: str | None = None,
         backend: CacheBackend | None = None,
+        observer: Callable[[Call, CacheNote], None] | None = None,
     ) -> ResponseCache:
         """The stage a policy's ``cache`` section describes, following per-call overrides.
 
@@ -189,6 +194,7 @@ class ResponseCache:
             share_across_tenants=spec.share_across_tenants,
             policy_hash=policy_hash,
             follow_policy=True,
+            observer=observer,
         )
 
     def close(self) -> None:
@@ -278,6 +284,7 @@ class ResponseCache:
         note.key = key
         lead = self.single_flight and call.options.cache != "only"
         error: Exception | None = None
+        hit: CacheHit | None = None
         with self._lock:
             flight = self._flights.get(key) if self.single_flight else None
             if flight is None:
@@ -285,81 +292,94 @@ class ResponseCache:
                     try:
                         hit = self.backend.get(key)
                     except Exception as e:
-                        error, hit = e, None
-                    if hit is not None:
-                        self._counts["hits"] += 1
-                        note.result = "hit"
-                        return hit
-                    self._counts["misses"] += 1
-                if lead:
+                        error = e
+                    self._counts["hits" if hit is not None else "misses"] += 1
+                if lead and hit is None:
                     note.flight = self._flights[key] = Flight()
         if flight is None and not self._blocking:
-            note.result = "miss"
+            note.result = "hit" if hit is not None else "miss"
             if error is not None:
                 self._failed("lookup", error, note)  # takes the lock: outside it
-            return None
+            self._observe(call, note)
+            return hit
         if flight is None:
-            return Io(lambda: self._fetch(note, key), lambda: self._afetch(note, key))
+            return Io(lambda: self._fetch(call, key), lambda: self._afetch(call, key))
         self._waiter_delta(+1)
-        return Io(lambda: self._wait(note, flight), lambda: self._await(note, flight))
+        return Io(lambda: self._wait(call, flight), lambda: self._await(call, flight))
 
-    def _fetch(self, note: CacheNote, key: str) -> CacheHit | None:
+    def _fetch(self, call: Call, key: str) -> CacheHit | None:
         try:
             hit = self.backend.get(key)
         except Exception as e:
-            self._failed("lookup", e, note)
+            self._failed("lookup", e, call.notes["cache"])
             hit = None
-        return self._fetched(note, hit)
+        return self._fetched(call, hit)
 
-    async def _afetch(self, note: CacheNote, key: str) -> CacheHit | None:
+    async def _afetch(self, call: Call, key: str) -> CacheHit | None:
         try:
             hit = await self.backend.aget(key)
         except Exception as e:
-            self._failed("lookup", e, note)
+            self._failed("lookup", e, call.notes["cache"])
             hit = None
-        return self._fetched(note, hit)
+        return self._fetched(call, hit)
 
-    def _fetched(self, note: CacheNote, hit: CacheHit | None) -> CacheHit | None:
+    def _fetched(self, call: Call, hit: CacheHit | None) -> CacheHit | None:
+        note: CacheNote = call.notes["cache"]
         if hit is not None:
             self._count("hits")
             note.result = "hit"
             self._release(note, hit, None)  # waiters get it without another round trip
-            return hit
-        self._count("misses")
-        if note.result != "error":
-            note.result = "miss"
-        return None
+        else:
+            self._count("misses")
+            if note.result != "error":
+                note.result = "miss"
+        self._observe(call, note)
+        return hit
 
-    def _wait(self, note: CacheNote, flight: Flight) -> CacheHit | None:
+    def _wait(self, call: Call, flight: Flight) -> CacheHit | None:
         try:
             if flight.would_deadlock_sync():
-                return self._waited(note, flight, resolved=False)
-            return self._waited(note, flight, resolved=flight.wait(self.wait_timeout))
+                return self._waited(call, flight, resolved=False)
+            return self._waited(call, flight, resolved=flight.wait(self.wait_timeout))
         finally:
             self._waiter_delta(-1)
 
-    async def _await(self, note: CacheNote, flight: Flight) -> CacheHit | None:
+    async def _await(self, call: Call, flight: Flight) -> CacheHit | None:
         try:
             if flight.would_deadlock_async():
-                return self._waited(note, flight, resolved=False)
+                return self._waited(call, flight, resolved=False)
             resolved = await flight.wait_async(self.wait_timeout)
-            return self._waited(note, flight, resolved=resolved)
+            return self._waited(call, flight, resolved=resolved)
         finally:
             self._waiter_delta(-1)
 
-    def _waited(self, note: CacheNote, flight: Flight, *, resolved: bool) -> CacheHit | None:
+    def _waited(self, call: Call, flight: Flight, *, resolved: bool) -> CacheHit | None:
+        note: CacheNote = call.notes["cache"]
+        error = flight.error
         if resolved and flight.answer is not None:
             self._count("coalesced")
             note.result = "coalesced"
-            return flight.answer
-        error = flight.error
-        if resolved and isinstance(error, ProviderError) and not isinstance(error, _OWN_ERRORS):
+        elif resolved and isinstance(error, ProviderError) and not isinstance(error, _OWN_ERRORS):
+            note.result = "shared_error"
+            self._observe(call, note)
             raise _copy_error(error) from error
-        if not resolved:
-            log.debug("aiguard cache: stopped waiting for an identical call; calling upstream")
-        self._count("misses")
-        note.result = "miss"
-        return None
+        else:
+            if not resolved:
+                log.debug("aiguard cache: stopped waiting for an identical call; calling upstream")
+            self._count("misses")
+            note.result = "miss"
+        self._observe(call, note)
+        return flight.answer if note.result == "coalesced" else None
+
+    def _observe(self, call: Call, note: CacheNote) -> None:
+        """Tell the observer (telemetry) how this call's lookup ended; never fails the call."""
+        observer = self.observer
+        if observer is None:
+            return
+        try:
+            observer(call, note)
+        except Exception:
+            log.debug("aiguard cache: observer failed", exc_info=True)
 
     # ------------------------------------------------------------------ store / abandon
 
