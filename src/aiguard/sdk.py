@@ -22,17 +22,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import importlib
+import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
 from ._client import _Cursor
 from ._context import CallContext
-from ._effects import Io, ReadAll, ReadChunk, Sleep
+from ._effects import CloseStream, Io, ReadAll, ReadChunk, Sleep
 from ._guard._flow import Yield
 from ._guard._runtime import Runtime
 from ._guard._transport import Forward, Head, SdkGuard
-from .errors import ConfigError
+from .errors import AIGuardError, ConfigError
 
 __all__ = ["async_http_client", "guarded_transport", "http_client"]
 
@@ -47,6 +48,7 @@ def http_client(
     context: CallContext | Mapping[str, Any] | None = None,
     routing: Literal["rewrite", "refuse", "off"] = "rewrite",
     forward_credentials: bool = False,
+    retries: int = 2,
     telemetry: Any = None,
     transport: Any = None,
     library: Library = "auto",
@@ -64,13 +66,16 @@ def http_client(
     the request is rewritten to it (``routing="rewrite"``; the SDK's credentials are not
     forwarded there unless ``forward_credentials=True``) or refused (``"refuse"``).
     ``context`` gives defaults for the call context (the ambient ``aiguard.context(...)``
-    wins). ``transport`` is the transport to forward with (default: the library's
-    ``HTTPTransport()``); ``client_options`` go to the client (``timeout=``...).
+    wins). ``retries`` is how often aiguard retries a retryable failure (429, 5xx,
+    connection errors; ``Retry-After`` honoured) before the SDK sees it: create the SDK
+    with ``max_retries=0`` so the two layers do not multiply. ``transport`` is the transport
+    to forward with (default: the library's ``HTTPTransport()``); ``client_options`` go to
+    the client (``timeout=``...). ``clock`` and ``sleep`` are injectable for tests.
     """
     mod = _library(library)
     inner = transport if transport is not None else mod.HTTPTransport()
     guard = _guard(
-        policy, client, endpoints, context, routing, forward_credentials, telemetry, clock
+        policy, client, endpoints, context, routing, forward_credentials, retries, telemetry, clock
     )
     outer = guarded_transport(guard, inner, library=library, sleep=sleep)
     return mod.Client(transport=outer, **client_options)
@@ -84,6 +89,7 @@ def async_http_client(
     context: CallContext | Mapping[str, Any] | None = None,
     routing: Literal["rewrite", "refuse", "off"] = "rewrite",
     forward_credentials: bool = False,
+    retries: int = 2,
     telemetry: Any = None,
     transport: Any = None,
     library: Library = "auto",
@@ -95,7 +101,7 @@ def async_http_client(
     mod = _library(library)
     inner = transport if transport is not None else mod.AsyncHTTPTransport()
     guard = _guard(
-        policy, client, endpoints, context, routing, forward_credentials, telemetry, clock
+        policy, client, endpoints, context, routing, forward_credentials, retries, telemetry, clock
     )
     outer = guarded_transport(guard, inner, library=library, async_sleep=sleep)
     return mod.AsyncClient(transport=outer, **client_options)
@@ -126,12 +132,15 @@ def _guard(
     context: CallContext | Mapping[str, Any] | None,
     routing: str,
     forward_credentials: bool,
+    retries: int,
     telemetry: Any,
     clock: Callable[[], float] | None,
 ) -> SdkGuard:
     from .decorators import _context
 
-    runtime = Runtime(policy=policy, client=client, telemetry=telemetry, clock=clock)
+    runtime = Runtime(
+        policy=policy, client=client, telemetry=telemetry, retries=retries, clock=clock
+    )
     return SdkGuard(
         runtime,
         endpoints=endpoints,
@@ -251,6 +260,9 @@ def _classes(mod: Any) -> dict[str, type]:
                 return next(up.chunks, b"")
             if type(eff) is ReadAll:
                 return eff.handle.response.read()
+            if type(eff) is CloseStream:
+                eff.handle.response.close()
+                return None
             if type(eff) is Forward:
                 return _Upstream(self.inner.handle_request(_rebuilt(mod, eff)))
             if type(eff) is Io:
@@ -267,6 +279,8 @@ def _classes(mod: Any) -> dict[str, type]:
                     eff = cur.resume()
                 except StopIteration as stop:
                     return stop.value
+                except AIGuardError as e:
+                    raise _visible(e, request) from e.__cause__
                 if type(eff) is Head:
                     body = SyncBody(cur, self._perform, eff.upstream)
                     return _response(mod, eff, body, request)
@@ -293,6 +307,9 @@ def _classes(mod: Any) -> dict[str, type]:
                 return await anext(up.chunks, b"")
             if type(eff) is ReadAll:
                 return await eff.handle.response.aread()
+            if type(eff) is CloseStream:
+                await eff.handle.response.aclose()
+                return None
             if type(eff) is Forward:
                 return _Upstream(await self.inner.handle_async_request(_rebuilt(mod, eff)))
             if type(eff) is Io:
@@ -309,6 +326,8 @@ def _classes(mod: Any) -> dict[str, type]:
                     eff = cur.resume()
                 except StopIteration as stop:
                     return stop.value
+                except AIGuardError as e:
+                    raise _visible(e, request) from e.__cause__
                 if type(eff) is Head:
                     body = AsyncBody(cur, self._perform, eff.upstream)
                     return _response(mod, eff, body, request)
@@ -322,6 +341,39 @@ def _classes(mod: Any) -> dict[str, type]:
             self.guard.runtime.close()
 
     return {"sync": SyncTransport, "async": AsyncTransport}
+
+
+def _visible(error: AIGuardError, request: Any) -> AIGuardError:
+    """``error``, made to pass through an SDK that wraps foreign exceptions.
+
+    The Anthropic SDK (2.x) turns any exception its HTTP client raises into
+    ``APIConnectionError`` unless it is an ``AnthropicError``. A refusal must reach the
+    caller as what it is, so for that SDK the error's class gains ``AnthropicError`` as a
+    second base: ``except ContentBlockedError`` and ``except anthropic.AnthropicError``
+    both catch it, and the SDK neither wraps nor retries it.
+    """
+    agent = str(request.headers.get("user-agent", ""))
+    sdk = sys.modules.get("anthropic")
+    base = getattr(sdk, "AnthropicError", None)
+    if not agent.startswith("Anthropic/") or not isinstance(base, type):
+        return error
+    if not isinstance(error, base):
+        error.__class__ = _mixed(type(error), base)
+    return error
+
+
+_MIXED: dict[tuple[type, type], type] = {}
+
+
+def _mixed(cls: type, base: type) -> type:
+    found = _MIXED.get((cls, base))
+    if found is None:
+        found = _MIXED[(cls, base)] = type(
+            cls.__name__,
+            (cls, base),
+            {"__module__": cls.__module__, "__qualname__": cls.__qualname__},
+        )
+    return found
 
 
 def _response(mod: Any, head: Head, body: Any, request: Any) -> Any:

@@ -17,9 +17,11 @@ from urllib.parse import urlsplit
 
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
-from .._effects import ReadAll, ReadChunk
+from .._effects import CloseStream, ReadAll, ReadChunk, Sleep
 from .._types import ChatResponse, EmbeddingResponse, Usage
 from ..errors import ConfigError, NoRouteError, error_for_status
+from ..providers._base import parse_retry_after
+from ._errors import as_provider_error
 from ._flow import Yield
 from ._runtime import Flow, Runtime, Target
 from ._texts import Scan
@@ -135,19 +137,31 @@ class SdkGuard:
             yield from rt.admit(call)
             host = urlsplit(url).netloc
             target = Target(api.name.split(".", 1)[0], _str(body.get("model")), url)
-            rt.attempt_start(call, target.endpoint(label or host))
+            endpoint = target.endpoint(label or host)
             payload = json.dumps(body).encode() if changed else None
-            upstream = yield Forward(request, url, headers, payload)
-            status = upstream.status_code
-            if status >= 400:
+            while True:
+                rt.attempt_start(call, endpoint)
+                try:
+                    upstream = yield Forward(request, url, headers, payload)
+                except Exception as e:
+                    yield from self._failed(call, e, e)
+                    continue
+                status = upstream.status_code
+                if status < 400:
+                    break
                 error = error_for_status(status)(
-                    f"{api.name} answered HTTP {status}", provider=target.name, status_code=status
+                    f"{api.name} answered HTTP {status}",
+                    provider=target.name,
+                    status_code=status,
+                    retry_after=parse_retry_after(upstream.headers),
                 )
-                rt.attempt_end(call, error)
-                call.error = error
-                admitted = False
-                yield from rt.settle(call, None)
-                return upstream.response  # the SDK raises its own error from it
+                try:
+                    yield from self._failed(call, error, error, upstream)
+                except type(error):
+                    call.error = error
+                    admitted = False
+                    yield from rt.settle(call, None)
+                    return upstream.response  # the SDK raises its own error from it
             rt.attempt_end(call, None)
             out_scan = scan if scan is not None and scan.inspector.active("output") else None
             out_headers = [
@@ -193,6 +207,21 @@ class SdkGuard:
             raise
         finally:
             rt.finish(call)
+
+    def _failed(
+        self, call: Call, error: Exception, raised: Exception, upstream: Any = None
+    ) -> Flow:
+        """A failed attempt: wait and return to try again, or raise ``raised``."""
+        rt = self.runtime
+        found = as_provider_error(error)
+        rt.attempt_end(call, found or error)
+        wait = rt.next_wait(call, found) if found is not None else None
+        if wait is None:
+            raise raised
+        if upstream is not None:
+            yield CloseStream(upstream)
+        if wait > 0:
+            yield Sleep(wait)
 
     def _route(
         self, call: Call, api: Api, request: Any
