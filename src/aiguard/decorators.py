@@ -36,7 +36,7 @@ from ._guard._flow import (
 from ._guard._runtime import Runtime
 from .errors import ConfigError
 
-__all__ = ["DEFAULT_INPUTS", "guard"]
+__all__ = ["DEFAULT_INPUTS", "Governor", "guard"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -98,9 +98,9 @@ def guard(
     also methods, ``classmethod`` and ``staticmethod``).
 
     ``client_or_policy`` (or ``policy=``/``client=``): the ``Policy`` (object, path, YAML
-    text or dict) or the aiguard ``Client`` whose stages govern the calls; ``None`` applies
-    telemetry and retries only. ``inputs``: names of the arguments that carry prompts
-    (strings or message lists), inspected before the function runs; the default
+    text or dict), the aiguard ``Client`` or the :class:`Governor` whose stages govern the
+    calls; ``None`` applies telemetry and retries only. ``inputs``: names of the arguments
+    that carry prompts (strings or message lists), inspected before the function runs; the default
     ``("prompt", "messages")`` must match at least one parameter. ``output``: inspect the
     return value or each yielded chunk. ``context``: defaults for the call context (the
     ambient ``aiguard.context(...)`` wins over them). ``scopes``: scopes the caller must hold
@@ -114,16 +114,8 @@ def guard(
     """
     if callable(client_or_policy) and _is_guardable(client_or_policy):
         return guard()(client_or_policy)
-    if client_or_policy is not None:
-        if policy is not None or client is not None:
-            raise ConfigError("guard: pass the policy or client once")
-        if hasattr(client_or_policy, "_core"):
-            client = client_or_policy
-        else:
-            policy = client_or_policy
-    runtime = Runtime(
-        policy=policy, client=client, telemetry=telemetry, retries=retries, clock=clock, rng=rng
-    )
+    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock)
+    retry = runtime.retry_policy(retries, rng)
     if isinstance(inputs, str):
         raise ConfigError(f"guard: inputs must be a tuple of names, e.g. inputs=({inputs!r},)")
     if operation not in ("chat", "embeddings"):
@@ -156,6 +148,7 @@ def guard(
             operation=operation,
             model=model,
             memo=memo,
+            retry=retry,
         )
         if memo is not None and (inspect.isgeneratorfunction(fn) or inspect.isasyncgenfunction(fn)):
             raise ConfigError("guard: memoize= does not apply to generator functions")
@@ -202,6 +195,90 @@ def _wrapper(
         return drive(core.run(args, kwargs), fn, sleep)
 
     return sync_wrapper
+
+
+class Governor:
+    """One policy's stages, shared by every function and SDK client it governs.
+
+    Each ``guard(policy=...)`` call builds its own stages, so two functions decorated that
+    way count rate limits separately and write to separate audit logs. A ``Governor`` is
+    built once and shared: every ``governor.guard(...)`` function and every
+    ``governor.http_client()`` counts against the same limits and records to the same log::
+
+        governor = aiguard.Governor("policy.yaml")
+
+        @governor.guard(inputs=("question",))
+        def answer(question: str) -> str: ...
+
+        sdk = openai.OpenAI(http_client=governor.http_client(), max_retries=0)
+    """
+
+    def __init__(
+        self,
+        policy: Any = None,
+        *,
+        client: Any = None,
+        telemetry: Any = None,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self.runtime = Runtime(policy=policy, client=client, telemetry=telemetry, clock=clock)
+
+    @property
+    def policy(self) -> Any:
+        """The ``Policy`` this governor applies (``None`` without one)."""
+        return self.runtime.policy
+
+    def guard(self, fn: Any = None, /, **options: Any) -> Any:
+        """``aiguard.guard`` with this governor's stages: ``@governor.guard`` or
+        ``@governor.guard(inputs=..., retries=...)``."""
+        if fn is not None:
+            return guard(self, **options)(fn)
+        return guard(self, **options)
+
+    def http_client(self, **options: Any) -> Any:
+        """``aiguard.http_client`` with this governor's stages."""
+        from .sdk import http_client
+
+        return http_client(self, **options)
+
+    def async_http_client(self, **options: Any) -> Any:
+        """``aiguard.async_http_client`` with this governor's stages."""
+        from .sdk import async_http_client
+
+        return async_http_client(self, **options)
+
+    def close(self) -> None:
+        """Flush and close the audit log built from the policy."""
+        self.runtime.close()
+
+    def __enter__(self) -> Governor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def runtime_for(
+    client_or_policy: Any,
+    policy: Any,
+    client: Any,
+    telemetry: Any,
+    clock: Callable[[], float] | None,
+) -> Runtime:
+    """The stages a guard or an SDK client uses: a ``Governor``'s, a client's, or new ones
+    built from a policy."""
+    if client_or_policy is not None:
+        if policy is not None or client is not None:
+            raise ConfigError("pass the policy, client or governor once")
+        if isinstance(client_or_policy, Governor):
+            if telemetry is not None or clock is not None:
+                raise ConfigError("telemetry= and clock= belong to the Governor")
+            return client_or_policy.runtime
+        if hasattr(client_or_policy, "_core"):
+            client = client_or_policy
+        else:
+            policy = client_or_policy
+    return Runtime(policy=policy, client=client, telemetry=telemetry, clock=clock)
 
 
 def _is_guardable(obj: Any) -> bool:

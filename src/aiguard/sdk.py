@@ -31,7 +31,6 @@ from ._client import _Cursor
 from ._context import CallContext
 from ._effects import CloseStream, Io, ReadAll, ReadChunk, Sleep
 from ._guard._flow import Yield
-from ._guard._runtime import Runtime
 from ._guard._transport import Forward, Head, SdkGuard
 from .errors import AIGuardError, ConfigError
 
@@ -41,8 +40,10 @@ Library = Literal["auto", "httpx", "httpx2"]
 
 
 def http_client(
-    policy: Any = None,
+    client_or_policy: Any = None,
+    /,
     *,
+    policy: Any = None,
     client: Any = None,
     endpoints: Mapping[str, Any] | None = None,
     context: CallContext | Mapping[str, Any] | None = None,
@@ -58,8 +59,9 @@ def http_client(
 ) -> Any:
     """An ``httpx2.Client`` (or ``httpx.Client``) that governs what an SDK sends with it.
 
-    ``policy`` (a ``Policy``, path, YAML text or dict) or ``client`` (an aiguard
-    ``Client`` whose stages, limit counters and audit log are shared) says what applies.
+    ``client_or_policy`` (or ``policy=``/``client=``) says what applies: a ``Policy``
+    (object, path, YAML text or dict), an aiguard ``Client`` or a ``Governor`` (whose
+    stages, limit counters and audit log are then shared with this client).
     ``endpoints`` maps the policy's endpoint names to the base URL the SDK would use for each
     (``{"on-prem-llm": "http://llm.internal/v1"}``, or ``{"base_url": ..., "headers":
     {...}}``): when ``endpointRouting`` sends a call to another endpoint than the SDK's,
@@ -75,15 +77,26 @@ def http_client(
     mod = _library(library)
     inner = transport if transport is not None else mod.HTTPTransport()
     guard = _guard(
-        policy, client, endpoints, context, routing, forward_credentials, retries, telemetry, clock
+        client_or_policy,
+        policy,
+        client,
+        endpoints,
+        context,
+        routing,
+        forward_credentials,
+        retries,
+        telemetry,
+        clock,
     )
     outer = guarded_transport(guard, inner, library=library, sleep=sleep)
     return mod.Client(transport=outer, **client_options)
 
 
 def async_http_client(
-    policy: Any = None,
+    client_or_policy: Any = None,
+    /,
     *,
+    policy: Any = None,
     client: Any = None,
     endpoints: Mapping[str, Any] | None = None,
     context: CallContext | Mapping[str, Any] | None = None,
@@ -101,7 +114,16 @@ def async_http_client(
     mod = _library(library)
     inner = transport if transport is not None else mod.AsyncHTTPTransport()
     guard = _guard(
-        policy, client, endpoints, context, routing, forward_credentials, retries, telemetry, clock
+        client_or_policy,
+        policy,
+        client,
+        endpoints,
+        context,
+        routing,
+        forward_credentials,
+        retries,
+        telemetry,
+        clock,
     )
     outer = guarded_transport(guard, inner, library=library, async_sleep=sleep)
     return mod.AsyncClient(transport=outer, **client_options)
@@ -126,6 +148,7 @@ def guarded_transport(
 
 
 def _guard(
+    client_or_policy: Any,
     policy: Any,
     client: Any,
     endpoints: Mapping[str, Any] | None,
@@ -136,11 +159,11 @@ def _guard(
     telemetry: Any,
     clock: Callable[[], float] | None,
 ) -> SdkGuard:
-    from .decorators import _context
+    from .decorators import _context, runtime_for
 
-    runtime = Runtime(
-        policy=policy, client=client, telemetry=telemetry, retries=retries, clock=clock
-    )
+    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock)
+    if client is None and hasattr(client_or_policy, "_core"):
+        client = client_or_policy
     return SdkGuard(
         runtime,
         endpoints=endpoints,
@@ -148,6 +171,7 @@ def _guard(
         context=_context(context),
         routing=routing,
         forward_credentials=forward_credentials,
+        retries=retries,
     )
 
 

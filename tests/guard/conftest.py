@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -16,8 +17,9 @@ def fake() -> Iterator[FakeProvider]:
 
 
 @pytest.fixture(autouse=True)
-def _fresh(fake: FakeProvider) -> None:
+def _fresh(fake: FakeProvider, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     fake.reset()
+    monkeypatch.chdir(tmp_path)  # the seed policy's audit log defaults to ./aiguard-audit.db
 
 
 @pytest.fixture

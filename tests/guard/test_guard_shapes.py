@@ -10,7 +10,7 @@ import pytest
 from cachetools import TTLCache
 
 import aiguard
-from aiguard.decorators import guard
+from aiguard.decorators import Governor, guard
 from aiguard.errors import ConfigError, ContentBlockedError, LimitExceeded, MissingScopeError
 
 from ._support import GRANTED, REDACT, SEED
@@ -206,3 +206,50 @@ def test_rate_limit_refuses_before_the_function_runs() -> None:
         ask("b")
     assert refused.value.retry_after is not None
     assert ran == ["a"]
+
+
+def test_a_governor_shares_limits_between_functions_and_sdk_clients(fake: Any) -> None:
+    import openai
+
+    from ._support import api_key
+
+    governor = Governor({"spec": {"rateLimit": {"requestsPerMinute": 2}}})
+
+    @governor.guard
+    def first(prompt: str) -> str:
+        return prompt
+
+    @governor.guard(inputs=("question",))
+    def second(question: str) -> str:
+        return question
+
+    sdk = openai.OpenAI(
+        base_url=fake.openai_url,
+        api_key=api_key(),
+        max_retries=0,
+        http_client=governor.http_client(),
+    )
+    first("a")
+    second("b")
+    with pytest.raises(LimitExceeded):
+        sdk.chat.completions.create(model="m", messages=[{"role": "user", "content": "c"}])
+    assert fake.requests == []
+    governor.close()
+
+
+def test_a_client_lends_its_stages(fake: Any) -> None:
+    from aiguard.providers import OpenAICompatible
+
+    client = aiguard.Client(
+        {"cloud-llm": OpenAICompatible(base_url=fake.openai_url, model="m")},
+        policy={"spec": {"rateLimit": {"requestsPerMinute": 1}}},
+    )
+
+    @guard(client)
+    def ask(prompt: str) -> str:
+        return prompt
+
+    ask("one")  # the client's counter now holds this call
+    with pytest.raises(LimitExceeded):
+        client.chat("two", model="cloud-llm")
+    client.close()

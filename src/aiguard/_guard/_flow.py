@@ -70,6 +70,7 @@ class GuardCore:
         operation: str,
         model: str | None,
         memo: Any,
+        retry: Any,
     ) -> None:
         self.fn = fn
         self.runtime = runtime
@@ -81,6 +82,7 @@ class GuardCore:
         self.operation = operation
         self.model = model
         self.memo = memo
+        self.retry = retry
         self._memo_lock = threading.Lock()
         label = str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "guarded"))
         self.target = Target(label, model).endpoint(label)
@@ -148,7 +150,7 @@ class GuardCore:
         rt = self.runtime
         found = as_provider_error(error)
         rt.attempt_end(call, found or error)
-        wait = rt.next_wait(call, found) if found is not None else None
+        wait = rt.next_wait(call, found, self.retry) if found is not None else None
         if wait is None:
             raise error
         if wait > 0:

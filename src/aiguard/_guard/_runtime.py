@@ -54,8 +54,8 @@ class Runtime:
     ``policy`` is a ``Policy``, a path, YAML/JSON text or a dict; ``client`` an aiguard
     ``Client``/``AsyncClient`` whose stages (and so whose limit counters, audit log and
     breakers) are shared with the guarded code. ``telemetry`` overrides the ``Telemetry``
-    built from the policy's ``logging`` section. ``retries`` is the number of retries after
-    the first attempt (``0``: none); ``clock`` is monotonic seconds (tests inject one).
+    built from the policy's ``logging`` section; ``clock`` is monotonic seconds (tests inject
+    one). Everything guarded through one runtime shares its limit counters and audit log.
     """
 
     __slots__ = (
@@ -65,7 +65,6 @@ class Runtime:
         "limiter",
         "owned",
         "policy",
-        "retry",
         "telemetry",
     )
 
@@ -75,14 +74,10 @@ class Runtime:
         policy: Any = None,
         client: Any = None,
         telemetry: Any = None,
-        retries: int = 0,
         clock: Callable[[], float] | None = None,
-        rng: Any = None,
     ) -> None:
         if policy is not None and client is not None:
             raise ConfigError("pass either policy= or client=, not both")
-        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
-            raise ConfigError(f"retries must be an int >= 0, got {retries!r}")
         self.owned = client is None
         if client is not None:
             core: Any = getattr(client, "_core", None)
@@ -100,11 +95,6 @@ class Runtime:
         else:
             self.clock = clock or time.monotonic
             self._from_policy(policy, telemetry)
-        self.retry: RetryPolicy | None = None
-        if retries:
-            from ..retry import RetryPolicy
-
-            self.retry = RetryPolicy(max_attempts=retries + 1, clock=self.clock, rng=rng)
 
     def _from_policy(self, policy: Any, telemetry: Any) -> None:
         from .._assembly import coerce_policy
@@ -214,11 +204,23 @@ class Runtime:
         attempt.error = error
         self.telemetry.attempt_end(call, error)
 
-    def next_wait(self, call: Call, error: ProviderError) -> float | None:
-        """Seconds before the next attempt, or ``None`` when ``retries`` says stop."""
-        if self.retry is None or call.endpoint is None:
+    def retry_policy(self, retries: int, rng: Any = None) -> RetryPolicy | None:
+        """``retries`` retries after the first attempt, on this runtime's clock."""
+        if not isinstance(retries, int) or isinstance(retries, bool) or retries < 0:
+            raise ConfigError(f"retries must be an int >= 0, got {retries!r}")
+        if not retries:
             return None
-        return self.retry.next_wait(call, call.endpoint, len(call.attempts), error)
+        from ..retry import RetryPolicy
+
+        return RetryPolicy(max_attempts=retries + 1, clock=self.clock, rng=rng)
+
+    @staticmethod
+    def next_wait(call: Call, error: ProviderError, retry: RetryPolicy | None) -> float | None:
+        """Seconds before the next attempt, or ``None`` when ``retry`` says stop."""
+        if retry is None or call.endpoint is None:
+            return None
+        attempt = sum(1 for a in call.attempts if a.endpoint == call.endpoint.name)
+        return retry.next_wait(call, call.endpoint, attempt, error)
 
     def finish(self, call: Call) -> None:
         call.ended = self.clock()

@@ -74,10 +74,12 @@ class SdkGuard:
         context: CallContext | None = None,
         routing: str = "rewrite",
         forward_credentials: bool = False,
+        retries: int = 0,
     ) -> None:
         if routing not in ("rewrite", "refuse", "off"):
             raise ConfigError(f"routing must be 'rewrite', 'refuse' or 'off', got {routing!r}")
         self.runtime = runtime
+        self.retry = runtime.retry_policy(retries)
         self.context = context or CallContext()
         self.routing = routing
         self.forward_credentials = forward_credentials
@@ -215,7 +217,7 @@ class SdkGuard:
         rt = self.runtime
         found = as_provider_error(error)
         rt.attempt_end(call, found or error)
-        wait = rt.next_wait(call, found) if found is not None else None
+        wait = rt.next_wait(call, found, self.retry) if found is not None else None
         if wait is None:
             raise raised
         if upstream is not None:
