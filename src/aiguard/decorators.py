@@ -228,6 +228,14 @@ class Governor:
         """The ``Policy`` this governor applies (``None`` without one)."""
         return self.runtime.policy
 
+    @overload
+    def guard(self, fn: Callable[P, R], /) -> Callable[P, R]: ...
+
+    @overload
+    def guard(
+        self, fn: None = None, /, **options: Any
+    ) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
     def guard(self, fn: Any = None, /, **options: Any) -> Any:
         """``aiguard.guard`` with this governor's stages: ``@governor.guard`` or
         ``@governor.guard(inputs=..., retries=...)``."""
