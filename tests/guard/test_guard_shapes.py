@@ -253,3 +253,11 @@ def test_a_client_lends_its_stages(fake: Any) -> None:
     with pytest.raises(LimitExceeded):
         client.chat("two", model="cloud-llm")
     client.close()
+
+
+def test_prompts_passed_through_kwargs_are_inspected() -> None:
+    @guard(REDACT)
+    def ask(**kwargs: Any) -> str:
+        return str(kwargs["prompt"])
+
+    assert ask(prompt="x@example.com") == "[EMAIL_1]"

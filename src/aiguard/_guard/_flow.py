@@ -92,13 +92,22 @@ class GuardCore:
     def _start(self, args: tuple[Any, ...], kwargs: dict[str, Any], stream: bool) -> Call:
         bound = self._bind(args, kwargs)
         ctx = self.context.merged(current_context())
-        return self.runtime.new_call(self._request(bound.arguments), ctx, stream=stream)
+        return self.runtime.new_call(self._request(self._arguments(bound)), ctx, stream=stream)
 
     def _bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> inspect.BoundArguments:
         try:
             return self.signature.bind(*args, **kwargs)
         except TypeError:
             raise  # the call itself is wrong: the same error the function would raise
+
+    def _arguments(self, bound: inspect.BoundArguments) -> dict[str, Any]:
+        """The named arguments, those passed through ``**kwargs`` included."""
+        out = dict(bound.arguments)
+        for p in self.signature.parameters.values():
+            if p.kind is inspect.Parameter.VAR_KEYWORD:
+                out.pop(p.name, None)
+                out.update(bound.arguments.get(p.name) or {})
+        return out
 
     def _request(self, arguments: Mapping[str, Any]) -> ChatRequest | EmbeddingRequest:
         texts = [t for name in self.inputs for t in texts_of(arguments.get(name))]
@@ -124,10 +133,17 @@ class GuardCore:
         if not inspector.active("input"):
             return scan, args, kwargs
         bound = self._bind(args, kwargs)
+        extra = next(
+            (bound.arguments.get(p.name) for p in self.signature.parameters.values()
+             if p.kind is inspect.Parameter.VAR_KEYWORD),
+            None,
+        )  # fmt: skip
         for name in self.inputs:
             if name in bound.arguments:
                 bound.arguments[name] = scan.argument(bound.arguments[name], name)
-        call.request = self._request(bound.arguments)
+            elif isinstance(extra, dict) and name in extra:
+                extra[name] = scan.argument(extra[name], name)
+        call.request = self._request(self._arguments(bound))
         return scan, bound.args, bound.kwargs
 
     def _memo_key(self, call: Call, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
