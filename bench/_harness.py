@@ -7,37 +7,34 @@ run, and the difference is what aiguard adds.
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
 
-def _serve(q: Any, stop: Any) -> None:
-    from aiguard.testing import FakeProvider
-
-    with FakeProvider() as fake:
-        q.put(fake.url)
-        stop.wait()
-
-
 @contextmanager
 def server_process() -> Iterator[str]:
-    """The URL of a FakeProvider running in a child process."""
-    ctx = mp.get_context("spawn")
-    q = ctx.Queue()
-    stop = ctx.Event()
-    p = ctx.Process(target=_serve, args=(q, stop), daemon=True)
-    p.start()
+    """The URL of a FakeProvider running in a child process (``python -m aiguard.testing``)."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aiguard.testing", "--until-eof"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
-        yield str(q.get(timeout=30))
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
     finally:
-        stop.set()
-        p.join(timeout=10)
-        if p.is_alive():
-            p.kill()
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def cpu_us_per_call(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:

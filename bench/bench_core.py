@@ -1,7 +1,9 @@
-"""Core overhead: aiguard's client vs raw httpx on the same local server (no policy).
+"""Core overhead and the summary table: aiguard vs raw httpx on the same local server.
 
-Targets (issue 2): sync non-streaming <= 100 us added CPU per call; async at 50 concurrent
-<= 150 us added; `import aiguard` cold <= 200 ms median; RSS flat across 10,000 calls.
+Targets: (a) no policy, sync non-streaming <= 100 us added CPU per call (issue 2), async at 50
+concurrent <= 150 us added; (b) the full default policy on a 1 KB prompt <= 400 us added
+(issue 10); (c) a memory-cache hit <= 30 us (issue 7); `import aiguard` cold <= 200 ms
+median; RSS flat across 10,000 calls.
 """
 
 from __future__ import annotations
@@ -12,48 +14,105 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+import warnings
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
 
 import httpx
 
 import aiguard
+from _harness import cpu_us_per_call, report, server_process
 from aiguard.providers import OpenAICompatible
 
-from _harness import cpu_us_per_call, report, server_process
+warnings.simplefilter("ignore")  # unknown-price warnings for the fake's model name
+SHORT = [{"role": "user", "content": "Say hello to the benchmark."}]
+PROMPT_1KB = (
+    "Please summarise the customer's message below and suggest a polite reply. "
+    "The customer writes: I ordered a blue jacket in size M last Tuesday, order 48213, and "
+    "it has not arrived yet. The tracking page has said 'label created' for five days. "
+) * 4
+PROMPT_1KB = PROMPT_1KB[:1024]
+CTX = {"user": "u-1", "tenant": "acme", "region": "EU", "scopes": {"ai.read"}}
 
-MESSAGES = [{"role": "user", "content": "Say hello to the benchmark."}]
+
+def full_policy(audit_path: Path) -> dict[str, Any]:
+    """Everything on: scopes, inspection in and out, limits, cache, routing, audit."""
+    return {
+        "apiVersion": "v1",
+        "kind": "AIAPIGatewayPolicy",
+        "metadata": {"name": "bench-full"},
+        "spec": {
+            "authentication": {"type": "oauth2", "scopes": ["ai.read"]},
+            "rateLimit": {"requestsPerMinute": 10_000_000, "tokensPerDay": 10_000_000_000},
+            "contentModeration": {
+                "enabled": True,
+                "blockList": ["hate speech", "secrets", "investment advice"],
+                "pii": {"action": "redact"},
+            },
+            "logging": {"enabled": True, "retentionDays": 30, "path": str(audit_path)},
+            "endpointRouting": {
+                "rules": [{"match": {"region": "EU"}, "routeTo": "llm"}],
+                "default": "llm",
+            },
+            "cache": {"enabled": True, "ttlSeconds": 600},
+        },
+    }
 
 
-def raw_sync(http: httpx.Client, url: str) -> None:
-    body = json.dumps({"model": "bench", "messages": MESSAGES, "max_tokens": 20}).encode()
+def sdk_telemetry(policy: Any) -> Any:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from aiguard.telemetry import Telemetry, audit_log_from_policy
+
+    exporter = InMemorySpanExporter()
+    tp = TracerProvider()
+    tp.add_span_processor(SimpleSpanProcessor(exporter))
+    mp = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    tel = Telemetry(
+        tracer_provider=tp,
+        meter_provider=mp,
+        audit=audit_log_from_policy(policy.spec.logging),
+        policy_hash=policy.hash,
+    )
+    return tel, exporter
+
+
+def raw_sync(http: httpx.Client, url: str, messages: Any) -> None:
+    body = json.dumps({"model": "bench", "messages": messages, "max_tokens": 20}).encode()
     r = http.post(url, content=body, headers={"content-type": "application/json"})
-    data = json.loads(r.content)
-    assert data["choices"][0]["message"]["content"]
+    assert json.loads(r.content)["choices"][0]["message"]["content"]
 
 
-async def raw_async(http: httpx.AsyncClient, url: str) -> None:
-    body = json.dumps({"model": "bench", "messages": MESSAGES, "max_tokens": 20}).encode()
+async def raw_async(http: httpx.AsyncClient, url: str, messages: Any) -> None:
+    body = json.dumps({"model": "bench", "messages": messages, "max_tokens": 20}).encode()
     r = await http.post(url, content=body, headers={"content-type": "application/json"})
-    data = json.loads(r.content)
-    assert data["choices"][0]["message"]["content"]
+    assert json.loads(r.content)["choices"][0]["message"]["content"]
 
 
-def async_cpu_us(make_call, n_batches: int, concurrency: int = 50) -> float:  # type: ignore[no-untyped-def]
-    async def run() -> float:
-        async def batch() -> None:
-            await asyncio.gather(*(make_call() for _ in range(concurrency)))
+async def async_cpu_us(
+    make_call: Callable[[], Awaitable[Any]], batches: int, width: int = 50
+) -> float:
+    """Median CPU per call with ``width`` calls in flight at once."""
 
-        for _ in range(3):
+    async def batch() -> None:
+        await asyncio.gather(*(make_call() for _ in range(width)))
+
+    for _ in range(3):
+        await batch()
+    samples = []
+    for _ in range(3):
+        t = time.process_time()
+        for _ in range(batches):
             await batch()
-        samples = []
-        for _ in range(3):
-            t = time.process_time()
-            for _ in range(n_batches):
-                await batch()
-            samples.append((time.process_time() - t) / (n_batches * concurrency) * 1e6)
-        return statistics.median(samples)
-
-    return asyncio.run(run())
+        samples.append((time.process_time() - t) / (batches * width) * 1e6)
+    return statistics.median(samples)
 
 
 def import_ms() -> float:
@@ -62,49 +121,87 @@ def import_ms() -> float:
     return statistics.median(runs)
 
 
-def main() -> dict[str, float]:
-    results: dict[str, float] = {}
-    print("core: aiguard vs raw httpx, same FakeProvider in a child process")
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> None:
+    rows: list[tuple[str, float, float, str]] = []
+    print("core: aiguard vs raw httpx, the same FakeProvider in a child process")
+    tmp = Path(tempfile.mkdtemp(prefix="aiguard-bench-"))
     with server_process() as url:
-        base = f"{url}/v1"
+        base, chat_url = f"{url}/v1", f"{url}/v1/chat/completions"
         http = httpx.Client()
-        raw = cpu_us_per_call(lambda: raw_sync(http, f"{base}/chat/completions"), 1000)
-        client = aiguard.Client({"llm": OpenAICompatible(base, "bench")})
-        ours = cpu_us_per_call(lambda: client.chat(MESSAGES, max_tokens=20), 1000)
-        report("sync raw httpx CPU/call", raw, "us")
-        report("sync aiguard CPU/call (no policy)", ours, "us")
-        report("sync added CPU/call", ours - raw, "us", "target <= 100 us")
-        report("sync ratio aiguard/raw", ours / raw, "x")
-        results.update(sync_raw=raw, sync_aiguard=ours, sync_added=ours - raw)
+        long_msgs = [{"role": "user", "content": PROMPT_1KB}]
 
-        async def araw() -> None:
-            await raw_async(ahttp, f"{base}/chat/completions")
+        # (a) no policy
+        raw = cpu_us_per_call(lambda: raw_sync(http, chat_url, SHORT), 1000)
+        bare = aiguard.Client({"llm": OpenAICompatible(base, "bench")})
+        ours = cpu_us_per_call(lambda: bare.chat(SHORT, max_tokens=20), 1000)
+        rows.append(("(a) no policy, sync", raw, ours, "<= 100 us added"))
 
-        async def ours_async() -> None:
-            await aclient.chat(MESSAGES, max_tokens=20)
+        # (b) the full default policy, 1 KB prompt, every call a cache miss
+        policy = aiguard.Policy.from_dict(full_policy(tmp / "audit.db"))
+        tel, _spans = sdk_telemetry(policy)
+        full = aiguard.Client(
+            {"llm": OpenAICompatible(base, "bench")}, policy=policy, telemetry=tel
+        )
+        counter = iter(range(10**9))
 
-        ahttp = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
-        aclient = aiguard.AsyncClient({"llm": OpenAICompatible(base, "bench")})
-        a_raw = async_cpu_us(araw, 20)
-        a_ours = async_cpu_us(ours_async, 20)
-        report("async x50 raw httpx CPU/call", a_raw, "us")
-        report("async x50 aiguard CPU/call", a_ours, "us")
-        report("async added CPU/call", a_ours - a_raw, "us", "target <= 150 us")
-        results.update(async_raw=a_raw, async_aiguard=a_ours, async_added=a_ours - a_raw)
+        def full_call() -> None:
+            msgs = [{"role": "user", "content": f"{next(counter)} {PROMPT_1KB}"}]
+            full.chat(msgs, max_tokens=20, temperature=0, context=CTX)
+
+        raw_long = cpu_us_per_call(lambda: raw_sync(http, chat_url, long_msgs), 1000)
+        full_us = cpu_us_per_call(full_call, 1000)
+        rows.append(("(b) full policy, 1 KB, sync", raw_long, full_us, "<= 400 us added"))
+
+        async def async_rows() -> None:
+            ahttp = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
+            abare = aiguard.AsyncClient({"llm": OpenAICompatible(base, "bench")})
+            a_raw = await async_cpu_us(lambda: raw_async(ahttp, chat_url, SHORT), 20)
+            a_ours = await async_cpu_us(lambda: abare.chat(SHORT, max_tokens=20), 20)
+            rows.append(("(a) no policy, async x50", a_raw, a_ours, "<= 150 us added"))
+            afull = aiguard.AsyncClient(
+                {"llm": OpenAICompatible(base, "bench")}, policy=policy, telemetry=tel
+            )
+
+            async def afull_call() -> None:
+                msgs = [{"role": "user", "content": f"{next(counter)} {PROMPT_1KB}"}]
+                await afull.chat(msgs, max_tokens=20, temperature=0, context=CTX)
+
+            a_raw_long = await async_cpu_us(lambda: raw_async(ahttp, chat_url, long_msgs), 10)
+            a_full = await async_cpu_us(afull_call, 10)
+            rows.append(("(b) full policy, 1 KB, async x50", a_raw_long, a_full, ""))
+            await ahttp.aclose()
+            await abare.aclose()
+
+        asyncio.run(async_rows())
+
+        # (c) a cache hit through client.chat
+        full.chat(long_msgs, max_tokens=20, temperature=0, context=CTX)
+        hit = cpu_us_per_call(
+            lambda: full.chat(long_msgs, max_tokens=20, temperature=0, context=CTX), 2000
+        )
+        rows.append(("(c) cache hit, sync", raw_long, hit, "<= 30 us CPU"))
 
         for _ in range(1000):
-            client.chat(MESSAGES, max_tokens=20)
-        rss_1k = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            bare.chat(SHORT, max_tokens=20)
+        rss_1k = rss_mb()
         for _ in range(9000):
-            client.chat(MESSAGES, max_tokens=20)
-        rss_10k = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        report("peak RSS after 1k calls", rss_1k, "MB")
-        report("peak RSS after 10k calls", rss_10k, "MB", "target: flat")
-        results.update(rss_growth_mb=rss_10k - rss_1k)
+            bare.chat(SHORT, max_tokens=20)
+        rss_10k = rss_mb()
+        full.close()
+        bare.close()
+
     ms = import_ms()
-    report("import aiguard (cold, median of 11)", ms, "ms", "target <= 200 ms")
-    results["import_ms"] = ms
-    return results
+    print()
+    print(f"  {'path':<34} {'raw httpx':>10} {'aiguard':>10} {'added':>9} {'ratio':>7}  target")
+    for name, r, o, target in rows:
+        print(f"  {name:<34} {r:>8.1f}us {o:>8.1f}us {o - r:>7.1f}us {o / r:>6.2f}x  {target}")
+    report("import aiguard, cold (median of 11)", ms, "ms", "<= 200 ms")
+    report("peak RSS after 1k / 10k calls (no policy)", rss_10k - rss_1k, "MB", "growth; flat")
+    print(f"  (peak RSS {rss_1k:.1f} MB after 1k calls, {rss_10k:.1f} MB after 10k)")
 
 
 if __name__ == "__main__":

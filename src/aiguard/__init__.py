@@ -30,7 +30,9 @@ from ._types import (
 from .errors import AIGuardError
 
 if TYPE_CHECKING:
+    from .decorators import Governor, guard
     from .policy import Policy
+    from .sdk import async_http_client, http_client
 
 __version__ = "0.1.0"
 
@@ -47,6 +49,7 @@ __all__ = [
     "Endpoint",
     "FunctionCall",
     "FunctionDef",
+    "Governor",
     "ImagePart",
     "ImageURL",
     "Message",
@@ -59,16 +62,32 @@ __all__ = [
     "ToolCallDelta",
     "Usage",
     "__version__",
+    "async_http_client",
     "context",
     "current_context",
     "errors",
+    "guard",
+    "http_client",
 ]
 
 
 def __getattr__(name: str) -> Any:
-    # The policy engine is loaded on first use: most of import time otherwise.
-    if name == "Policy":
-        from .policy import Policy
+    # Loaded on first use, so that `import aiguard` stays cheap: the policy engine, the
+    # decorators and the SDK transports are most of the package.
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiguard' has no attribute {name!r}")
+    from importlib import import_module
 
-        return Policy
-    raise AttributeError(f"module 'aiguard' has no attribute {name!r}")
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+_LAZY = {
+    "Policy": ".policy",
+    "Governor": ".decorators",
+    "guard": ".decorators",
+    "http_client": ".sdk",
+    "async_http_client": ".sdk",
+}

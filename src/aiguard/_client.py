@@ -26,7 +26,9 @@ from ._types import ChatResponse, EmbeddingResponse, MessageInput, StreamEvent
 __all__ = ["AsyncChatStream", "AsyncClient", "ChatStream", "Client"]
 
 _DEFAULT_TIMEOUT = 60.0
-_LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
+# httpx's own pool defaults (100 connections, 20 kept alive): its connection pool scans every
+# connection per request, so a bigger pool costs CPU on every call under concurrency.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 ContextArg = CallContext | Mapping[str, Any] | None
 
@@ -109,6 +111,18 @@ class _SyncHandle:
         self.status_code = response.status_code
         self.headers = response.headers
         self.chunks = response.iter_bytes()
+
+    def guard(self, fn: Any = None, /, **options: Any) -> Any:
+        """``aiguard.guard`` sharing this client's stages (limit counters, audit log)."""
+        from .decorators import guard
+
+        return guard(self, **options)(fn) if fn is not None else guard(self, **options)
+
+    def http_client(self, **options: Any) -> Any:
+        """An HTTP client for the official SDKs, governed by this client's stages."""
+        from .sdk import http_client
+
+        return http_client(self, **options)
 
     def close(self) -> None:
         self.response.close()
@@ -407,6 +421,18 @@ class _AsyncHandle:
         self.status_code = response.status_code
         self.headers = response.headers
         self.chunks: AsyncIterator[bytes] = response.aiter_bytes()
+
+    def guard(self, fn: Any = None, /, **options: Any) -> Any:
+        """``aiguard.guard`` sharing this client's stages (limit counters, audit log)."""
+        from .decorators import guard
+
+        return guard(self, **options)(fn) if fn is not None else guard(self, **options)
+
+    def http_client(self, **options: Any) -> Any:
+        """An async HTTP client for the official SDKs, governed by this client's stages."""
+        from .sdk import async_http_client
+
+        return async_http_client(self, **options)
 
     async def aclose(self) -> None:
         await self.response.aclose()
