@@ -11,7 +11,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._call import Endpoint
-from .errors import ConfigError
 
 __all__ = ["build_stages", "coerce_policy"]
 
@@ -59,9 +58,6 @@ def build_stages(
     limiter = _limiter(spec, pricing)
     if limiter is not None:
         stages["limiter"] = limiter
-    cache = _cache(spec, policy.hash)
-    if cache is not None:
-        stages["cache"] = cache
     if telemetry is None:
         capture = getattr(spec.logging, "capture_content", False) or None
         telemetry = Telemetry(
@@ -70,6 +66,9 @@ def build_stages(
             capture_content=capture,
         )
     stages["telemetry"] = TelemetryStage(telemetry)
+    cache = _cache(policy, stages["telemetry"])
+    if cache is not None:
+        stages["cache"] = cache
     stages.update(routing_stages(endpoints, policy, clock=clock, telemetry=stages["telemetry"]))
     return stages
 
@@ -81,23 +80,19 @@ def _limiter(spec: Any, pricing: Any) -> Any:
     return LimitStage(limiter) if limiter is not None else None
 
 
-def _cache(spec: Any, policy_hash: str) -> Any:
-    section = spec.cache
-    if section is None or not section.enabled:
-        return None
-    from .cache import MemoryBackend, RedisBackend, ResponseCache
-
-    backend: Any
-    if section.backend == "redis":
-        if not section.url:
-            raise ConfigError("spec.cache.url: required for backend 'redis'")
-        backend = RedisBackend(section.url)
-    else:
-        backend = MemoryBackend(max_entries=section.max_entries, max_bytes=section.max_bytes)
-    return ResponseCache(
-        backend,
-        ttl=float(section.ttl_seconds),
-        deterministic_only=section.deterministic_only,
-        share_across_tenants=section.share_across_tenants,
-        policy_hash=policy_hash,
+def _cache(policy: Any, telemetry: Any) -> Any:
+    """The response cache, when the base section or any override turns it on."""
+    section = policy.spec.cache
+    overrides = getattr(policy.spec, "overrides", None) or ()
+    wanted = bool(section is not None and section.enabled) or any(
+        (o.spec.get("cache") or {}).get("enabled") for o in overrides
     )
+    if not wanted:
+        return None
+    from .cache import ResponseCache
+
+    def report(call: Any, note: Any) -> None:
+        result = "hit" if note.result in ("hit", "coalesced") else "miss"
+        telemetry.event(call, "aiguard.cache", {"result": result})
+
+    return ResponseCache.from_spec(section, policy_hash=policy.hash, observer=report)

@@ -101,6 +101,7 @@ class Pipeline:
                 raw = self._priced(raw, raw.usage)
             else:
                 raw = yield from self._attempts(call, embed=False)
+                self._check_tool_calls(call, raw)
                 result = s.inspector.inspect_output(call, raw)
                 usage = raw.usage
                 raw_events = None
@@ -191,6 +192,12 @@ class Pipeline:
             return response
         cost = self.pricing(response.model, usage)
         return response.model_copy(update={"cost": cost})  # type: ignore[return-value]
+
+    def _check_tool_calls(self, call: Call, response: ChatResponse) -> None:
+        """The model may only *call* tools the policy allows, not just be offered them."""
+        check = getattr(self.stages.authorizer, "check_tool_calls", None)
+        if check is not None and response.tool_calls:
+            check(call, response)
 
     def _partial_usage(self, call: Call) -> Usage | None:
         acc = call.notes.get("stream.raw")
@@ -379,6 +386,7 @@ class Pipeline:
         provider = endpoint.provider
         decoder = provider.stream_decoder()
         filt = self.stages.inspector.stream_filter(call)
+        check_tool = getattr(self.stages.authorizer, "check_tool_name", None)
         events: list[StreamEvent] = []
         try:
             while True:
@@ -389,6 +397,8 @@ class Pipeline:
                 if not chunk:
                     break
                 for ev in decoder.feed(chunk):
+                    if ev.tool_call is not None and ev.tool_call.name and check_tool:
+                        check_tool(call, ev.tool_call.name)
                     raw.add(ev)
                     events.append(ev)
                     for out in filt.feed(ev) if filt else (ev,):

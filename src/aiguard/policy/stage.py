@@ -70,3 +70,9 @@ class PolicyAuthorizer:
             return
         eff = effective_policy(call) or self.policy.resolve(call.context, model=call.model)
         eff.check_tool_calls(tc.function.name for tc in response.tool_calls)
+
+    def check_tool_name(self, call: Call, name: str) -> None:
+        """The streamed form of ``check_tool_calls``: checked as soon as a tool call's name
+        arrives, so nothing of a forbidden call reaches the caller."""
+        eff = effective_policy(call) or self.policy.resolve(call.context, model=call.model)
+        eff.check_tool_calls((name,))

@@ -175,7 +175,12 @@ class PolicyRouter:
         """A router for ``policy.spec.endpointRouting``; overrides that change the section
         take effect per call (read from the authorize stage's resolution)."""
         kwargs.setdefault("source", policy.metadata.name)
-        router = cls(endpoints, policy.spec.endpoint_routing, path="spec.endpointRouting", **kwargs)
+        routing: Any = policy.spec.endpoint_routing
+        if len(endpoints) == 1 and (routing is None or routing.default is None):
+            # A lone endpoint takes calls that name none, with or without a policy.
+            base = routing.model_dump(by_alias=True, exclude_none=True) if routing else {}
+            routing = {**base, "default": next(iter(endpoints))}
+        router = cls(endpoints, routing, path="spec.endpointRouting", **kwargs)
         if policy.spec.overrides:
             router._policy = policy
             problems = _override_problems(policy, endpoints, router._base)
