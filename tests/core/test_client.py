@@ -205,7 +205,9 @@ async def test_all_endpoints_down_lists_every_attempt(make_driver: Any) -> None:
         attempts = [(name, type(err)) for name, err in e.value.attempts]
         # every retry of "a" first, then "b": each attempt with its own reason
         assert sorted(set(attempts)) == [("a", errors.ServerError), ("b", errors.ConnectError)]
-        assert attempts.index(("b", errors.ConnectError)) > attempts.index(("a", errors.ServerError))
+        assert attempts.index(("b", errors.ConnectError)) > attempts.index(
+            ("a", errors.ServerError)
+        )
         assert [n for n, _ in attempts] == sorted(n for n, _ in attempts)
         assert "a: ServerError" in str(e.value) and "b: ConnectError" in str(e.value)
 

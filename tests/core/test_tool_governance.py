@@ -42,7 +42,7 @@ async def test_a_forbidden_tool_call_never_reaches_the_caller(
 
     fake.script(Reply(text="Let me run that.", tool_calls=[("shell", {"cmd": "ls"})]))
     with pytest.raises(errors.ToolNotAllowedError):
-        events, _ = await d.stream("weather?", tools=TOOLS, context=CTX)
+        await d.stream("weather?", tools=TOOLS, context=CTX)
 
 
 async def test_offering_a_forbidden_tool_is_refused_before_sending(
