@@ -55,7 +55,7 @@ def build_stages(
     inspector = InspectionStage()
     inspector.prepare(spec.content_moderation)  # e.g. a missing hashKeyEnv fails here, not mid-call
     stages["inspector"] = inspector
-    limiter = _limiter(spec, pricing)
+    limiter = _limiter(policy, pricing)
     if limiter is not None:
         stages["limiter"] = limiter
     if telemetry is None:
@@ -73,11 +73,37 @@ def build_stages(
     return stages
 
 
-def _limiter(spec: Any, pricing: Any) -> Any:
-    from .limits import LimitStage, limiter_from_policy
+def _limiter(policy: Any, pricing: Any) -> Any:
+    """The limits stage; calls whose overrides change ``rateLimit`` get that section's
+    limits, counted in the same store."""
+    from .limits import LimitStage, limiter_from_policy, store_from_policy
+    from .policy.stage import routed_policy
 
-    limiter = limiter_from_policy(spec.rate_limit, prices=pricing)
-    return LimitStage(limiter) if limiter is not None else None
+    spec = policy.spec.rate_limit
+    overridden = any("rateLimit" in (o.spec or {}) for o in policy.spec.overrides or ())
+    base = limiter_from_policy(spec, prices=pricing)
+    if not overridden:
+        return LimitStage(base) if base is not None else None
+    store = base.store if base is not None else store_from_policy(spec)
+    by_section: dict[int, Any] = {id(spec): base}
+    keep: list[Any] = [spec]  # keeps ids stable while the client lives
+
+    def select(call: Any) -> Any:
+        eff = routed_policy(call)
+        section = eff.rate_limit if eff is not None else spec
+        key = id(section)
+        if key not in by_section:
+            keep.append(section)
+            by_section[key] = limiter_from_policy(section, prices=pricing, store=store)
+        return by_section[key]
+
+    shown = base
+    for o in policy.spec.overrides:  # client.usage() needs a limiter even if the base has none
+        if shown is None and "rateLimit" in o.spec:
+            section = policy.layer({"spec": {"rateLimit": o.spec["rateLimit"]}}).spec.rate_limit
+            shown = limiter_from_policy(section, prices=pricing, store=store)
+    assert shown is not None
+    return LimitStage(shown, select=select)
 
 
 def _cache(policy: Any, telemetry: Any) -> Any:

@@ -8,6 +8,7 @@ awaits them natively; the in-memory store is called inline.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .._effects import Io
@@ -23,34 +24,41 @@ _NOTE = "limits"
 
 
 class _Note:
-    __slots__ = ("demand", "reservation")
+    __slots__ = ("demand", "limiter", "reservation")
 
-    def __init__(self, demand: Demand) -> None:
+    def __init__(self, demand: Demand, limiter: Limiter) -> None:
         self.demand = demand
+        self.limiter = limiter
         self.reservation: Reservation | None = None
 
 
 class LimitStage:
     """Implements the pipeline's ``Limiter`` stage protocol over a ``Limiter``."""
 
-    def __init__(self, limiter: Limiter) -> None:
+    def __init__(
+        self, limiter: Limiter, *, select: Callable[[Call], Limiter | None] | None = None
+    ) -> None:
+        """``select`` picks the limiter for one call (a policy override that changes the
+        limits gets its own); ``None`` from it means the call is not limited."""
         self.limiter = limiter
+        self._select = select
 
-    def _demand(self, call: Call) -> Demand:
+    def _demand(self, call: Call, limiter: Limiter) -> Demand:
         first = call.plan[0] if call.plan else None
         endpoint = first.name if first is not None else call.model
         model = first.model if first is not None else call.model
-        return self.limiter.demand(
-            call.context, endpoint=endpoint, model=model, request=call.request
-        )
+        return limiter.demand(call.context, endpoint=endpoint, model=model, request=call.request)
 
     def admit(self, call: Call) -> float | Io | None:
         note: _Note | None = call.notes.get(_NOTE)
         if note is None:
-            note = call.notes[_NOTE] = _Note(self._demand(call))
+            chosen = self._select(call) if self._select is not None else self.limiter
+            if chosen is None:
+                return None
+            note = call.notes[_NOTE] = _Note(self._demand(call, chosen), chosen)
         elif note.reservation is not None:
             return None  # admitted for a later slot, and the pipeline has now waited for it
-        lim = self.limiter
+        lim = note.limiter
         demand = note.demand
         if not lim.store.native_async:
             return self._decided(note, lim.admit(demand))
@@ -78,7 +86,7 @@ class LimitStage:
         if usage is not None and usage.estimated and usage.input_tokens == 0:
             # An interrupted stream without provider usage still consumed its prompt.
             usage = usage.model_copy(update={"input_tokens": note.demand.prompt_tokens})
-        lim = self.limiter
+        lim = note.limiter
         if not lim.store.native_async:
             lim.settle(res, usage, model=model, sent=sent)
             return None

@@ -175,12 +175,7 @@ class PolicyRouter:
         """A router for ``policy.spec.endpointRouting``; overrides that change the section
         take effect per call (read from the authorize stage's resolution)."""
         kwargs.setdefault("source", policy.metadata.name)
-        routing: Any = policy.spec.endpoint_routing
-        if len(endpoints) == 1 and (routing is None or routing.default is None):
-            # A lone endpoint takes calls that name none, with or without a policy.
-            base = routing.model_dump(by_alias=True, exclude_none=True) if routing else {}
-            routing = {**base, "default": next(iter(endpoints))}
-        router = cls(endpoints, routing, path="spec.endpointRouting", **kwargs)
+        router = cls(endpoints, policy.spec.endpoint_routing, path="spec.endpointRouting", **kwargs)
         if policy.spec.overrides:
             router._policy = policy
             problems = _override_problems(policy, endpoints, router._base)
@@ -193,6 +188,12 @@ class PolicyRouter:
     def _compile(
         self, routing: EndpointRoutingSpec | Mapping[str, Any] | None, path: str
     ) -> CompiledRouting:
+        if len(self.endpoints) == 1:
+            # A lone endpoint takes calls that name none, with or without a policy.
+            if isinstance(routing, EndpointRoutingSpec):
+                routing = routing.model_dump(by_alias=True, exclude_none=True)
+            if not (routing or {}).get("default"):
+                routing = {**(routing or {}), "default": next(iter(self.endpoints))}
         return compile_routing(
             routing,
             self.endpoints,
