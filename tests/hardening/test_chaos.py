@@ -166,7 +166,7 @@ def _check_settlement(client_usage: Any, ledger: Any, out: Outcome, tenants: lis
 
 
 def _run(tmp_path: Path, n: int, drive: Any) -> None:
-    threads0, fds0, socks0 = threading.active_count(), open_fds(), socket_fds()
+    threads0, fds0, socks0 = set(threading.enumerate()), open_fds(), socket_fds()
     policy = Policy.coerce(full_policy())
     clock = FakeClock()
     otel = Otel()
@@ -176,6 +176,9 @@ def _run(tmp_path: Path, n: int, drive: Any) -> None:
         ledger = ledger_for(policy)
         tel = telemetry(otel, tmp_path / "audit.db", policy)
         client_usage = drive(endpoints(primary, backup), policy, clock, tel, ledger, out)
+        # what a client is given (stages=, telemetry=) is the caller's to close
+        tel.close()
+        ledger.close()
         requests = [*primary.requests, *backup.requests]
     assert not out.foreign, [repr(e) for e in out.foreign[:5]]
     calls = 2 * n
@@ -207,7 +210,7 @@ def _run(tmp_path: Path, n: int, drive: Any) -> None:
     otel.shutdown()
     store.close()
     # no leak
-    assert threading.active_count() == threads0
+    assert set(threading.enumerate()) - threads0 == set()
     assert socket_fds() == socks0
     assert open_fds() - fds0 == set()
 
@@ -287,6 +290,8 @@ def test_every_error_is_typed_even_at_full_failure(tmp_path: Path, kind: str) ->
                 await client.aclose()
 
             asyncio.run(go())
+        tel.close()
+        ledger.close()
     assert not out.foreign, [repr(e) for e in out.foreign[:5]]
     assert out.calls == 2 * n
     assert out.ok == 0, out

@@ -158,6 +158,8 @@ class Setup:
         )
 
     def stop(self) -> None:
+        self.tel.close()  # given to the client, so the caller's to close
+        self.ledger.close()
         self.primary.stop()
         self.backup.stop()
         self.otel.shutdown()

@@ -83,6 +83,7 @@ class Run:
         assert {ep: s["inflight"] for ep, s in snapshot.items()} == {"primary": 0, "backup": 0}
 
     def stop(self) -> None:
+        self.tel.close()  # given to the client, so the caller's to close
         self.primary.stop()
         self.backup.stop()
         self.otel.shutdown()
