@@ -7,7 +7,6 @@ rule lives in ``_pipeline.py`` and the stages, so the two clients cannot drift a
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
@@ -31,6 +30,12 @@ _DEFAULT_TIMEOUT = 60.0
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
 
 ContextArg = CallContext | Mapping[str, Any] | None
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio  # imported here: sync-only applications never load asyncio
+
+    await asyncio.sleep(seconds)
 
 
 def _timeout(seconds: float | None) -> Any:
@@ -543,7 +548,7 @@ class AsyncClient:
         )
         self._own_http = http_client is None
         self._http = http_client or httpx.AsyncClient(timeout=timeout, limits=_LIMITS)
-        self._io = _AsyncIO(self._http, sleep or asyncio.sleep)
+        self._io = _AsyncIO(self._http, sleep or _asyncio_sleep)
 
     @property
     def endpoints(self) -> Mapping[str, Any]:

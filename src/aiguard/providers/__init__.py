@@ -12,15 +12,8 @@ Switching or mixing providers changes the endpoint line only::
     }
 """
 
-from ._auth import (
-    CachingTokenSource,
-    CallableTokenSource,
-    GoogleAuthTokenSource,
-    OAuth2ClientCredentials,
-    StaticToken,
-    Token,
-    TokenSource,
-)
+from typing import TYPE_CHECKING, Any
+
 from ._base import (
     Capabilities,
     Provider,
@@ -30,11 +23,52 @@ from ._base import (
     register_provider,
     registered_providers,
 )
-from .anthropic import Anthropic
-from .azure import AzureOpenAI
-from .bedrock import Bedrock
-from .gemini import Gemini, VertexAI
-from .openai import OpenAI, OpenAICompatible
+
+if TYPE_CHECKING:
+    from ._auth import (
+        CachingTokenSource,
+        CallableTokenSource,
+        GoogleAuthTokenSource,
+        OAuth2ClientCredentials,
+        StaticToken,
+        Token,
+        TokenSource,
+    )
+    from .anthropic import Anthropic
+    from .azure import AzureOpenAI
+    from .bedrock import Bedrock
+    from .gemini import Gemini, VertexAI
+    from .openai import OpenAI, OpenAICompatible
+
+# Adapters load on first use: an app that talks to one provider does not pay for six.
+_LAZY = {
+    "Anthropic": ".anthropic",
+    "AzureOpenAI": ".azure",
+    "Bedrock": ".bedrock",
+    "CachingTokenSource": "._auth",
+    "CallableTokenSource": "._auth",
+    "Gemini": ".gemini",
+    "GoogleAuthTokenSource": "._auth",
+    "OAuth2ClientCredentials": "._auth",
+    "OpenAI": ".openai",
+    "OpenAICompatible": ".openai",
+    "StaticToken": "._auth",
+    "Token": "._auth",
+    "TokenSource": "._auth",
+    "VertexAI": ".gemini",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'aiguard.providers' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Anthropic",

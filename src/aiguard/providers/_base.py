@@ -271,12 +271,28 @@ def _load_entry_points() -> None:
             _REGISTRY.setdefault(cls.name, cls)
 
 
+# Built-in adapters register themselves when their module is imported; this says where.
+_BUILTIN = {
+    "openai": "openai",
+    "openai-compatible": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "vertex": "gemini",
+    "bedrock": "bedrock",
+    "azure-openai": "azure",
+}
+
+
 def registered_providers() -> list[str]:
     _load_entry_points()
-    return sorted(_REGISTRY)
+    return sorted(set(_REGISTRY) | set(_BUILTIN))
 
 
 def provider_class(name: str) -> type[Provider]:
+    if name not in _REGISTRY and name in _BUILTIN:
+        from importlib import import_module
+
+        import_module(f"{__package__}.{_BUILTIN[name]}")
     if name not in _REGISTRY:
         _load_entry_points()
     try:
