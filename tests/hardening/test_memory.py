@@ -79,6 +79,12 @@ class Run:
         # per (tenant, user) rate and budget, per tenant... : only the keys in use
         assert len(store._states) <= 2 * TENANTS * USERS + TENANTS + 1, len(store._states)
         assert self.tel.audit is not None and self.tel.audit.dropped == 0
+        from aiguard._tokens import _chat
+
+        # the token-count memo: bounded by characters held (then it starts over)
+        for counter in _chat._COUNTERS.values():
+            assert counter._chars <= _chat._MAX_CACHED_CHARS
+            assert sum(map(len, counter._counts)) == counter._chars
         snapshot = stages.router.health.snapshot()
         assert {ep: s["inflight"] for ep, s in snapshot.items()} == {"primary": 0, "backup": 0}
 
