@@ -16,7 +16,16 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-__all__ = ["Normalized", "folds_into_words", "normalize", "normalize_phrase"]
+__all__ = [
+    "CASED_CONFUSABLES",
+    "Normalized",
+    "detector_view",
+    "folds_into_words",
+    "non_ascii_runs",
+    "normalize",
+    "normalize_phrase",
+    "original_span",
+]
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
 
@@ -30,6 +39,15 @@ _CONFUSABLES: dict[str, str] = {
     "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w", "ϲ": "c", "ℓ": "l",
 }  # fmt: skip
 
+CASED_CONFUSABLES: dict[str, str] = {
+    **_CONFUSABLES,
+    "А": "A", "В": "B", "Е": "E", "Ѕ": "S", "І": "I", "Ј": "J", "К": "K", "М": "M", "Н": "H",
+    "О": "O", "Р": "P", "С": "C", "Т": "T", "Х": "X", "Ү": "Y", "Α": "A", "Β": "B", "Ε": "E",
+    "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P", "Τ": "T",
+    "Υ": "Y", "Χ": "X",
+}  # fmt: skip
+"""Case-preserving look-alikes for the detectors' view (keys and IBANs are case-sensitive)."""
+
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
@@ -39,8 +57,8 @@ def _fold_char(ch: str) -> str:
         return ""
     out = []
     for c in unicodedata.normalize("NFKC", ch).casefold():
-        if c in _ZERO_WIDTH:
-            continue
+        if c in _ZERO_WIDTH or unicodedata.combining(c):
+            continue  # a decomposed accent ("a\u0301") goes, as the precomposed one does
         c = _CONFUSABLES.get(c, c)
         if not c.isascii():
             # Strip accents only where the base letter is ASCII: "é" -> "e", "ж" stays.
@@ -95,18 +113,22 @@ def _non_ascii_runs(text: str, ascii_bytes: bytes | None) -> list[tuple[int, int
     if ascii_bytes is None:
         return [m.span() for m in _NON_ASCII.finditer(text)]
     out: list[tuple[int, int]] = []
-    i = ascii_bytes.find(b"?")
+    find = ascii_bytes.find
+    n = len(text)
+    i = find(b"?")
     while i >= 0:
-        j = i
-        while j < len(text) and ord(text[j]) > 127:
+        if text[i] == "?":  # a real question mark
+            i = find(b"?", i + 1)
+            continue
+        j = i + 1
+        while j < n and text[j] > "\x7f":
             j += 1
-        if j > i:
-            if out and out[-1][1] == i:
-                out[-1] = (out[-1][0], j)
-            else:
-                out.append((i, j))
-        i = ascii_bytes.find(b"?", max(j, i + 1))
+        out.append((i, j))
+        i = find(b"?", j)
     return out
+
+
+non_ascii_runs = _non_ascii_runs
 
 
 @functools.lru_cache(maxsize=4096)
@@ -120,16 +142,21 @@ def _run_changes_words(run: str) -> bool:
     return False
 
 
-def folds_into_words(text: str, ascii_bytes: bytes | None = None) -> bool:
+def folds_into_words(
+    text: str, ascii_bytes: bytes | None = None, runs: list[tuple[int, int]] | None = None
+) -> bool:
     """Whether folding changes the text's ASCII words (an accented or look-alike letter, a
     full-width character, a zero-width joiner inside a word). When it does not (curly
     quotes, dashes, emoji), the plain lower-cased ASCII view has the same words."""
     return any(
-        _run_changes_words(text[start:end]) for start, end in _non_ascii_runs(text, ascii_bytes)
+        _run_changes_words(text[start:end])
+        for start, end in (runs if runs is not None else _non_ascii_runs(text, ascii_bytes))
     )
 
 
-def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:
+def normalize(
+    text: str, ascii_bytes: bytes | None = None, runs: list[tuple[int, int]] | None = None
+) -> Normalized:
     """Fold ``text`` for matching; cheap for ASCII, per-character only where needed."""
     if text.isascii():
         return Normalized(text.lower())
@@ -150,7 +177,9 @@ def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:
             exact.append(True)
 
     last = 0
-    for run_start, run_end in _non_ascii_runs(text, ascii_bytes):
+    if runs is None:
+        runs = _non_ascii_runs(text, ascii_bytes)
+    for run_start, run_end in runs:
         if run_start > last:
             chunk = text[last:run_start].lower()
             parts.append(chunk)
@@ -190,3 +219,138 @@ def normalize(text: str, ascii_bytes: bytes | None = None) -> Normalized:
 def normalize_phrase(phrase: str) -> str:
     """A block-list phrase folded the same way, with runs of whitespace collapsed."""
     return " ".join(normalize(phrase).text.split())
+
+
+# --------------------------------------------------------------------------- detectors' view
+#
+# The PII and secret detectors read a second view: NFKC, zero-width characters and combining
+# marks removed, look-alikes folded, but case kept (keys and IBANs are case-sensitive), and a
+# run of whitespace between the groups of a number collapsed to one space. It is built only
+# when the text has something to fold; findings map back to the original characters.
+
+_WS_SHAPE = bytes(
+    0x30 if 0x30 <= i <= 0x39 or 0x41 <= i <= 0x5A else 0x20 if i in b" \t\n\r\x0b\x0c" else 0x78
+    for i in range(256)
+)
+"""Digits and capitals -> ``0``, whitespace -> space, anything else -> ``x``."""
+_MAX_GAP = 16
+"""The longest run of whitespace read as one separator between the groups of a number."""
+
+
+@functools.lru_cache(maxsize=4096)
+def _detect_char(ch: str) -> str:
+    """``ch`` as the detectors read it: itself unless it folds to ASCII letters or digits
+    (or to one ASCII character: ``＠``, ``－``, a no-break space), or to nothing."""
+    if ch in _ZERO_WIDTH or unicodedata.combining(ch):
+        return ""
+    if ch in CASED_CONFUSABLES:
+        return CASED_CONFUSABLES[ch]
+    out = []
+    for c in unicodedata.normalize("NFKC", ch):
+        if c in _ZERO_WIDTH or unicodedata.combining(c):
+            continue
+        c = CASED_CONFUSABLES.get(c, c)
+        if not c.isascii():
+            base = unicodedata.normalize("NFD", c)
+            if base[:1].isascii() and all(unicodedata.combining(x) for x in base[1:]):
+                c = base[0]
+        out.append(c)
+    folded = "".join(out)
+    if folded.isascii() and (len(folded) == 1 or any(c.isalnum() for c in folded)):
+        return folded
+    return ch
+
+
+@functools.lru_cache(maxsize=4096)
+def _detect_run(run: str) -> tuple[tuple[int, str], ...]:
+    """The characters of a non-ASCII run that the detectors read differently: (index, fold)."""
+    return tuple((i, f) for i, c in enumerate(run) if (f := _detect_char(c)) != c)
+
+
+def _wide_gaps(text: str, ascii_bytes: bytes) -> list[tuple[int, int, str]]:
+    """Runs of 2 to 16 whitespace characters between a digit and a digit or capital letter
+    (either side), each read as one space: ``4111 \\n\\t 1111``, ``GB82 \\n WEST``."""
+    shape = ascii_bytes.translate(_WS_SHAPE)
+    out: list[tuple[int, int, str]] = []
+    i = shape.find(b"0  ")
+    while i >= 0:
+        s = e = i + 1
+        while e < len(shape) and shape[e] == 0x20:
+            e += 1
+        if (
+            e - s <= _MAX_GAP
+            and e < len(text)
+            and shape[e] == 0x30
+            and (text[i].isdigit() or text[e].isdigit())
+        ):
+            out.append((s, e, " "))
+        i = shape.find(b"0  ", e)
+    return out
+
+
+def detector_view(
+    text: str, ascii_bytes: bytes, runs: list[tuple[int, int]] | None = None
+) -> Normalized | None:
+    """The detectors' view of ``text``, or ``None`` when it reads the same as the text.
+    ``runs`` are the text's non-ASCII runs when known (:func:`non_ascii_runs`)."""
+    edits: list[tuple[int, int, str]] = []
+    if not text.isascii():
+        if runs is None:
+            runs = _non_ascii_runs(text, ascii_bytes)
+        for start, end in runs:
+            edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
+    gaps = _wide_gaps(text, ascii_bytes)
+    if gaps:
+        edits = sorted(edits + gaps) if edits else gaps
+    return _from_edits(text, edits) if edits else None
+
+
+def _from_edits(text: str, edits: list[tuple[int, int, str]]) -> Normalized:
+    """``text`` with sorted, disjoint ``(start, end, replacement)`` edits applied, mapped."""
+    parts: list[str] = []
+    norm_starts: list[int] = []
+    orig_starts: list[int] = []
+    orig_ends: list[int] = []
+    exact: list[bool] = []
+    npos = last = 0
+    merged: list[tuple[int, int, str]] = []
+    for s, e, rep in edits:  # adjacent edits become one unless both map char for char
+        if merged and merged[-1][1] == s:
+            ps, pe, prev = merged[-1]
+            if len(rep) != e - s or len(prev) != pe - ps:
+                merged[-1] = (ps, e, prev + rep)
+                continue
+        merged.append((s, e, rep))
+    for s, e, rep in merged:
+        if s > last:
+            norm_starts.append(npos)
+            orig_starts.append(last)
+            orig_ends.append(s)
+            exact.append(True)
+            parts.append(text[last:s])
+            npos += s - last
+        norm_starts.append(npos)
+        orig_starts.append(s)
+        orig_ends.append(e)
+        exact.append(len(rep) == e - s)
+        parts.append(rep)
+        npos += len(rep)
+        last = e
+    if last < len(text):
+        norm_starts.append(npos)
+        orig_starts.append(last)
+        orig_ends.append(len(text))
+        exact.append(True)
+        parts.append(text[last:])
+    return Normalized(
+        "".join(parts), tuple(norm_starts), tuple(orig_starts), tuple(exact), tuple(orig_ends)
+    )
+
+
+def original_span(view: Normalized, text: str, start: int, end: int) -> tuple[int, int]:
+    """The original span of a finding in ``view``, with the combining marks that follow its
+    last character (they belong to it)."""
+    s, e = view.to_original(start, end)
+    while e < len(text) and unicodedata.combining(text[e]):
+        e += 1
+    return s, e

@@ -8,6 +8,7 @@ or a ``#`` precedes them.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Sequence
@@ -136,8 +137,11 @@ _DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,
 def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]:
     text = p.text
     shape = p.digit_shape
+    taken = sorted(skip)
+    taken_starts = [s for s, _e in taken]
     for run_start, run_end in p.number_runs(4):
-        if any(s <= run_start < e for s, e in skip):
+        k = bisect.bisect_right(taken_starts, run_start) - 1
+        if k >= 0 and run_start < taken[k][1]:
             continue  # the digits of an IBAN or a wallet already found
         run = text[run_start:run_end]
         if (run.isdigit() and len(run) < 9 and text[run_start - 1 : run_start] != "+") or (
@@ -145,7 +149,8 @@ def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]
         ):
             continue  # order numbers, counts and dates: no PII format is this short or shaped
         has_dot = "." in run
-        if not has_dot and shape.count(b"0", run_start, run_end) < 7:
+        remaining = shape.count(b"0", run_start, run_end)  # digits from the group on: counted
+        if not has_dot and remaining < 7:  # once per run, then decreased group by group
             continue  # too few digits for anything but an IPv4 address
         # a number run may be preceded by "+" or "(" that belongs to it
         s = run_start
@@ -155,12 +160,14 @@ def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]
         resume = s
         for g in _GROUP.finditer(text, s, run_end):
             pos = g.start()
+            group_digits = g.end() - pos - (not text[pos].isdigit())
             if pos < resume or _GATE.match(text, pos) is None or _attached_before(text, pos):
+                remaining -= group_digits
                 continue
-            remaining = shape.count(b"0", pos, run_end)
             if remaining < 4 or (remaining < 7 and not has_dot):
                 break
             hit = _number_at(text, pos, limit, remaining, has_dot)
+            remaining -= group_digits
             if hit is not None:
                 yield hit
                 resume = hit.end

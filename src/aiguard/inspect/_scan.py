@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from ._normalize import non_ascii_runs
+
 __all__ = ["Prepared"]
 
 
@@ -40,7 +42,7 @@ _LONG_TOKEN = b"a" * 20
 class Prepared:
     """A text plus the lazily built views the detectors share (built once per text)."""
 
-    __slots__ = ("_digit", "_lower", "_token", "_upper", "ascii", "text")
+    __slots__ = ("_digit", "_lower", "_runs", "_token", "_upper", "ascii", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -49,6 +51,14 @@ class Prepared:
         self._token: bytes | None = None
         self._upper: bytes | None = None
         self._lower: bytes | None = None
+        self._runs: list[tuple[int, int]] | None = None
+
+    @property
+    def non_ascii_runs(self) -> list[tuple[int, int]]:
+        """Spans of non-ASCII characters (shared by the detectors' and the phrases' views)."""
+        if self._runs is None:
+            self._runs = [] if self.text.isascii() else non_ascii_runs(self.text, self.ascii)
+        return self._runs
 
     @property
     def lower(self) -> bytes:

@@ -8,6 +8,7 @@ usable on its own to check or clean any text.
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -20,7 +21,13 @@ from ..errors import ContentBlockedError, PolicyError
 from ._actions import Vault, hash_token, mask
 from ._compile import Compiled, CustomDetector, Plan, Rule, compile_spec
 from ._messages import RequestResult, ResponseResult, inspect_request, inspect_response
-from ._normalize import Normalized, folds_into_words, normalize
+from ._normalize import (
+    Normalized,
+    detector_view,
+    folds_into_words,
+    normalize,
+    original_span,
+)
 from ._pii import find_pii
 from ._scan import Prepared
 from ._secrets import find_secrets
@@ -260,12 +267,20 @@ class ContentInspector:
         ``skip_before`` are dropped, and ``topic_base`` carries the topic scores so far."""
         prep = Prepared(text)
         out: list[tuple[Hit, Rule]] = []
-        if plan.pii:
-            for h in find_pii(prep, plan.pii_entities):
-                out.append((h, plan.pii[h.detector]))
-        if plan.secrets:
-            for h in find_secrets(prep, plan.secret_kinds):
-                out.append((h, plan.secrets[h.detector]))
+        if plan.pii or plan.secrets:
+            # the detectors read a folded view when the text has anything to fold (full-width
+            # or look-alike characters, zero-width ones, combining marks, spread-out numbers)
+            view = detector_view(text, prep.ascii, prep.non_ascii_runs)
+            scan = prep if view is None else Prepared(view.text)
+            found: list[tuple[Hit, Rule]] = []
+            if plan.pii:
+                found.extend((h, plan.pii[h.detector]) for h in find_pii(scan, plan.pii_entities))
+            if plan.secrets:
+                kinds = plan.secret_kinds
+                found.extend((h, plan.secrets[h.detector]) for h in find_secrets(scan, kinds))
+            if view is not None:
+                found = [(_mapped(h, view, text), r) for h, r in found]
+            out.extend(found)
         for rx, validator, label, rule in plan.custom:
             for m in rx.finditer(text):
                 if m.end() > m.start() and (validator is None or validator(m.group())):
@@ -281,15 +296,15 @@ class ContentInspector:
         norm: Normalized | None = None
         words: list[bytes] | None = None
         if plan.needs_normalized:
-            if text.isascii() or not folds_into_words(text, prep.ascii):
+            if text.isascii() or not folds_into_words(text, prep.ascii, prep.non_ascii_runs):
                 # folding cannot change the words: the scan's lower-cased bytes have them
                 words = word_set(prep.lower)
             else:
-                norm = normalize(text, prep.ascii)
+                norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 words = word_set(norm.text)
             if plan.phrases.may_match(words) or plan.topics.may_match(words):
                 if norm is None:
-                    norm = normalize(text, prep.ascii)
+                    norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 for s, e, rule in plan.phrases.find(norm, words):
                     hit = Hit(s, e, rule.category, _label(rule.category), "phrase", 35)
                     out.append((hit, rule))
@@ -359,12 +374,46 @@ def _topic_hits(
     return out
 
 
+def _mapped(h: Hit, view: Normalized, text: str) -> Hit:
+    """A hit in the detectors' view, moved onto the original characters it came from."""
+    s, e = original_span(view, text, h.start, h.end)
+    return Hit(s, e, h.category, h.label, h.detector, h.priority, h.score)
+
+
 def _without_overlaps(hits: list[tuple[Hit, Rule]]) -> list[tuple[Hit, Rule]]:
-    """Keep the strongest of overlapping spans: higher priority, then longer, then earlier."""
-    ranked = sorted(hits, key=lambda hr: (-hr[0].priority, hr[0].start - hr[0].end, hr[0].start))
-    kept: list[tuple[Hit, Rule]] = []
-    for h, r in ranked:
-        if all(h.end <= k.start or h.start >= k.end for k, _ in kept):
-            kept.append((h, r))
-    kept.sort(key=lambda hr: hr[0].start)
-    return kept
+    """Keep the strongest of overlapping spans: higher priority, then longer, then earlier.
+
+    A sweep in start order cuts the hits into clusters of chained overlaps (most hits are a
+    cluster of one); inside a cluster the strongest are kept first, each checked against its
+    neighbours among those kept (bisect). O(n log n) in the number of hits."""
+    spans = sorted((h.start, h.end, h.priority, i) for i, (h, _r) in enumerate(hits))
+    kept: list[int] = []
+    cluster: list[tuple[int, int, int, int]] = []
+    reach = 0
+    for span in spans:
+        if cluster and span[0] >= reach:
+            _resolve(cluster, kept)
+            cluster = []
+        reach = max(reach, span[1]) if cluster else span[1]
+        cluster.append(span)
+    if cluster:
+        _resolve(cluster, kept)
+    return [hits[i] for i in kept]
+
+
+def _resolve(cluster: list[tuple[int, int, int, int]], kept: list[int]) -> None:
+    """Greedy over one cluster, strongest first; appends the kept indices in start order."""
+    if len(cluster) == 1:
+        kept.append(cluster[0][3])
+        return
+    starts: list[int] = []
+    ends: list[int] = []
+    ids: list[int] = []
+    for s, e, _p, i in sorted(cluster, key=lambda sp: (-sp[2], sp[0] - sp[1], sp[0])):
+        k = bisect.bisect_left(starts, e)  # kept spans starting before e: [0, k), disjoint
+        if k and ends[k - 1] > s:
+            continue
+        starts.insert(k, s)
+        ends.insert(k, e)
+        ids.insert(k, i)
+    kept.extend(ids)

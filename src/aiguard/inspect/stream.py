@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import ContentBlockedError
 from ._actions import Vault
-from ._normalize import normalize
+from ._normalize import CASED_CONFUSABLES, normalize
 from .findings import Finding, FlowDirection
 
 if TYPE_CHECKING:
@@ -28,8 +28,13 @@ _CONTEXT = 32
 _MIN_HOLD = 96
 _MAX_TOKEN_HOLD = 4096
 _MAX_PEM_HOLD = 16384
-_TOKEN_CHARS = re.compile(r"[A-Za-z0-9_\-+/=.@:%~]*")
-"""Characters of keys, tokens, addresses and URLs (matched on the reversed tail)."""
+_TOKEN_CHARS = re.compile(
+    "[A-Za-z0-9_\\-+/=.@:%~\u00ad\u200b-\u200f\u2060\ufeff\u0300-\u036f\uff01-\uff5e"
+    + "".join(sorted(CASED_CONFUSABLES))
+    + "]*"
+)
+"""Characters of keys, tokens, addresses and URLs (matched on the reversed tail), with the
+zero-width, combining, full-width and look-alike characters that may hide one."""
 
 
 class StreamInspector:

@@ -68,7 +68,7 @@ def _describe(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _is_tag(seg: str | int, model_names: frozenset[str]) -> bool:
+def _tag_like(seg: str | int, model_names: frozenset[str]) -> bool:
     if not isinstance(seg, str):
         return False
     return (
@@ -77,6 +77,34 @@ def _is_tag(seg: str | int, model_names: frozenset[str]) -> bool:
         or "[" in seg
         or seg.startswith(("function-", "literal"))
     )
+
+
+def _branch_name(tp: Any) -> str:
+    if inspect.isclass(tp):
+        return "none" if tp is type(None) else tp.__name__
+    origin = get_origin(tp)
+    return getattr(origin, "__name__", "") if origin is not None else ""
+
+
+def _strip_tags(
+    root: type[BaseModel], raw: Sequence[str | int], model_names: frozenset[str]
+) -> tuple[str | int, ...]:
+    """``raw`` without the segments pydantic adds for union branches (``str``,
+    ``function-after[...]``, a model's class name). Following the model, a segment is a tag
+    only where a union stands, so a user's own key (``none``, ``[x``, ``Metadata`` under a
+    mapping, any unknown key) is kept; where the model says nothing, the shape decides."""
+    current: list[Any] = [root]
+    out: list[str | int] = []
+    for seg in raw:
+        branches = [t for tp in current for t in _unwrap(tp) if t is not type(None)]
+        if _tag_like(seg, model_names) and (len(branches) > 1 or not branches):
+            chosen = [t for t in branches if _branch_name(t) == seg]
+            if len(chosen) == 1:
+                current = chosen
+            continue
+        out.append(seg)
+        current = _step(current, seg)
+    return tuple(out)
 
 
 def _unwrap(tp: Any) -> list[Any]:
@@ -101,23 +129,27 @@ def _models_in(tp: Any, seen: set[type[BaseModel]]) -> None:
                 _models_in(a, seen)
 
 
+def _step(current: list[Any], seg: str | int) -> list[Any]:
+    nxt: list[Any] = []
+    for tp in current:
+        for t in _unwrap(tp):
+            if inspect.isclass(t) and issubclass(t, BaseModel):
+                for name, f in t.model_fields.items():
+                    if seg in (name, f.alias):
+                        nxt.append(f.annotation)
+                continue
+            origin, args = get_origin(t), get_args(t)
+            if origin in (tuple, list) and isinstance(seg, int) and args:
+                nxt.append(args[0])
+            elif origin in (dict, Mapping) and len(args) == 2:
+                nxt.append(args[1])
+    return nxt
+
+
 def _types_at(root: type[BaseModel], loc: Sequence[str | int]) -> list[Any]:
     current: list[Any] = [root]
     for seg in loc:
-        nxt: list[Any] = []
-        for tp in current:
-            for t in _unwrap(tp):
-                if inspect.isclass(t) and issubclass(t, BaseModel):
-                    for name, f in t.model_fields.items():
-                        if seg in (name, f.alias):
-                            nxt.append(f.annotation)
-                    continue
-                origin, args = get_origin(t), get_args(t)
-                if origin in (tuple, list) and isinstance(seg, int) and args:
-                    nxt.append(args[0])
-                elif origin in (dict, Mapping) and len(args) == 2:
-                    nxt.append(args[1])
-        current = nxt
+        current = _step(current, seg)
     return current
 
 
@@ -134,7 +166,7 @@ def _message(err: Mapping[str, Any], root: type[BaseModel], loc: list[str | int]
     kind = err["type"]
     ctx = err.get("ctx") or {}
     got = _describe(err.get("input"))
-    if kind == "extra_forbidden":
+    if kind == "extra_forbidden" and loc:
         key = loc[-1]
         valid = _valid_keys(root, loc[:-1])
         near = difflib.get_close_matches(str(key), valid, n=1, cutoff=0.6)
@@ -180,7 +212,7 @@ def problems_from(
         if err["type"] in skip:
             continue
         raw = list(err["loc"])
-        loc = tuple(s for s in raw if not _is_tag(s, model_names))
+        loc = _strip_tags(root, raw, model_names)
         cleaned.append((loc, len(loc) != len(raw), err))
     deeper = {loc[:n] for loc, tagged, _ in cleaned if tagged for n in range(len(loc))}
     merged: dict[tuple[str | int, ...], list[str]] = {}
@@ -195,7 +227,10 @@ def problems_from(
             lines.append(f"\0{len(merged) - 1}")
             continue
         path = format_path([*prefix, *loc])
-        msg = _message(detail, root, list(loc))
+        try:
+            msg = _message(detail, root, list(loc))
+        except Exception:  # never let a formatting slip hide the problem (or escape)
+            msg = str(detail.get("msg", "invalid value"))
         for line in msg.splitlines():
             if line.startswith((".", ":", "[")):
                 lines.append(f"{path}{line}" if path else line.lstrip(".:"))
