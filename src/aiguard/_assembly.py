@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._call import Endpoint
+from .errors import ConfigError
 
 __all__ = ["build_stages", "coerce_policy"]
 
@@ -61,7 +62,7 @@ def build_stages(
     if telemetry is None:
         capture = getattr(spec.logging, "capture_content", False) or None
         telemetry = Telemetry(
-            audit=audit_log_from_policy(spec.logging),
+            audit=_audit_log(spec.logging, audit_log_from_policy),
             policy_hash=policy.hash,
             capture_content=capture,
         )
@@ -71,6 +72,15 @@ def build_stages(
         stages["cache"] = cache
     stages.update(routing_stages(endpoints, policy, clock=clock, telemetry=stages["telemetry"]))
     return stages
+
+
+def _audit_log(section: Any, build: Callable[[Any], Any]) -> Any:
+    try:
+        return build(section)
+    except OSError as e:
+        raise ConfigError(
+            f"spec.logging.path: cannot open the audit store {section.path!r}: {e.strerror or e}"
+        ) from e
 
 
 def _limiter(policy: Any, pricing: Any) -> Any:
@@ -102,7 +112,8 @@ def _limiter(policy: Any, pricing: Any) -> Any:
         if shown is None and "rateLimit" in o.spec:
             section = policy.layer({"spec": {"rateLimit": o.spec["rateLimit"]}}).spec.rate_limit
             shown = limiter_from_policy(section, prices=pricing, store=store)
-    assert shown is not None
+    if shown is None:  # overrides name rateLimit but set no limit anywhere
+        return None
     return LimitStage(shown, select=select)
 
 

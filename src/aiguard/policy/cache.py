@@ -40,4 +40,8 @@ class CacheSpec(Section):
             raise ValueError(".url: required for backend 'redis' (redis://host:6379/0)")
         if self.backend != "redis" and self.url:
             raise ValueError(".url: only used by backend 'redis'")
+        if self.url and not self.url.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError(
+                f".url: must start with redis://, rediss:// or unix://, got {self.url!r}"
+            )
         return self

@@ -14,6 +14,8 @@ from pydantic import Field, field_validator, model_validator
 
 from ._model import PositiveFloat, PositiveInt, Section
 
+_REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 __all__ = ["KEY_ATTRIBUTES", "LimitKey", "LimitRule", "LimitStore", "RateLimitSpec"]
 
 LimitKey: TypeAlias = str
@@ -128,6 +130,10 @@ class LimitStore(Section):
             problems.append(".path: required for type 'sqlite' (a file path)")
         if self.type != "redis" and self.url:
             problems.append(f".url: only used by type 'redis', not {self.type!r}")
+        if self.url and not self.url.startswith(_REDIS_SCHEMES):
+            problems.append(
+                f".url: must start with redis://, rediss:// or unix://, got {self.url!r}"
+            )
         if self.type != "sqlite" and self.path:
             problems.append(f".path: only used by type 'sqlite', not {self.type!r}")
         if problems:
