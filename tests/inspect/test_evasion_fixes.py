@@ -17,7 +17,7 @@ import pytest
 
 from aiguard.errors import ContentBlockedError
 from aiguard.inspect import ContentInspector
-from aiguard.inspect._normalize import detector_view, normalize
+from aiguard.inspect._normalize import Normalized, detector_view, normalize
 from aiguard.inspect._pii import _numbers
 from aiguard.inspect._scan import Prepared
 from aiguard.inspect.engine import _without_overlaps
@@ -144,23 +144,36 @@ def test_ordinary_text_has_no_findings(text: str) -> None:
     assert REDACT.scan(text) == []
 
 
+def _view(text: str) -> Normalized | None:
+    p = Prepared(text)
+    return detector_view(text, p.ascii, p.number_runs(4))
+
+
 def test_clean_text_builds_no_view() -> None:
     """The fast path: nothing to fold, nothing built."""
     for text in (
         "plain ascii, 4111 and 2023-10-01\n  indented",
         "curly ’quotes’ and — dashes “here”",
         "a\n\n12 apples",
+        "Totals:  2021  2022\n  x  1234  y",
     ):
-        assert detector_view(text, text.encode("ascii", "replace")) is None
+        assert _view(text) is None
 
 
 def test_view_maps_back_to_the_original() -> None:
     text = "x " + zero_width("4111") + " ＠ y"
-    view = detector_view(text, text.encode("ascii", "replace"))
+    view = _view(text)
     assert view is not None
     assert view.text == "x 4111 @ y"
     s = view.text.index("4111")
     assert view.to_original(s, s + 4) == (2, 9)
+
+
+def test_spread_out_number_is_one_view() -> None:
+    text = "card 4111 \n\t  1111 \n\t  1111 \n\t  1111 ok"
+    view = _view(text)
+    assert view is not None
+    assert view.text == "card 4111 1111 1111 1111 ok"
 
 
 # --------------------------------------------------------------------------- algorithmic cost

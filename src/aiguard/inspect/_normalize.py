@@ -228,11 +228,6 @@ def normalize_phrase(phrase: str) -> str:
 # run of whitespace between the groups of a number collapsed to one space. It is built only
 # when the text has something to fold; findings map back to the original characters.
 
-_WS_SHAPE = bytes(
-    0x30 if 0x30 <= i <= 0x39 or 0x41 <= i <= 0x5A else 0x20 if i in b" \t\n\r\x0b\x0c" else 0x78
-    for i in range(256)
-)
-"""Digits and capitals -> ``0``, whitespace -> space, anything else -> ``x``."""
 _MAX_GAP = 16
 """The longest run of whitespace read as one separator between the groups of a number."""
 
@@ -267,39 +262,100 @@ def _detect_run(run: str) -> tuple[tuple[int, str], ...]:
     return tuple((i, f) for i, c in enumerate(run) if (f := _detect_char(c)) != c)
 
 
-def _wide_gaps(text: str, ascii_bytes: bytes) -> list[tuple[int, int, str]]:
-    """Runs of 2 to 16 whitespace characters between a digit and a digit or capital letter
-    (either side), each read as one space: ``4111 \\n\\t 1111``, ``GB82 \\n WEST``."""
-    shape = ascii_bytes.translate(_WS_SHAPE)
-    out: list[tuple[int, int, str]] = []
-    i = shape.find(b"0  ")
-    while i >= 0:
-        s = e = i + 1
-        while e < len(shape) and shape[e] == 0x20:
-            e += 1
-        if (
-            e - s <= _MAX_GAP
-            and e < len(text)
-            and shape[e] == 0x30
-            and (text[i].isdigit() or text[e].isdigit())
-        ):
-            out.append((s, e, " "))
-        i = shape.find(b"0  ", e)
-    return out
+_GAP_CHARS = frozenset(" \t\n\r\x0b\x0c")
+
+
+def _is_group(c: str) -> bool:
+    return "0" <= c <= "9" or "A" <= c <= "Z"
+
+
+def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
+    """Runs of 2 to 16 whitespace characters between the groups of a number, each read as
+    one space: ``4111 \n\t 1111``, ``+1 \n 415 \n 555 \n 2671``, ``GB82 \n WEST \n 1234``.
+    Found by walking out from each run of four or more digits (every card, phone number,
+    IBAN and SSN has one) over gaps that touch a digit and groups of digits or capitals."""
+    n = len(text)
+    found: set[tuple[int, int]] = set()
+    for run_start, run_end in number_runs:
+        pos = run_end  # forwards: gap, group, gap, group...
+        while pos < n and text[pos] in _GAP_CHARS:
+            j = pos
+            while j < n and text[j] in _GAP_CHARS:
+                j += 1
+            if not (2 <= j - pos <= _MAX_GAP and j < n and _is_group(text[j])):
+                break
+            if not (text[pos - 1].isdigit() or text[j].isdigit()) or (pos, j) in found:
+                break
+            found.add((pos, j))
+            pos = j
+            while pos < n and _is_group(text[pos]):
+                pos += 1
+        pos = run_start  # backwards
+        while pos > 0 and text[pos - 1] in _GAP_CHARS:
+            j = pos
+            while j > 0 and text[j - 1] in _GAP_CHARS:
+                j -= 1
+            if not (2 <= pos - j <= _MAX_GAP and j > 0 and _is_group(text[j - 1])):
+                break
+            if not (text[j - 1].isdigit() or text[pos].isdigit()) or (j, pos) in found:
+                break
+            found.add((j, pos))
+            pos = j
+            while pos > 0 and _is_group(text[pos - 1]):
+                pos -= 1
+    return [(s, e, " ") for s, e in sorted(found)]
+
+
+_FEW = 64
+"""Up to this many non-ASCII characters are looked at one by one (a dict lookup each);
+beyond, runs of them are (cached per run: the words of a non-Latin text repeat)."""
+_SEEN: dict[str, str] = {}
+_SEEN_MAX = 8192
+
+
+def _detect_cached(ch: str) -> str:
+    f = _SEEN.get(ch)
+    if f is None:
+        f = _detect_char(ch)
+        if len(_SEEN) < _SEEN_MAX:
+            _SEEN[ch] = f
+    return f
+
+
+_ASCII_BYTES = bytes(range(128))
+
+
+def _folds_any(text: str) -> bool:
+    """Whether any character of ``text`` reads differently to the detectors. Deleting the
+    ASCII bytes from its UTF-8 form leaves its other characters (C speed); the few
+    distinct ones are looked up."""
+    rest = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
+    return any(_detect_cached(c) != c for c in set(rest.decode("utf-8", "surrogatepass")))
 
 
 def detector_view(
-    text: str, ascii_bytes: bytes, runs: list[tuple[int, int]] | None = None
+    text: str,
+    ascii_bytes: bytes,
+    number_runs: list[tuple[int, int]],
+    runs: list[tuple[int, int]] | None = None,
 ) -> Normalized | None:
     """The detectors' view of ``text``, or ``None`` when it reads the same as the text.
-    ``runs`` are the text's non-ASCII runs when known (:func:`non_ascii_runs`)."""
+    ``number_runs`` are its runs of four or more digits, ``runs`` its non-ASCII runs when
+    already known (:func:`non_ascii_runs`)."""
     edits: list[tuple[int, int, str]] = []
-    if not text.isascii():
-        if runs is None:
-            runs = _non_ascii_runs(text, ascii_bytes)
-        for start, end in runs:
-            edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
-    gaps = _wide_gaps(text, ascii_bytes)
+    if not text.isascii() and _folds_any(text):
+        if runs is None and ascii_bytes.count(b"?") <= _FEW:
+            find = ascii_bytes.find
+            i = find(b"?")
+            while i >= 0:
+                ch = text[i]
+                if ch != "?" and (f := _SEEN.get(ch) or _detect_cached(ch)) != ch:
+                    edits.append((i, i + 1, f))
+                i = find(b"?", i + 1)
+        else:
+            for start, end in runs if runs is not None else _non_ascii_runs(text, ascii_bytes):
+                edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
+    gaps = _wide_gaps(text, number_runs) if number_runs else []
     if gaps:
         edits = sorted(edits + gaps) if edits else gaps
     return _from_edits(text, edits) if edits else None

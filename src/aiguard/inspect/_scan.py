@@ -42,7 +42,7 @@ _LONG_TOKEN = b"a" * 20
 class Prepared:
     """A text plus the lazily built views the detectors share (built once per text)."""
 
-    __slots__ = ("_digit", "_lower", "_runs", "_token", "_upper", "ascii", "text")
+    __slots__ = ("_digit", "_lower", "_runs", "_runs4", "_token", "_upper", "ascii", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -52,6 +52,7 @@ class Prepared:
         self._upper: bytes | None = None
         self._lower: bytes | None = None
         self._runs: list[tuple[int, int]] | None = None
+        self._runs4: list[tuple[int, int]] | None = None
 
     @property
     def non_ascii_runs(self) -> list[tuple[int, int]]:
@@ -74,12 +75,16 @@ class Prepared:
         return self._digit
 
     def number_runs(self, min_digits: int) -> list[tuple[int, int]]:
-        """Spans of digits joined by up to three separators, with at least ``min_digits``."""
+        """Spans of digits joined by up to three separators, with at least ``min_digits``
+        (the runs of four, which the detectors' view and the number scan share, are kept)."""
+        if min_digits <= 4 and self._runs4 is not None:
+            return self._runs4
         shape = self.digit_shape
         if shape.count(b"0") < min_digits:
             return []
         if min_digits <= 4:
-            return [m.span() for m in _NUMBER_RUN.finditer(shape)]
+            self._runs4 = [m.span() for m in _NUMBER_RUN.finditer(shape)]
+            return self._runs4
         return [
             m.span()
             for m in _NUMBER_RUN.finditer(shape)
