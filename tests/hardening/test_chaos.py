@@ -192,6 +192,11 @@ def _run(tmp_path: Path, n: int, drive: Any) -> None:
     assert out.cached > 0
     assert out.errors["ContentBlockedError"] > 0
     assert clock.slept, "retries must have waited through sleep="
+    assert {0.5, 1.0, 2.0} & set(clock.slept), "Retry-After is waited exactly"
+    print(
+        f"\nchaos {calls} calls, {attempts} attempts: ok {out.ok} (cached {out.cached}), "
+        f"errors {dict(out.errors)}, faults {dict(kinds)}"
+    )
     # nothing forbidden left the process
     assert not any(EMAIL.encode() in r.body for r in requests)
     assert not any(b"investment advice" in r.body for r in requests)
