@@ -322,17 +322,6 @@ def _detect_cached(ch: str) -> str:
     return f
 
 
-_ASCII_BYTES = bytes(range(128))
-
-
-def _folds_any(text: str) -> bool:
-    """Whether any character of ``text`` reads differently to the detectors. Deleting the
-    ASCII bytes from its UTF-8 form leaves its other characters (C speed); the few
-    distinct ones are looked up."""
-    rest = text.encode("utf-8", "surrogatepass").translate(None, _ASCII_BYTES)
-    return any(_detect_cached(c) != c for c in set(rest.decode("utf-8", "surrogatepass")))
-
-
 def detector_view(
     text: str,
     ascii_bytes: bytes,
@@ -343,7 +332,7 @@ def detector_view(
     ``number_runs`` are its runs of four or more digits, ``runs`` its non-ASCII runs when
     already known (:func:`non_ascii_runs`)."""
     edits: list[tuple[int, int, str]] = []
-    if not text.isascii() and _folds_any(text):
+    if not text.isascii():
         if runs is None and ascii_bytes.count(b"?") <= _FEW:
             find = ascii_bytes.find
             i = find(b"?")
