@@ -270,7 +270,9 @@ class ContentInspector:
         if plan.pii or plan.secrets:
             # the detectors read a folded view when the text has anything to fold (full-width
             # or look-alike characters, zero-width ones, combining marks, spread-out numbers)
-            view = detector_view(text, prep.ascii, prep.number_runs(4))
+            runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases need them
+            numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
+            view = detector_view(text, prep.ascii, numbers, runs)
             scan = prep if view is None else Prepared(view.text)
             found: list[tuple[Hit, Rule]] = []
             if plan.pii:
