@@ -2,8 +2,8 @@
 
 Every case of ``evasion_corpus.CASES`` (target x technique x channel) is a test. A case the
 policy catches must stay caught; each case it misses is a strict xfail carrying the reason,
-so a fix shows up as an XPASS to be promoted. ``docs/hardening.md`` lists the misses by class
-(a bug against the documented behaviour, a gap worth closing, or a limitation by design) and
+so a fix shows up as an XPASS to be promoted. ``docs/hardening.md`` lists the misses (all of
+them limitations by design since the gaps this suite found were closed) and
 ``bench/bench_hardening.py`` prints the detection rate per technique.
 """
 
@@ -16,59 +16,29 @@ from aiguard.errors import ContentBlockedError
 from .evasion_corpus import CASES, INSPECTOR, TARGETS, Case, attempt
 
 PHRASES = {"hate_phrase", "advice_phrase"}
-KEYS = {"openai_key", "aws_key_id", "github_token"}
-NUMBERS = {"card", "phone", "ssn", "iban"}
 
-BUG = "BUG (inspect/_normalize.py _fold_char): "
-GAP = "GAP: "
 BY_DESIGN = "LIMITATION: "
+
+# Caught since 5f1637c (detectors read a folded view of the text), missed before: zero-width
+# characters, full-width forms, Cyrillic look-alikes and combining marks inside PII and keys,
+# decomposed accents in phrases, and newlines/tabs between the groups of a number. Those
+# cases are ordinary tests now, so a regression fails.
 
 
 def miss_reason(case: Case) -> str | None:
     """Why a case is expected to get through, or ``None`` when it must be caught."""
     t, tech, ch = case.target, case.technique, case.channel
     if ch == "split messages":
-        if t in {"openai_key", "github_token"} and tech in ("plain", "mixed case"):
+        if t in {"openai_key", "github_token"}:
             return None  # either half still has the key's prefix or its entropy
         return (
             BY_DESIGN + "each message is inspected on its own; a value cut in two messages is "
             "never whole in one text (the model reads them joined)"
         )
-    if tech == "zero-width" and t not in PHRASES:
-        return (
-            GAP + "zero-width characters are dropped only for phrase matching; PII and secret "
-            "detectors scan the raw text, so '4\\u200b1\\u200b1\\u200b1...' is not a card"
-        )
-    if tech == "fullwidth" and t not in PHRASES:
-        return (
-            GAP + "NFKC folding applies to phrases only; full-width digits, '＠' and letters "
-            "hide PII and keys from their detectors"
-        )
-    if tech == "homoglyphs" and t in {"email", "openai_key", "github_token"}:
-        return (
-            GAP + "confusable folding applies to phrases only: a Cyrillic 'а' in an address or "
-            "a key hides it"
-        )
-    if tech == "combining marks":
-        if t in PHRASES:
-            return (
-                BUG + "a decomposed accent (letter + U+0301, as NFD text or macOS input has it) "
-                "is folded per character, and a lone combining mark is kept, so 'ha\\u0301te "
-                "speech' does not match 'hate speech' although 'h\\u00e1te speech' does; the "
-                "docs promise accents on Latin letters are removed"
-            )
-        if t in {"email", "iban"} | KEYS:
-            return GAP + "combining marks between characters break PII and key formats"
-        return None  # digits carry no marks: the number is intact
     if tech == "letter spacing":
         return (
             BY_DESIGN + "one space between every character; folding it away would merge "
             "ordinary words (a phrase 'a b' is not 'ab')"
-        )
-    if tech == "wide spacing" and t in {"card", "phone", "iban"}:
-        return (
-            GAP + "number formats accept one separator between groups; a newline and tabs "
-            "between groups hide a card, a phone number or an IBAN"
         )
     if tech == "leetspeak" and t in PHRASES | {"email"}:
         return BY_DESIGN + "digits for letters ('h4t3 5p33ch') are not folded"
