@@ -223,3 +223,12 @@ def test_numbers_inside_an_iban_are_not_a_card() -> None:
     text = " ".join([IBAN] * 50)
     found = {f.category for f in REDACT.scan(text)}
     assert found == {"pii.iban"}
+
+
+def test_cards_side_by_side_are_each_found() -> None:
+    """A greedy match that runs into the next number is retried up to the separator."""
+    assert REDACT.inspect_text(f"{CARD} {CARD}").text == "[CARD_1] [CARD_1]"
+    assert REDACT.inspect_text(zero_width(f"{CARD} {CARD}")).findings[1].category == (
+        "pii.payment_card"
+    )
+    assert REDACT.scan(CARD.replace(" ", "-") + "-4111") == []  # an identifier, not a card

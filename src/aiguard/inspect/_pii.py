@@ -177,6 +177,11 @@ def _number_at(text: str, pos: int, limit: int, digits: int, has_dot: bool) -> H
     before = text[max(0, pos - 32) : pos]
     if text[pos].isdigit():
         m = _CARD.match(text, pos, limit) if digits >= 12 else None
+        for _ in range(3):  # "4111 1111 1111 1111 4111 ...": the greedy match took a group
+            if m is None or not _attached_after(text, m.end()):
+                break  # of the next number: retry up to the separator before it
+            cut = max(m.group().rfind(" "), m.group().rfind("-"))
+            m = _CARD.match(text, pos, pos + cut) if cut >= 12 else None
         if m and not _attached_after(text, m.end()):
             number = _digits(m.group())
             if luhn_ok(number) and card_issuer_ok(number):
