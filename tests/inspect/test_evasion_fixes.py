@@ -232,3 +232,26 @@ def test_cards_side_by_side_are_each_found() -> None:
         "pii.payment_card"
     )
     assert REDACT.scan(CARD.replace(" ", "-") + "-4111") == []  # an identifier, not a card
+
+
+def test_allow_list_exemptions_scale_and_keep_their_meaning() -> None:
+    inspector = ContentInspector(
+        {
+            "pii": {"action": "redact"},
+            "allowList": [
+                {"regex": r"support@example\.org", "category": "pii.email"},
+                {"regex": r"ticket \d+ \S+", "category": "pii"},
+                {"regex": r"demo: \S+", "category": "secrets"},
+            ],
+        }
+    )
+    text = " ".join(
+        f"support@example.org user{i}@example.org ticket {i} a{i}@example.org demo: b{i}@x.org"
+        for i in range(2_000)
+    )
+    result = inspector.inspect_text(text)
+    redacted = [f for f in result.findings if f.replacement]
+    # the support address and the one after each ticket number are exempt; the rest are not
+    assert len(redacted) == 4_000
+    assert result.text.count("support@example.org") == 2_000
+    assert result.text.count("@example.org") == 4_000

@@ -335,19 +335,22 @@ class ContentInspector:
             spans.extend((m.start(), m.end(), cat) for m in rx.finditer(text))
         if not spans:
             return hits
+        # per category: starts sorted, and the furthest end among the spans starting so far;
+        # a hit is exempt when some span starting at or before it reaches past its end
+        groups: dict[str | None, tuple[list[int], list[int]]] = {}
+        for s, e, cat in sorted(spans, key=lambda sp: sp[0]):
+            starts, reach = groups.setdefault(cat, ([], []))
+            starts.append(s)
+            reach.append(max(e, reach[-1]) if reach else e)
 
         def allowed(h: Hit, r: Rule) -> bool:
-            for s, e, cat in spans:
-                if (
-                    s <= h.start
-                    and h.end <= e
-                    and (
-                        cat is None
-                        or any(
-                            c == cat or c.startswith(cat + ".") for c in (h.category, r.category)
-                        )
-                    )
+            for cat, (starts, reach) in groups.items():
+                if cat is not None and not any(
+                    c == cat or c.startswith(cat + ".") for c in (h.category, r.category)
                 ):
+                    continue
+                k = bisect.bisect_right(starts, h.start)
+                if k and reach[k - 1] >= h.end:
                     return True
             return False
 
