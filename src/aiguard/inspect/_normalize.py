@@ -271,7 +271,7 @@ def _is_group(c: str) -> bool:
 
 def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int, int, str]]:
     """Runs of 2 to 16 whitespace characters between the groups of a number, each read as
-    one space: ``4111 \n\t 1111``, ``+1 \n 415 \n 555 \n 2671``, ``GB82 \n WEST \n 1234``.
+    one space: ``4111 \\n\\t 1111``, ``+1 \\n 415 \\n 555 \\n 2671``, ``GB82 \\n WEST``.
     Found by walking out from each run of four or more digits (every card, phone number,
     IBAN and SSN has one) over gaps that touch a digit and groups of digits or capitals."""
     n = len(text)
