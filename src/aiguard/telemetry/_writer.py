@@ -23,6 +23,8 @@ from typing import Any, Protocol, runtime_checkable
 from ..errors import ConfigError
 from ._audit import AuditRecord, complete
 
+_LINGER_S = 0.02
+
 __all__ = ["AuditLog", "AuditSink"]
 
 _log = logging.getLogger("aiguard.telemetry")
@@ -226,6 +228,7 @@ class AuditLog:
                 first = None
             batch: list[_Entry] = []
             item = first
+            linger_until = time.monotonic() + _LINGER_S
             while item is not None:
                 if item is _STOP:
                     stop = True
@@ -236,7 +239,13 @@ class AuditLog:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
-                    item = None
+                    # Linger briefly so a busy app writes one transaction per batch, not one
+                    # per call (a commit costs far more than a row).
+                    left = linger_until - time.monotonic()
+                    try:
+                        item = self._queue.get(timeout=left) if left > 0 else None
+                    except queue.Empty:
+                        item = None
             if stop:  # drain what was accepted before close()
                 while True:
                     try:
