@@ -216,7 +216,8 @@ def _run(tmp_path: Path, n: int, drive: Any) -> None:
     store.close()
     # no leak
     assert set(threading.enumerate()) - threads0 == set()
-    assert socket_fds() == socks0
+    # <=, not ==: a socket an earlier test left to the garbage collector may close meanwhile
+    assert socket_fds() <= socks0
     assert open_fds() - fds0 == set()
 
 
