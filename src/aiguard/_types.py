@@ -7,7 +7,7 @@ request cannot change under a cache key or an audit hash after it was computed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -203,6 +203,12 @@ class EmbeddingRequest(_Frozen):
 
 
 class EmbeddingResponse(_Frozen):
+    """The vectors, one per input, with usage and where they came from.
+
+    It also behaves as the sequence of vectors (``len()``, indexing, iteration), so
+    ``vectors = client.embed(["a", "b"])`` reads naturally.
+    """
+
     vectors: tuple[tuple[float, ...], ...]
     usage: Usage = Usage()
     model: str | None = None
@@ -210,6 +216,15 @@ class EmbeddingResponse(_Frozen):
     provider: str | None = None
     request_id: str | None = None
     cost: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.vectors)
+
+    def __getitem__(self, index: int) -> tuple[float, ...]:
+        return self.vectors[index]
+
+    def __iter__(self) -> Iterator[tuple[float, ...]]:  # type: ignore[override]
+        return iter(self.vectors)
 
 
 # --------------------------------------------------------------------------- input coercion

@@ -95,6 +95,7 @@ async def test_embeddings(fake: FakeProvider, make_driver: Any) -> None:
     assert len(out.vectors) == 2 and all(len(v) == 8 for v in out.vectors)
     assert out.vectors[0] != out.vectors[1]
     assert out.endpoint == "embedder"
+    assert len(out) == 2 and list(out) == list(out.vectors) and out[1] == out.vectors[1]
     assert fake.requests[-1].json["input"] == ["a", "b"]
 
 
