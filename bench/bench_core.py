@@ -159,8 +159,12 @@ def main() -> None:
         async def async_rows() -> None:
             ahttp = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
             abare = aiguard.AsyncClient({"llm": OpenAICompatible(base, "bench")})
-            a_raw = await async_cpu_us(lambda: raw_async(ahttp, chat_url, SHORT), 20)
-            a_ours = await async_cpu_us(lambda: abare.chat(SHORT, max_tokens=20), 20)
+            # Interleaved rounds, best of each: async figures swing by hundreds of us here.
+            a_raw, a_ours = float("inf"), float("inf")
+            for _ in range(3):
+                r = await async_cpu_us(lambda: raw_async(ahttp, chat_url, SHORT), 20)
+                o = await async_cpu_us(lambda: abare.chat(SHORT, max_tokens=20), 20)
+                a_raw, a_ours = min(a_raw, r), min(a_ours, o)
             rows.append(("(a) no policy, async x50", a_raw, a_ours, "<= 150 us added"))
             afull = aiguard.AsyncClient(
                 {"llm": OpenAICompatible(base, "bench")}, policy=policy, telemetry=tel
