@@ -7,9 +7,10 @@ One client over many LLM providers; before any call leaves the process it applie
 from typing import TYPE_CHECKING, Any
 
 from . import errors
+from ._async_client import AsyncChatStream, AsyncClient
 from ._call import Endpoint
-from ._client import AsyncChatStream, AsyncClient, ChatStream, Client
 from ._context import CallContext, context, current_context
+from ._sync_client import ChatStream, Client
 from ._types import (
     ChatRequest,
     ChatResponse,

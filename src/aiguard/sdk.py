@@ -27,8 +27,8 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Literal
 
-from ._client import _Cursor
 from ._context import CallContext
+from ._drive import _Cursor
 from ._effects import CloseStream, Io, ReadAll, ReadChunk, Sleep
 from ._guard._flow import Yield
 from ._guard._transport import Forward, Head, SdkGuard

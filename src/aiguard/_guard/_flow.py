@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._call import Call
-from .._client import _Cursor
 from .._context import CallContext, current_context
+from .._drive import _Cursor
 from .._effects import Io, Sleep
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, Message, Usage
 from ..errors import ConfigError

@@ -1,0 +1,62 @@
+"""What the two clients share: the cursor that resumes a flow, and client defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+from ._context import CallContext
+from ._pipeline import Flow
+
+__all__ = ["ContextArg"]
+
+_DEFAULT_TIMEOUT = 60.0
+# httpx's own pool defaults (100 connections, 20 kept alive): its connection pool scans every
+# connection per request, so a bigger pool costs CPU on every call under concurrency.
+_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+
+ContextArg = CallContext | Mapping[str, Any] | None
+
+
+def _timeout(seconds: float | None) -> Any:
+    return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
+
+
+class _Cursor:
+    """Where a flow is suspended, and what it is sent (or thrown) when it resumes."""
+
+    __slots__ = ("error", "flow", "value")
+
+    def __init__(self, flow: Flow[Any]) -> None:
+        self.flow = flow
+        self.value: Any = None
+        self.error: BaseException | None = None
+
+    def resume(self) -> Any:
+        """The flow's next effect; ``StopIteration`` carries its result."""
+        value, error = self.value, self.error
+        self.value = self.error = None
+        return self.flow.throw(error) if error is not None else self.flow.send(value)
+
+
+def _thrown(flow: Flow[Any], error: BaseException) -> Flow[Any]:
+    """A flow that starts by receiving ``error`` at the point where ``flow`` is suspended."""
+    try:
+        eff = flow.throw(error)
+    except StopIteration as stop:
+        return stop.value
+    while True:
+        try:
+            value = yield eff
+        except Exception as e:  # an effect failed: the flow decides what that means
+            try:
+                eff = flow.throw(e)
+            except StopIteration as stop:
+                return stop.value
+            continue
+        try:
+            eff = flow.send(value)
+        except StopIteration as stop:
+            return stop.value
