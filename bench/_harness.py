@@ -50,5 +50,18 @@ def cpu_us_per_call(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
+def interleaved(fns: dict[str, Callable[[], Any]], n: int, rounds: int = 3) -> dict[str, float]:
+    """Best CPU us per call for each function, measured in alternating rounds.
+
+    Socket costs on a shared machine drift by hundreds of microseconds between runs; taking
+    turns and keeping each one's best keeps the drift out of the comparison.
+    """
+    best = {name: float("inf") for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            best[name] = min(best[name], cpu_us_per_call(fn, n, repeats=3))
+    return best
+
+
 def report(name: str, value: float, unit: str, target: str = "") -> None:
     print(f"  {name:<58} {value:>10.1f} {unit:<6} {target}")
