@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-import httpx
-
 from ._context import CallContext
 from ._pipeline import Flow
 
@@ -15,13 +13,17 @@ __all__ = ["ContextArg"]
 _DEFAULT_TIMEOUT = 60.0
 # httpx's own pool defaults (100 connections, 20 kept alive): its connection pool scans every
 # connection per request, so a bigger pool costs CPU on every call under concurrency.
-_LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+_LIMITS = {"max_connections": 100, "max_keepalive_connections": 20}
 
 ContextArg = CallContext | Mapping[str, Any] | None
 
 
 def _timeout(seconds: float | None) -> Any:
-    return httpx.USE_CLIENT_DEFAULT if seconds is None else seconds
+    if seconds is not None:
+        return seconds
+    import httpx  # already loaded by the client that sends: a dictionary lookup
+
+    return httpx.USE_CLIENT_DEFAULT
 
 
 class _Cursor:

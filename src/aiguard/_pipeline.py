@@ -16,8 +16,6 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-import httpx
-
 from ._call import Call, Endpoint
 from ._effects import (
     CloseStream,
@@ -321,7 +319,7 @@ class Pipeline:
         self._timeout(call, endpoint, request)
         try:
             raw: RawResponse = yield Send(request)
-        except httpx.HTTPError as e:
+        except _httpx().HTTPError as e:
             raise _transport_error(e, endpoint) from e
         if raw.status_code >= 400:
             raise endpoint.provider.classify_error(raw)
@@ -334,12 +332,12 @@ class Pipeline:
         self._timeout(call, endpoint, request)
         try:
             handle = yield Send(request, stream=True)
-        except httpx.HTTPError as e:
+        except _httpx().HTTPError as e:
             raise _transport_error(e, endpoint) from e
         if handle.status_code >= 400:
             try:
                 body = yield ReadAll(handle)
-            except httpx.HTTPError:
+            except _httpx().HTTPError:
                 body = b""
             finally:
                 yield CloseStream(handle)
@@ -392,7 +390,7 @@ class Pipeline:
             while True:
                 try:
                     chunk = yield ReadChunk(handle)
-                except httpx.HTTPError as e:
+                except _httpx().HTTPError as e:
                     raise _transport_error(e, endpoint) from e
                 if not chunk:
                     break
@@ -425,14 +423,21 @@ class Pipeline:
         )
 
 
+def _httpx() -> Any:
+    """httpx, imported when a transport error is first handled: not at ``import aiguard``."""
+    import httpx
+
+    return httpx
+
+
 def _run_now(r: Io | None) -> None:
     if r is not None:
         r.sync()
 
 
-def _transport_error(e: httpx.HTTPError, endpoint: Endpoint) -> ProviderError:
+def _transport_error(e: BaseException, endpoint: Endpoint) -> ProviderError:
     name = endpoint.provider.name
-    if isinstance(e, httpx.TimeoutException):
+    if isinstance(e, _httpx().TimeoutException):
         return TimeoutError(f"timed out: {type(e).__name__}", provider=name, endpoint=endpoint.name)
     return ConnectError(
         f"connection failed: {type(e).__name__}: {e}", provider=name, endpoint=endpoint.name

@@ -5,15 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from typing_extensions import Self, Unpack
 
 from ._call import CacheMode
 from ._context import resolve_context
 from ._core import ChatOptions, Core, EndpointsArg, StageOverrides
 from ._drive import _DEFAULT_TIMEOUT, _LIMITS, ContextArg, _Cursor, _thrown, _timeout
+
+if TYPE_CHECKING:
+    import httpx
 from ._effects import CloseStream, Emit, Io, RawResponse, ReadAll, ReadChunk, Send, Sleep
 from ._pipeline import Flow, Pricing, _Abandoned
 from ._types import ChatResponse, EmbeddingResponse, MessageInput, StreamEvent
@@ -204,7 +206,9 @@ class Client:
             telemetry=telemetry,
         )
         self._own_http = http_client is None
-        self._http = http_client or httpx.Client(timeout=timeout, limits=_LIMITS)
+        import httpx  # loaded with the first client, not with ``import aiguard``
+
+        self._http = http_client or httpx.Client(timeout=timeout, limits=httpx.Limits(**_LIMITS))
         self._io = _SyncIO(self._http, sleep or time.sleep)
 
     @property

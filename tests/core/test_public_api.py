@@ -32,7 +32,7 @@ def test_import_loads_no_engine_or_tokenizer() -> None:
     code = (
         "import sys, aiguard; "
         "heavy = [m for m in ('aiguard.policy', 'aiguard.inspect', 'aiguard.telemetry', "
-        "'aiguard.decorators', 'aiguard.sdk', "
+        "'aiguard.decorators', 'aiguard.sdk', 'httpx', 'asyncio', "
         "'opentelemetry.sdk', 'tiktoken', 'redis', 'botocore', 'yaml') if m in sys.modules]; "
         "print(','.join(heavy))"
     )
