@@ -163,13 +163,20 @@ class PriceTable:
         self._table = table
         self._warned: set[str] = set()
         self._lock = threading.Lock()
+        self._resolved: dict[str, Price | None] = {}
 
     def price(self, model: str) -> Price | None:
         """The price of ``model``, or ``None`` if neither it nor its normalized name is known."""
+        try:
+            return self._resolved[model]  # every call prices its model: remember the answer
+        except KeyError:
+            pass
         key = model.strip().lower()
         p = self._table.get(key)
         if p is None:
             p = self._table.get(normalize_model(key))
+        if len(self._resolved) < 4096:
+            self._resolved[model] = p
         return p
 
     def cost(self, model: str, usage: Usage) -> float | None:
