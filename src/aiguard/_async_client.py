@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -11,7 +11,15 @@ from typing_extensions import Self, Unpack
 from ._call import CacheMode
 from ._context import resolve_context
 from ._core import ChatOptions, Core, EndpointsArg, StageOverrides
-from ._drive import _DEFAULT_TIMEOUT, _LIMITS, ContextArg, _Cursor, _thrown, _timeout
+from ._drive import (
+    _DEFAULT_TIMEOUT,
+    _LIMITS,
+    ContextArg,
+    _ClientBase,
+    _Cursor,
+    _thrown,
+    _timeout,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -83,18 +91,6 @@ class _AsyncHandle:
         self.status_code = response.status_code
         self.headers = response.headers
         self.chunks: AsyncIterator[bytes] = response.aiter_bytes()
-
-    def guard(self, fn: Any = None, /, **options: Any) -> Any:
-        """``aiguard.guard`` sharing this client's stages (limit counters, audit log)."""
-        from .decorators import guard
-
-        return guard(self, **options)(fn) if fn is not None else guard(self, **options)
-
-    def http_client(self, **options: Any) -> Any:
-        """An async HTTP client for the official SDKs, governed by this client's stages."""
-        from .sdk import async_http_client
-
-        return async_http_client(self, **options)
 
     async def aclose(self) -> None:
         await self.response.aclose()
@@ -179,7 +175,7 @@ class AsyncChatStream:
         await self.aclose()
 
 
-class AsyncClient:
+class AsyncClient(_ClientBase):
     """The asyncio gateway client; same arguments and behaviour as ``Client``."""
 
     def __init__(
@@ -211,10 +207,6 @@ class AsyncClient:
         )
         self._io = _AsyncIO(self._http, sleep or _asyncio_sleep)
 
-    @property
-    def endpoints(self) -> Mapping[str, Any]:
-        return {name: ep.provider for name, ep in self._core.endpoints.items()}
-
     async def chat(
         self,
         messages: str | Sequence[MessageInput],
@@ -226,16 +218,7 @@ class AsyncClient:
         timeout: float | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatResponse:
-        call = self._core.chat_call(
-            messages,
-            model=model,
-            context=context,
-            stream=False,
-            cache=cache,
-            cache_ttl=cache_ttl,
-            timeout=timeout,
-            options=options,
-        )
+        call = self._chat_call(messages, False, model, context, cache, cache_ttl, timeout, options)
         result: ChatResponse = await _arun(self._io, self._core.pipeline.run(call))
         return result
 
@@ -250,16 +233,7 @@ class AsyncClient:
         timeout: float | None = None,
         **options: Unpack[ChatOptions],
     ) -> AsyncChatStream:
-        call = self._core.chat_call(
-            messages,
-            model=model,
-            context=context,
-            stream=True,
-            cache=cache,
-            cache_ttl=cache_ttl,
-            timeout=timeout,
-            options=options,
-        )
+        call = self._chat_call(messages, True, model, context, cache, cache_ttl, timeout, options)
         io = _AsyncIO(self._http, self._io.sleep)
         return AsyncChatStream(io, self._core.pipeline.run(call))
 
@@ -278,10 +252,11 @@ class AsyncClient:
         result: EmbeddingResponse = await _arun(self._io, self._core.pipeline.run(call))
         return result
 
-    @property
-    def policy(self) -> Any:
-        """The ``Policy`` governing this client (``None`` without one)."""
-        return self._core.policy
+    def http_client(self, **options: Any) -> Any:
+        """An async HTTP client for the official SDKs, governed by this client's stages."""
+        from .sdk import async_http_client
+
+        return async_http_client(self, **options)
 
     async def usage(
         self,
@@ -291,7 +266,7 @@ class AsyncClient:
         model: str | None = None,
     ) -> list[Any]:
         """Consumption and remaining quota of every limit for the key ``context`` maps to."""
-        limiter = getattr(self._core.stages.limiter, "limiter", None)
+        limiter = self._limiter()
         if limiter is None:
             return []
         ctx = resolve_context(context)

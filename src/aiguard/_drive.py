@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._call import CacheMode, Call
 from ._context import CallContext
+from ._core import ChatOptions, Core
 from ._pipeline import Flow
+from ._types import MessageInput
 
 __all__ = ["ContextArg"]
 
@@ -62,3 +65,50 @@ def _thrown(flow: Flow[Any], error: BaseException) -> Flow[Any]:
             eff = flow.send(value)
         except StopIteration as stop:
             return stop.value
+
+
+class _ClientBase:
+    """What ``Client`` and ``AsyncClient`` share besides the pipeline: building calls,
+    the endpoints and policy they expose, the limiter they report on, and ``guard``."""
+
+    _core: Core
+
+    @property
+    def endpoints(self) -> Mapping[str, Any]:
+        return {name: ep.provider for name, ep in self._core.endpoints.items()}
+
+    @property
+    def policy(self) -> Any:
+        """The ``Policy`` governing this client (``None`` without one)."""
+        return self._core.policy
+
+    def guard(self, fn: Any = None, /, **options: Any) -> Any:
+        """``aiguard.guard`` sharing this client's stages (limit counters, audit log)."""
+        from .decorators import guard
+
+        return guard(self, **options)(fn) if fn is not None else guard(self, **options)
+
+    def _limiter(self) -> Any:
+        return getattr(self._core.stages.limiter, "limiter", None)
+
+    def _chat_call(
+        self,
+        messages: str | Sequence[MessageInput],
+        stream: bool,
+        model: str | None,
+        context: ContextArg,
+        cache: CacheMode,
+        cache_ttl: float | None,
+        timeout: float | None,
+        options: ChatOptions,
+    ) -> Call:
+        return self._core.chat_call(
+            messages,
+            model=model,
+            context=context,
+            stream=stream,
+            cache=cache,
+            cache_ttl=cache_ttl,
+            timeout=timeout,
+            options=options,
+        )

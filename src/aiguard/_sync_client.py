@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +12,15 @@ from typing_extensions import Self, Unpack
 from ._call import CacheMode
 from ._context import resolve_context
 from ._core import ChatOptions, Core, EndpointsArg, StageOverrides
-from ._drive import _DEFAULT_TIMEOUT, _LIMITS, ContextArg, _Cursor, _thrown, _timeout
+from ._drive import (
+    _DEFAULT_TIMEOUT,
+    _LIMITS,
+    ContextArg,
+    _ClientBase,
+    _Cursor,
+    _thrown,
+    _timeout,
+)
 
 if TYPE_CHECKING:
     import httpx
@@ -79,18 +87,6 @@ class _SyncHandle:
         self.status_code = response.status_code
         self.headers = response.headers
         self.chunks = response.iter_bytes()
-
-    def guard(self, fn: Any = None, /, **options: Any) -> Any:
-        """``aiguard.guard`` sharing this client's stages (limit counters, audit log)."""
-        from .decorators import guard
-
-        return guard(self, **options)(fn) if fn is not None else guard(self, **options)
-
-    def http_client(self, **options: Any) -> Any:
-        """An HTTP client for the official SDKs, governed by this client's stages."""
-        from .sdk import http_client
-
-        return http_client(self, **options)
 
     def close(self) -> None:
         self.response.close()
@@ -177,7 +173,7 @@ class ChatStream:
         self.close()
 
 
-class Client:
+class Client(_ClientBase):
     """The synchronous gateway client.
 
     >>> client = aiguard.Client(endpoints={"cloud-llm": OpenAI(model="gpt-4o-mini")})
@@ -211,10 +207,6 @@ class Client:
         self._http = http_client or httpx.Client(timeout=timeout, limits=httpx.Limits(**_LIMITS))
         self._io = _SyncIO(self._http, sleep or time.sleep)
 
-    @property
-    def endpoints(self) -> Mapping[str, Any]:
-        return {name: ep.provider for name, ep in self._core.endpoints.items()}
-
     def chat(
         self,
         messages: str | Sequence[MessageInput],
@@ -226,16 +218,7 @@ class Client:
         timeout: float | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatResponse:
-        call = self._core.chat_call(
-            messages,
-            model=model,
-            context=context,
-            stream=False,
-            cache=cache,
-            cache_ttl=cache_ttl,
-            timeout=timeout,
-            options=options,
-        )
+        call = self._chat_call(messages, False, model, context, cache, cache_ttl, timeout, options)
         result: ChatResponse = _run(self._io, self._core.pipeline.run(call))
         return result
 
@@ -250,16 +233,7 @@ class Client:
         timeout: float | None = None,
         **options: Unpack[ChatOptions],
     ) -> ChatStream:
-        call = self._core.chat_call(
-            messages,
-            model=model,
-            context=context,
-            stream=True,
-            cache=cache,
-            cache_ttl=cache_ttl,
-            timeout=timeout,
-            options=options,
-        )
+        call = self._chat_call(messages, True, model, context, cache, cache_ttl, timeout, options)
         return ChatStream(_SyncIO(self._http, self._io.sleep), self._core.pipeline.run(call))
 
     def embed(
@@ -277,10 +251,11 @@ class Client:
         result: EmbeddingResponse = _run(self._io, self._core.pipeline.run(call))
         return result
 
-    @property
-    def policy(self) -> Any:
-        """The ``Policy`` governing this client (``None`` without one)."""
-        return self._core.policy
+    def http_client(self, **options: Any) -> Any:
+        """An HTTP client for the official SDKs, governed by this client's stages."""
+        from .sdk import http_client
+
+        return http_client(self, **options)
 
     def usage(
         self,
@@ -290,7 +265,7 @@ class Client:
         model: str | None = None,
     ) -> list[Any]:
         """Consumption and remaining quota of every limit for the key ``context`` maps to."""
-        limiter = getattr(self._core.stages.limiter, "limiter", None)
+        limiter = self._limiter()
         if limiter is None:
             return []
         result: list[Any] = limiter.usage(resolve_context(context), endpoint=endpoint, model=model)
