@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -110,6 +111,73 @@ def test_one_record_per_call_with_the_facts_of_the_call(
     assert row.input_hash is not None and row.input_hash.startswith("sha256:")
     assert row.output_hash is not None
     assert row.content is None  # content is opt-in
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        self.records.extend(records)
+
+    def purge(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def test_the_record_of_a_call_is_the_one_the_constructor_builds(clock: FakeClock) -> None:
+    """The call path builds its record positionally, without the frozen ``__init__``: every
+    value must land in its own field, and the writer's copy only adds the hashes."""
+    ctx = CallContext.build(user="u-42", tenant="acme", region="EU", route="bot", run_id="r-7")
+    sink = _ListSink()
+    log = AuditLog(sink)
+    tel = Telemetry(audit=log, clock=clock.time, timer=clock.timer)
+    rec = tel.start_call("chat", request(), ctx, stream=True, policy_hash="sha256:pol")
+    rec.decision("pii.email", "redact", direction="output")
+    rec.input_redacted(request())
+    rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
+    clock.advance(0.25)
+    got = rec.end(response=response())
+    assert got is not None
+    expected = AuditRecord(
+        time=clock.now - 0.25,
+        operation="chat",
+        outcome="ok",
+        record_id=got.record_id,
+        principal="u-42",
+        tenant="acme",
+        region="EU",
+        route="bot",
+        run_id="r-7",
+        requested_model="cloud-llm",
+        endpoint="cloud-llm",
+        provider="openai",
+        model="gpt-4o-mini-2024-07-18",
+        error_type=None,
+        violations=(Violation("pii.email", "redact", "output"),),
+        input_tokens=12,
+        output_tokens=5,
+        cost=0.0021,
+        latency_ms=got.latency_ms,
+        cache_hit=False,
+        attempts=1,
+        stream=True,
+        request_id="req-abc",
+        response_id="chatcmpl-123",
+        policy_hash="sha256:pol",
+    )
+    assert got == expected and hash(got) == hash(expected)
+    assert got.latency_ms == pytest.approx(250.0) and len(got.record_id) == 24
+    with pytest.raises(AttributeError):
+        got.outcome = "error"  # type: ignore[misc]  # still frozen
+    log.close()
+    (written,) = sink.records
+    assert written.input_hash and written.output_hash
+    assert written == dataclasses.replace(
+        got, input_hash=written.input_hash, output_hash=written.output_hash
+    )
 
 
 def test_blocked_call_records_the_violation_and_error_type(

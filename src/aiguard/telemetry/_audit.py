@@ -10,8 +10,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from operator import attrgetter
 from typing import Any, NamedTuple
 
 __all__ = ["AuditRecord", "Violation"]
@@ -71,7 +73,9 @@ class AuditRecord:
         return datetime.fromtimestamp(self.time, tz=timezone.utc).strftime("%Y-%m-%d")
 
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
+        # Every field is immutable (the violations are rebuilt as lists below), so reading
+        # the slots is the same as ``asdict``'s deep copy at a tenth of the cost.
+        d = dict(zip(_FIELDS, _get_fields(self), strict=True))
         d["violations"] = [list(v) for v in self.violations]
         return d
 
@@ -86,6 +90,43 @@ class AuditRecord:
         kw["cache_hit"] = bool(kw.get("cache_hit", False))
         kw["stream"] = bool(kw.get("stream", False))
         return cls(**kw)
+
+
+_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
+_get_fields = attrgetter(*_FIELDS)
+_INPUT_HASH = _FIELDS.index("input_hash")
+_OUTPUT_HASH = _FIELDS.index("output_hash")
+_CONTENT = _FIELDS.index("content")
+
+
+def _record_builder() -> Callable[[Sequence[Any]], AuditRecord]:
+    """``record_of``, generated once: one slot store per field, unrolled.
+
+    A frozen dataclass's ``__init__`` sets each of the 28 fields through
+    ``object.__setattr__``; storing straight into the slots costs half as much, and the
+    call path builds one record per call. (``dataclasses`` generates ``__init__`` the same
+    way.)
+    """
+    env: dict[str, Any] = {"_new": object.__new__, "_cls": AuditRecord}
+    lines = [
+        "def record_of(values):",
+        f"    if len(values) != {len(_FIELDS)}:",
+        f"        raise TypeError('record_of needs {len(_FIELDS)} values, got %d' % len(values))",
+        "    r = _new(_cls)",
+    ]
+    for i, name in enumerate(_FIELDS):
+        env[f"_set_{name}"] = AuditRecord.__dict__[name].__set__
+        lines.append(f"    _set_{name}(r, values[{i}])")
+    lines.append("    return r")
+    exec("\n".join(lines), env)  # fixed text, built from the field names
+    fn: Callable[[Sequence[Any]], AuditRecord] = env["record_of"]
+    return fn
+
+
+record_of = _record_builder()
+"""An ``AuditRecord`` from every field's value in declaration order (``AuditRecord``'s
+``__init__`` without its per-field cost). The values must be what the fields hold: no default
+is applied, nothing is converted."""
 
 
 def _dump(obj: Any) -> str | None:
@@ -137,17 +178,19 @@ def complete(
     Runs on the writer thread: canonical JSON and SHA-256 cost tens of microseconds for a
     large prompt, which the call path should not pay.
     """
-    changes: dict[str, Any] = {}
     req_text = _dump(request)
-    if req_text is not None:
-        changes["input_hash"] = _digest(req_text, hash_key)
     resp_content = _content_of_response(response)
+    if req_text is None and resp_content is None:
+        return record
+    values = list(_get_fields(record))
+    if req_text is not None:
+        values[_INPUT_HASH] = _digest(req_text, hash_key)
     if resp_content is not None:
-        changes["output_hash"] = _digest(json.dumps(resp_content, sort_keys=True), hash_key)
-    if capture_content and (request is not None or resp_content is not None):
+        values[_OUTPUT_HASH] = _digest(json.dumps(resp_content, sort_keys=True), hash_key)
+    if capture_content:
         payload = {
             "input": _content_of_request(request) if request is not None else None,
             "output": resp_content,
         }
-        changes["content"] = json.dumps(payload, sort_keys=True, ensure_ascii=False)
-    return replace(record, **changes) if changes else record
+        values[_CONTENT] = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+    return record_of(values)

@@ -20,7 +20,7 @@ from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 from .. import errors
 from .._types import ChatResponse
 from . import _semconv as sc
-from ._audit import AuditRecord, Violation
+from ._audit import AuditRecord, Violation, record_of
 
 if TYPE_CHECKING:
     from .._context import CallContext
@@ -515,32 +515,39 @@ class CallRecorder:
         if audit is None:
             return None
         ctx = self.context
-        record = AuditRecord(
-            time=self._time,
-            operation=self.operation,
-            outcome=outcome,
-            record_id=tel.next_record_id(),
-            principal=ctx.user if ctx else None,
-            tenant=ctx.tenant if ctx else None,
-            region=ctx.region if ctx else None,
-            route=ctx.route if ctx else None,
-            run_id=ctx.run_id if ctx else None,
-            requested_model=self.requested_model,
-            endpoint=self.endpoint,
-            provider=self.provider,
-            model=resp_model or self.model,
-            error_type=et,
-            violations=tuple(Violation(*v) for v in self._violations),
-            input_tokens=in_tok,
-            output_tokens=out_tok,
-            cost=cost,
-            latency_ms=elapsed * 1000.0,
-            cache_hit=cached,
-            attempts=self._attempts,
-            stream=self.stream,
-            request_id=getattr(response, "request_id", None) or getattr(error, "request_id", None),
-            response_id=getattr(response, "id", None),
-            policy_hash=self.policy_hash,
+        # Positional, in AuditRecord's field order (record_of skips the frozen __init__).
+        record = record_of(
+            (
+                self._time,  # time
+                self.operation,  # operation
+                outcome,  # outcome
+                tel.next_record_id(),  # record_id
+                ctx.user if ctx else None,  # principal
+                ctx.tenant if ctx else None,  # tenant
+                ctx.region if ctx else None,  # region
+                ctx.route if ctx else None,  # route
+                ctx.run_id if ctx else None,  # run_id
+                self.requested_model,  # requested_model
+                self.endpoint,  # endpoint
+                self.provider,  # provider
+                resp_model or self.model,  # model
+                et,  # error_type
+                tuple([Violation(*v) for v in self._violations]),  # violations
+                in_tok,  # input_tokens
+                out_tok,  # output_tokens
+                cost,  # cost
+                elapsed * 1000.0,  # latency_ms
+                cached,  # cache_hit
+                self._attempts,  # attempts
+                self.stream,  # stream
+                getattr(response, "request_id", None)
+                or getattr(error, "request_id", None),  # request_id
+                getattr(response, "id", None),  # response_id
+                self.policy_hash,  # policy_hash
+                None,  # input_hash: the writer adds it
+                None,  # output_hash: the writer adds it
+                None,  # content: the writer adds it when captured
+            )
         )
         audit.submit(
             record,

@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -199,12 +200,20 @@ class SQLiteAuditStore:
         return bool(res == "ok")
 
 
-def _to_row(r: AuditRecord) -> tuple[Any, ...]:
-    d = r.to_dict()
-    d["violations"] = json.dumps(d["violations"]) if r.violations else None
-    d["cache_hit"] = int(r.cache_hit)
-    d["stream"] = int(r.stream)
-    return tuple(d[c] for c in _COLUMNS)
+_row_values = attrgetter(*_COLUMNS)
+_VIOLATIONS = _COLUMNS.index("violations")
+_CACHE_HIT = _COLUMNS.index("cache_hit")
+_STREAM = _COLUMNS.index("stream")
+
+
+def _to_row(r: AuditRecord) -> list[Any]:
+    """The record's columns in ``_COLUMNS`` order, read straight from its slots."""
+    row = list(_row_values(r))
+    v = r.violations
+    row[_VIOLATIONS] = json.dumps([list(x) for x in v]) if v else None
+    row[_CACHE_HIT] = int(r.cache_hit)
+    row[_STREAM] = int(r.stream)
+    return row
 
 
 def _from_row(row: Sequence[Any]) -> AuditRecord:

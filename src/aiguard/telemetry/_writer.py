@@ -12,12 +12,11 @@ import atexit
 import functools
 import logging
 import os
-import queue
 import threading
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
@@ -43,15 +42,9 @@ class AuditSink(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(slots=True)
-class _Entry:
-    record: AuditRecord
-    request: Any
-    response: Any
-    capture_content: bool
-
-
-_STOP = object()
+# What the call path hands over: (record, request, response, capture_content). A plain tuple
+# is the cheapest thing to build and to unpack on the writer thread.
+_Entry = tuple[AuditRecord, Any, Any, bool]
 
 
 class AuditLog:
@@ -60,6 +53,12 @@ class AuditLog:
     ``submit`` never blocks and never raises: it returns ``False`` when the record had to be
     dropped. ``purge_interval_s`` is how often the writer enforces retention on the sinks
     (they also purge when opened); ``clock`` is the monotonic clock that schedules it.
+
+    The call path pays for a tuple, one uncontended lock and a deque append. The writer is
+    woken once per batch, not once per record: it sleeps on an event that the first record
+    after an idle spell sets, then lingers ``_LINGER_S`` so that a busy application's records
+    go into one transaction (a commit costs far more than a row, and every wake-up of the
+    writer is a GIL hand-off that a CPU-bound caller pays for).
     """
 
     def __init__(
@@ -81,17 +80,13 @@ class AuditLog:
             raise ConfigError("AuditLog queue_size and batch_size must be at least 1")
         if purge_interval_s <= 0:
             raise ConfigError("AuditLog purge_interval_s must be positive (seconds)")
-        self._queue: queue.Queue[Any] = queue.Queue(maxsize=queue_size)
+        self._maxsize = queue_size
         self._batch = batch_size
         self._purge_every = purge_interval_s
         self._hash_key = hash_key
         self._clock = clock
-        self._cond = threading.Condition()
-        self._accepted = 0
-        self._processed = 0
-        self._written = 0
+        self._fresh_state()
         self._dropped = 0
-        self._write_errors = 0
         self._closed = False
         self._next_purge = clock() + purge_interval_s
         self._thread = threading.Thread(target=self._run, name="aiguard-audit", daemon=True)
@@ -101,6 +96,16 @@ class AuditLog:
             # A pre-forking server (gunicorn --preload) forks after the log exists: the child
             # has no writer thread and must not share the parent's SQLite connection.
             os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
+
+    def _fresh_state(self) -> None:
+        self._pending: deque[_Entry] = deque()
+        # A plain lock: the call path takes it once per record, uncontended.
+        self._cond = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._accepted = 0
+        self._processed = 0
+        self._written = 0
+        self._write_errors = 0
 
     # ------------------------------------------------------------------ call path
     def submit(
@@ -116,16 +121,18 @@ class AuditLog:
         They are used off the call path for content hashes, and for content only when
         ``capture_content`` is true.
         """
-        if self._closed:
-            self._drop()
-            return False
-        try:
-            self._queue.put_nowait(_Entry(record, request, response, capture_content))
-        except queue.Full:
-            self._drop()
-            return False
+        entry = (record, request, response, capture_content)
         with self._cond:
-            self._accepted += 1
+            full = self._closed or len(self._pending) >= self._maxsize
+            if not full:
+                self._pending.append(entry)
+                self._accepted += 1
+        if full:
+            self._drop()
+            return False
+        wake = self._wake
+        if not wake.is_set():  # the writer is asleep (or about to be): one wake-up per batch
+            wake.set()
         return True
 
     def _drop(self) -> None:
@@ -175,17 +182,12 @@ class AuditLog:
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Write everything accepted, then close the sinks. Safe to call twice."""
-        if self._closed:
-            return
-        self._closed = True
+        with self._cond:
+            if self._closed:
+                return
+            self._closed = True
         atexit.unregister(self.close)
-        while True:
-            try:
-                self._queue.put(_STOP, timeout=0.1)
-                break
-            except queue.Full:
-                if not self._thread.is_alive():
-                    break
+        self._wake.set()
         self._thread.join(timeout)
         for sink in self.sinks:
             try:
@@ -206,9 +208,7 @@ class AuditLog:
 
         Records the parent accepted stay the parent's to write; the child starts empty.
         """
-        self._queue = queue.Queue(maxsize=self._queue.maxsize)
-        self._cond = threading.Condition()
-        self._accepted = self._processed = self._written = self._write_errors = 0
+        self._fresh_state()
         for sink in self.sinks:
             reopen = getattr(sink, "after_fork", None)
             if callable(reopen):
@@ -219,62 +219,38 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        stop = False
-        while not stop:
-            wait = max(0.0, self._next_purge - self._clock())
-            try:
-                first = self._queue.get(timeout=min(wait, 1.0) if wait else 0.001)
-            except queue.Empty:
-                first = None
-            batch: list[_Entry] = []
-            item = first
-            linger_until = time.monotonic() + _LINGER_S
-            while item is not None:
-                if item is _STOP:
-                    stop = True
-                    break
-                batch.append(item)
-                if len(batch) >= self._batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
+        pending, wake = self._pending, self._wake
+        while True:
+            if not pending and not self._closed:
+                wait = max(0.0, self._next_purge - self._clock())
+                wake.clear()  # then look again: a record queued meanwhile has set it anew
+                if not pending and not self._closed:
+                    wake.wait(min(wait, 1.0) if wait else 0.001)
+                if pending and len(pending) < self._batch and not self._closed:
                     # Linger briefly so a busy app writes one transaction per batch, not one
                     # per call (a commit costs far more than a row).
-                    left = linger_until - time.monotonic()
-                    try:
-                        item = self._queue.get(timeout=left) if left > 0 else None
-                    except queue.Empty:
-                        item = None
-            if stop:  # drain what was accepted before close()
-                while True:
-                    try:
-                        extra = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if extra is not _STOP:
-                        batch.append(extra)
+                    time.sleep(_LINGER_S)
+            stop = self._closed  # read before draining: whatever was accepted is written
+            n = min(len(pending), self._batch)
+            batch = [pending.popleft() for _ in range(n)]
             if self._clock() >= self._next_purge:  # before the write: flush() implies it
                 self._next_purge = self._clock() + self._purge_every
                 self.purge()
             if batch:
                 self._write(batch)
+            if stop and not pending:
+                return
 
     def _write(self, batch: list[_Entry]) -> None:
         records: list[AuditRecord] = []
-        for e in batch:
+        hash_key = self._hash_key
+        for record, request, response, capture in batch:
             try:
                 records.append(
-                    complete(
-                        e.record,
-                        e.request,
-                        e.response,
-                        capture_content=e.capture_content,
-                        hash_key=self._hash_key,
-                    )
+                    complete(record, request, response, capture_content=capture, hash_key=hash_key)
                 )
             except Exception:  # a record we cannot hash is still kept, without hashes
-                records.append(e.record)
+                records.append(record)
         ok = True
         for sink in self.sinks:
             try:
