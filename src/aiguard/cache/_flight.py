@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from threading import get_ident
 
 from .._stages import CacheHit
 
@@ -24,11 +25,10 @@ __all__ = ["Flight", "current_owner"]
 
 def current_owner() -> tuple[int, asyncio.Task[object] | None]:
     """The running thread and, inside a coroutine, the running task."""
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        task = None
-    return threading.get_ident(), task
+    # ``_get_running_loop`` answers None outside a loop where ``current_task`` raises: a
+    # sync caller (the common case) pays no exception.
+    loop = asyncio.events._get_running_loop()
+    return get_ident(), (asyncio.current_task(loop) if loop is not None else None)
 
 
 def _settle(fut: asyncio.Future[None]) -> None:
@@ -37,7 +37,11 @@ def _settle(fut: asyncio.Future[None]) -> None:
 
 
 class Flight:
-    """One upstream call in progress for a key; resolved exactly once."""
+    """One upstream call in progress for a key; resolved exactly once.
+
+    Most flights are never waited on, so the ``threading.Event`` blocking waiters sleep on is
+    made by the first of them (under the lock), not with every flight.
+    """
 
     __slots__ = ("_done", "_event", "_futures", "_lock", "answer", "error", "task", "thread")
 
@@ -46,9 +50,9 @@ class Flight:
         self.answer: CacheHit | None = None
         self.error: BaseException | None = None
         self._done = False
-        self._event = threading.Event()
+        self._event: threading.Event | None = None
         self._lock = threading.RLock()  # see ResponseCache._lock: finalisers may re-enter
-        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
 
     @property
     def done(self) -> bool:
@@ -62,9 +66,11 @@ class Flight:
             self.answer = answer
             self.error = error
             self._done = True
-            futures, self._futures = self._futures, []
-        self._event.set()
-        for loop, fut in futures:
+            futures, self._futures = self._futures, None
+            event = self._event
+        if event is not None:
+            event.set()
+        for loop, fut in futures or ():
             # A closed loop raises RuntimeError: nobody is waiting there any more.
             with contextlib.suppress(RuntimeError):
                 loop.call_soon_threadsafe(_settle, fut)
@@ -84,7 +90,13 @@ class Flight:
 
     def wait(self, timeout: float) -> bool:
         """Block until resolved; ``False`` on timeout."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._done:
+                return True
+            event = self._event
+            if event is None:
+                event = self._event = threading.Event()
+        return event.wait(timeout)
 
     async def wait_async(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -93,7 +105,10 @@ class Flight:
         with self._lock:
             if self._done:
                 return True
-            self._futures.append(entry)
+            if self._futures is None:
+                self._futures = [entry]
+            else:
+                self._futures.append(entry)
         try:
             await asyncio.wait_for(fut, timeout)
         except asyncio.TimeoutError:

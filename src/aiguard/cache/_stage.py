@@ -158,7 +158,8 @@ class ResponseCache:
         # collector, which may run inside one of our critical sections and call ``abandon``.
         self._lock = threading.RLock()
         self._flights: dict[str, Flight] = {}
-        self._prefixes: dict[Any, bytes] = {}
+        self._prefixes: dict[tuple[int, str | None, bool], tuple[Any, Any, bytes]] = {}
+        self._last_spec: tuple[Any, tuple[bool, bool, bool, float]] | None = None
         self._counts = dict.fromkeys(
             ("hits", "coalesced", "misses", "uncacheable", "stores", "not_stored", "errors"), 0
         )
@@ -231,12 +232,17 @@ class ResponseCache:
         if self.follow_policy:
             spec = getattr(call.notes.get("policy"), "cache", None)
             if spec is not None:
-                return (
+                last = self._last_spec  # sections are frozen: same object, same settings
+                if last is not None and last[0] is spec:
+                    return last[1]
+                settings = (
                     bool(spec.enabled),
                     bool(spec.deterministic_only),
                     bool(spec.share_across_tenants),
                     float(spec.ttl_seconds),
                 )
+                self._last_spec = (spec, settings)
+                return settings
         return True, self.deterministic_only, self.share_across_tenants, self.ttl
 
     def _key(self, call: Call) -> str | None:
@@ -248,15 +254,17 @@ class ResponseCache:
             return None
         if deterministic_only and not (request.temperature == 0 or request.seed is not None):
             return None
-        describe = call.plan[0].provider.describe()
+        provider = call.plan[0].provider
+        describe = provider.describe()
         tenant = None if share else call.context.tenant
+        # The prefix depends on the endpoint's describe() and the scope only; it is kept per
+        # provider object and reused while describe() still answers the same.
+        memo_key = (id(provider), tenant, share)
+        memo = self._prefixes.get(memo_key)
         try:
-            memo: Any = (tuple(describe.items()), tenant, share)
-            prefix = self._prefixes.get(memo)
-        except TypeError:  # an unhashable describe() value: no memo, compute every time
-            memo, prefix = None, None
-        try:
-            if prefix is None:
+            if memo is not None and memo[0] is provider and memo[1] == describe:
+                prefix = memo[2]
+            else:
                 prefix = key_prefix(
                     describe,
                     tenant=tenant,
@@ -264,10 +272,9 @@ class ResponseCache:
                     policy_hash=self.policy_hash,
                     schema_version=self.key_schema_version,
                 )
-                if memo is not None:
-                    if len(self._prefixes) > 1024:
-                        self._prefixes.clear()
-                    self._prefixes[memo] = prefix
+                if len(self._prefixes) > 1024:
+                    self._prefixes.clear()
+                self._prefixes[memo_key] = (provider, describe, prefix)
             return cache_key(prefix, request)
         except UncacheableRequest:
             return None
@@ -421,11 +428,23 @@ class ResponseCache:
     def _put(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> None:
         try:
             self.backend.set(key, hit, ttl)
-            self._stored(note)
         except Exception as e:
             self._failed("store", e, None)
-        finally:
             self._release(note, hit, None)
+            return
+        except BaseException:
+            self._release(note, hit, None)
+            raise
+        # The common case in one critical section: count the store, end the flight.
+        note.stored = True
+        flight = note.flight
+        note.flight = None
+        with self._lock:
+            self._counts["stores"] += 1
+            if flight is not None and self._flights.get(key) is flight:
+                del self._flights[key]
+        if flight is not None:
+            flight.resolve(hit, None)
 
     async def _aput(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> None:
         try:
