@@ -116,3 +116,37 @@ def test_bounds_are_validated() -> None:
         MemoryBackend(max_bytes=0)
     with pytest.raises(ValueError):
         ResponseCache(ttl=0)
+
+
+def _hit(text: str) -> CacheHit:
+    return CacheHit(ChatResponse(text=text, model="gpt-4o-mini"))
+
+
+def test_expired_entries_make_room_before_live_ones_are_evicted(clock: Clock) -> None:
+    backend = MemoryBackend(max_entries=2, timer=clock)
+    backend.set("short", _hit("a"), 1)
+    backend.set("long", _hit("b"), 100)
+    clock.advance(2)
+    backend.set("new", _hit("c"), 100)  # "short" has expired: it goes, "long" stays
+    assert backend.get("short") is None
+    assert backend.get("long") is not None and backend.get("new") is not None
+    assert len(backend) == 2
+
+
+def test_replacing_an_entry_keeps_one_entry_and_its_new_ttl(clock: Clock) -> None:
+    backend = MemoryBackend(max_entries=10, max_bytes=1 << 20, timer=clock)
+    for i in range(500):
+        backend.set("k", _hit(f"answer {i}"), 10 if i < 499 else 1000)
+    assert len(backend) == 1
+    assert backend.size_bytes == _size(_hit("answer 499"))
+    clock.advance(100)
+    got = backend.get("k")
+    assert got is not None and got.response.text == "answer 499"
+    backend.clear()
+    assert len(backend) == 0 and backend.size_bytes == 0
+
+
+def _size(hit: CacheHit) -> int:
+    probe = MemoryBackend(max_bytes=1 << 20)
+    probe.set("k", hit, 60)
+    return probe.size_bytes

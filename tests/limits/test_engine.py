@@ -225,6 +225,42 @@ def test_endpoint_model_run_and_tag_keys(clock: FakeClock) -> None:
     )
 
 
+def test_remembered_keys_are_the_keys_each_limit_builds(clock: FakeClock) -> None:
+    """Counter keys are remembered per distinct key values; what is remembered must be what
+    ``Limit.storage_key`` builds, for every combination, asked in any order, twice."""
+    limits = [
+        Limit.requests(10, key=("tenant", "user"), name="a"),
+        Limit.tokens(10**6, key=("tags.app",), name="b"),
+        Limit.requests(10, key=("endpoint", "model", "run", "region"), name="c"),
+        Limit.requests(10, name="d"),
+    ]
+    lim = limiter(clock, *limits)
+    contexts = [
+        CallContext(),
+        CallContext(tenant="t", user="u"),
+        CallContext(tenant="u", user="t"),
+        CallContext(tenant="t|u"),
+        CallContext(user="t", tags={"app": "x y"}),
+        CallContext(tenant="t", run_id="r", region="EU", tags={"app": "x/y"}),
+    ]
+    for _ in range(2):
+        for ctx in contexts:
+            for ep, model in ((None, None), ("e", "m"), ("m", "e")):
+                want = tuple(x.storage_key(ctx, ep, model) for x in limits)
+                assert lim.demand(ctx, endpoint=ep, model=model).keys == want
+
+
+def test_values_that_are_not_strings_keep_their_own_spelling(clock: FakeClock) -> None:
+    """1, 1.0 and True are equal as dict keys but not as counter keys: "1", "1.0", "True"."""
+    lim = limiter(clock, Limit.requests(10, key=("tenant", "tags.n")))
+    odd = [1, 1.0, True, "1"]
+    for _ in range(2):
+        for v in odd:
+            ctx = CallContext(tenant=v, tags={"n": v})  # type: ignore[arg-type,dict-item]
+            (key,) = lim.demand(ctx).keys
+            assert key == f"requests_per_minute|tenant={v}|tags.n={v}"
+
+
 def test_estimate_is_prompt_plus_max_tokens(clock: FakeClock) -> None:
     lim = limiter(clock, Limit.tokens(10_000))
     req = ChatRequest(messages=(Message(role="user", content="Hi"),), max_tokens=100)

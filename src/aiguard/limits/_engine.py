@@ -10,10 +10,11 @@ from __future__ import annotations
 import itertools
 import logging
 import math
+import operator
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from .._context import CallContext
 from .._types import ChatRequest, EmbeddingRequest, Usage
@@ -178,6 +179,14 @@ class Limiter:
             for lim in limits
         )
         self._has_lease = any(lim.algorithm == ALGO_LEASE for lim in limits)
+        attrs = dict.fromkeys(
+            a for lim in limits for a in lim._parts if a not in ("endpoint", "model")
+        )
+        plain = tuple(a for a in attrs if not a.startswith("tags."))
+        self._key_fields = operator.attrgetter(*plain) if plain else None
+        self._key_multi = len(plain) > 1  # attrgetter of several names answers a tuple
+        self._key_tags = tuple(a[5:] for a in attrs if a.startswith("tags."))
+        self._keys_memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
         self._lease_prefix = f"{os.getpid()}-{id(self):x}-"
         self._lease_seq = itertools.count()
 
@@ -210,8 +219,43 @@ class Limiter:
                 costs.append(dollars)
             else:
                 costs.append(1.0)
-        keys = tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
-        return Demand(keys, tuple(costs), model, est, dollars, prompt_tokens=prompt)
+        return Demand(
+            self._storage_keys(ctx, endpoint, model),
+            tuple(costs),
+            model,
+            est,
+            dollars,
+            prompt_tokens=prompt,
+        )
+
+    def _storage_keys(
+        self, ctx: CallContext, endpoint: str | None, model: str | None
+    ) -> tuple[str, ...]:
+        """Every limit's counter key for this call, remembered per distinct set of key
+        values (a handful of tenants and users make most calls; quoting is the dear part)."""
+        values: list[Any] = [endpoint, model]
+        getter = self._key_fields
+        if getter is not None:
+            if self._key_multi:
+                values.extend(getter(ctx))
+            else:
+                values.append(getter(ctx))
+        if self._key_tags:
+            tags = ctx.tags
+            values.extend(tags.get(t) for t in self._key_tags)
+        for v in values:
+            # Only plain strings (and absent values) are remembered: values equal as dict
+            # keys (1, 1.0, True, a str enum) can be spelled differently in a counter key.
+            if v is not None and v.__class__ is not str:
+                return tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
+        memo_key = tuple(values)
+        keys = self._keys_memo.get(memo_key)
+        if keys is None:
+            keys = tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
+            if len(self._keys_memo) >= _KEYS_MEMO_SIZE:
+                self._keys_memo.clear()
+            self._keys_memo[memo_key] = keys
+        return keys
 
     def _estimate(
         self, request: ChatRequest | EmbeddingRequest | None, model: str | None
@@ -495,6 +539,9 @@ class Limiter:
         aclose = getattr(self.store, "aclose", None)
         if aclose is not None:
             await aclose()
+
+
+_KEYS_MEMO_SIZE = 4096
 
 
 def _fmt(v: float) -> str:
