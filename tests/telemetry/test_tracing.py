@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+import textwrap
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -272,6 +275,60 @@ def test_without_an_sdk_nothing_is_recorded_and_nothing_fails() -> None:
     assert not att.span.is_recording()
     att.end()
     assert rec.end(response=response()) is None  # no audit log configured
+
+
+def test_the_stage_skips_calls_until_an_sdk_is_installed_then_traces_them() -> None:
+    """No SDK and no audit log: the stage makes no recorder at all. Installing the SDK later
+    (global providers can be set once per process, hence the subprocess) turns it on."""
+    code = textwrap.dedent(
+        """
+        from types import SimpleNamespace
+        from opentelemetry import metrics, trace
+        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+        from aiguard._types import ChatRequest, Message
+        from aiguard.telemetry import Telemetry, TelemetryStage
+
+        def call():
+            req = ChatRequest(messages=(Message(role="user", content="Hi"),), model="m")
+            return SimpleNamespace(
+                operation="chat", request=req, context=None, stream=False, notes={},
+                findings=[], attempts=[], error=None, plan=None, cached=False, response=None,
+            )
+
+        tel = Telemetry()
+        stage = TelemetryStage(tel)
+        before = call()
+        stage.start(before)
+        stage.finish(before)
+        assert not tel.recording() and before.notes == {}, before.notes
+
+        exporter = InMemorySpanExporter()
+        tp = TracerProvider()
+        tp.add_span_processor(SimpleSpanProcessor(exporter))
+        trace.set_tracer_provider(tp)
+        reader = InMemoryMetricReader()
+        metrics.set_meter_provider(MeterProvider(metric_readers=[reader]))
+        after = call()
+        stage.start(after)
+        stage.finish(after)
+        assert tel.recording()
+        assert [s.name for s in exporter.get_finished_spans()] == ["chat m"]
+        names = [
+            m.name
+            for rm in reader.get_metrics_data().resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        ]
+        assert "aiguard.calls" in names, names
+        print("ok")
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
 
 
 def test_attempt_spans_can_be_kept_for_calls_that_retried(otel: Otel, clock: FakeClock) -> None:

@@ -103,7 +103,12 @@ class TelemetryStage:
 
     # ------------------------------------------------------------------ hooks
     def start(self, call: Call) -> None:
-        call.notes[_REC] = self.telemetry.start_call(
+        tel = self.telemetry
+        if not tel.recording():
+            # No SDK installed and no audit log: nothing would be exported, so no recorder is
+            # made and every later hook returns at its first line.
+            return
+        call.notes[_REC] = tel.start_call(
             call.operation, call.request, call.context, stream=call.stream
         )
 

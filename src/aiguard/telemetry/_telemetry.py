@@ -101,6 +101,7 @@ class Telemetry:
         self._tracing_seen = tracer_provider is not None
         self._metrics_seen = meter_provider is not None and metrics_enabled
         self._metrics_on = metrics_enabled
+        self._recording = audit is not None or self._tracing_seen or self._metrics_seen
         # Resolve the globals once: this is what loads a provider named by the
         # OTEL_PYTHON_TRACER_PROVIDER / OTEL_PYTHON_METER_PROVIDER environment variables.
         trace.get_tracer_provider()
@@ -144,6 +145,16 @@ class Telemetry:
         if live is None:
             live = True
         self._metrics_seen = live
+        return live
+
+    def recording(self) -> bool:
+        """Whether a call has anything to report: an audit log, or an installed tracer or meter
+        provider. The pipeline's stage skips a call entirely while this is false (the no-SDK
+        default), and checks again on every call until it turns true, for good."""
+        if self._recording:
+            return True
+        live = (self.tracer is not None and self.tracing_live()) or self.metrics_live()
+        self._recording = live
         return live
 
     def next_record_id(self) -> str:
