@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
-from ._call import Call, Endpoint
+from ._call import Attempt, Call, Endpoint
 from ._effects import (
     CloseStream,
     Emit,
@@ -30,7 +30,7 @@ from ._effects import (
 )
 from ._stages import CacheHit, Stages
 from ._streaming import StreamAccumulator, events_from_response
-from ._types import ChatResponse, EmbeddingResponse, StreamEvent, Usage
+from ._types import ChatResponse, EmbeddingResponse, StreamEvent, Usage, stamped
 from .errors import (
     AllEndpointsFailedError,
     AuthenticationError,
@@ -46,6 +46,7 @@ __all__ = ["Flow", "Pipeline"]
 T = TypeVar("T")
 Flow = Generator[Any, Any, T]
 Pricing = Callable[[str, Usage], "float | None"]
+_NO_LOOKUP = ("bypass", "refresh")
 DEFAULT_TIMEOUT = 60.0
 """Seconds an attempt may take when neither the call nor the endpoint says (the clients'
 default); the deadline clamp compares against it."""
@@ -81,12 +82,18 @@ class Pipeline:
             if r is not None:
                 yield r
             call.plan = s.router.route(call)
-            if call.operation == "chat":
-                hit = yield from self._lookup(call)
+            if call.operation == "chat" and call.options.cache not in _NO_LOOKUP:
+                hit = s.cache.lookup(call)
+                if isinstance(hit, Io):
+                    hit = yield hit
                 if hit is not None:
                     return (yield from self._serve_hit(call, hit))
+                if call.options.cache == "only":
+                    raise CacheMissError("cache='only' and no cached answer for this request")
             admitted = True  # a call abandoned while waiting for a slot still releases it
-            yield from self._admit(call)
+            wait = s.limiter.admit(call)
+            if wait is not None:
+                yield from self._admit(call, wait)
             if call.operation == "embeddings":
                 embedding: EmbeddingResponse = yield from self._attempts(call, embed=True)
                 result: Any = embedding
@@ -105,9 +112,13 @@ class Pipeline:
                 raw_events = None
             call.response = result
             admitted = False
-            yield from self._effect(s.limiter.settle(call, usage))
+            io = s.limiter.settle(call, usage)
+            if io is not None:
+                yield io
             if call.operation == "chat":
-                yield from self._effect(s.cache.store(call, raw, raw_events))
+                io = s.cache.store(call, raw, raw_events)
+                if io is not None:
+                    yield io
             return result
         except GeneratorExit:
             # Abandoned without a chance to yield: release synchronously, then let go.
@@ -136,27 +147,17 @@ class Pipeline:
             return (yield r)
         return None
 
-    def _lookup(self, call: Call) -> Flow[CacheHit | None]:
-        mode = call.options.cache
-        if mode in ("bypass", "refresh"):
-            return None
-        hit = self.stages.cache.lookup(call)
-        if isinstance(hit, Io):
-            hit = yield hit
-        if hit is None and mode == "only":
-            raise CacheMissError("cache='only' and no cached answer for this request")
-        return hit
-
-    def _admit(self, call: Call) -> Flow[None]:
+    def _admit(self, call: Call, r: Any) -> Flow[None]:
+        """Wait until the limiter admits ``call``; ``r`` is its first answer (not ``None``)."""
         limiter = self.stages.limiter
         while True:
-            r = limiter.admit(call)
             if isinstance(r, Io):
                 r = yield r
             if r is None:
                 return
             self.stages.telemetry.event(call, "aiguard.rate_limit.wait", {"seconds": r})
             yield Sleep(float(r))
+            r = limiter.admit(call)
 
     def _serve_hit(self, call: Call, hit: CacheHit) -> Flow[Any]:
         call.cached = True
@@ -214,9 +215,9 @@ class Pipeline:
             while True:
                 attempt += 1
                 self._begin_attempt(call, endpoint, attempt)
+                provider = endpoint.provider
                 try:
                     raw = yield from self._exchange(call, endpoint, embed=embed)
-                    provider = endpoint.provider
                     parsed = provider.parse_embed(raw) if embed else provider.parse_chat(raw)
                 except ProviderError as e:
                     e.endpoint = endpoint.name
@@ -227,21 +228,20 @@ class Pipeline:
                         break
                     continue
                 self._end_attempt(call, None)
-                model = parsed.model or endpoint.provider.model
-                return parsed.model_copy(  # one copy: where it came from and what it cost
-                    update={
+                model = parsed.model or provider.model
+                return stamped(  # where it came from and what it cost
+                    parsed,
+                    {
                         "endpoint": endpoint.name,
-                        "provider": endpoint.provider.name,
-                        "request_id": endpoint.provider.request_id(raw.headers),
+                        "provider": provider.name,
+                        "request_id": provider.request_id(raw.headers),
                         "model": model,
                         "cost": self.pricing(model, parsed.usage) if self.pricing else None,
-                    }
+                    },
                 )
         raise _final_error(failures)
 
     def _begin_attempt(self, call: Call, endpoint: Endpoint, attempt: int) -> None:
-        from ._call import Attempt
-
         call.endpoint = endpoint
         call.attempts.append(Attempt(endpoint.name, attempt, self.clock()))
         for o in self.stages.observers:
@@ -294,8 +294,11 @@ class Pipeline:
         if isinstance(auth, Io):
             auth = yield auth
         if embed:
-            return provider.build_embed(call.request, auth=auth)  # type: ignore[arg-type]
-        return provider.build_chat(call.chat_request, stream=call.stream, auth=auth)
+            request = provider.build_embed(call.request, auth=auth)  # type: ignore[arg-type]
+        else:
+            request = provider.build_chat(call.chat_request, stream=call.stream, auth=auth)
+        self._timeout(call, endpoint, request)
+        return request
 
     def _timeout(self, call: Call, endpoint: Endpoint, request: HttpRequest) -> None:
         """The call's own timeout, clamped to what its overall deadline leaves."""
@@ -316,7 +319,6 @@ class Pipeline:
 
     def _exchange(self, call: Call, endpoint: Endpoint, *, embed: bool) -> Flow[RawResponse]:
         request = yield from self._build(call, endpoint, embed=embed)
-        self._timeout(call, endpoint, request)
         try:
             raw: RawResponse = yield Send(request)
         except _httpx().HTTPError as e:
@@ -329,7 +331,6 @@ class Pipeline:
 
     def _open(self, call: Call, endpoint: Endpoint) -> Flow[Any]:
         request = yield from self._build(call, endpoint, embed=False)
-        self._timeout(call, endpoint, request)
         try:
             handle = yield Send(request, stream=True)
         except _httpx().HTTPError as e:

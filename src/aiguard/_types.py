@@ -8,7 +8,7 @@ request cannot change under a cache key or an audit hash after it was computed.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -227,6 +227,18 @@ class EmbeddingResponse(_Frozen):
         return iter(self.vectors)
 
 
+M = TypeVar("M", bound=BaseModel)
+
+
+def stamped(model: M, fields: dict[str, Any]) -> M:
+    """``model`` with ``fields`` set in place, for an object the caller just built and nobody
+    else holds yet (a provider's parsed response). A validated ``model_copy`` on every call
+    cost more than the rest of response handling; the values here come from aiguard itself."""
+    model.__dict__.update(fields)
+    model.__pydantic_fields_set__.update(fields)
+    return model
+
+
 # --------------------------------------------------------------------------- input coercion
 
 MessageInput: TypeAlias = Message | Mapping[str, Any]
@@ -240,7 +252,9 @@ def coerce_messages(messages: str | Sequence[MessageInput]) -> tuple[Message, ..
     """
     if isinstance(messages, str):
         return (Message(role="user", content=messages),)
-    if isinstance(messages, Mapping) or not isinstance(messages, Sequence):
+    if type(messages) is not list and (  # a list is the common case: skip the ABC checks
+        isinstance(messages, Mapping) or not isinstance(messages, Sequence)
+    ):
         raise InvalidRequestError(
             "messages must be a list of messages (dicts with 'role' and 'content'), "
             f"got {type(messages).__name__}"
@@ -252,7 +266,7 @@ def coerce_messages(messages: str | Sequence[MessageInput]) -> tuple[Message, ..
         if isinstance(m, Message):
             out.append(m)
             continue
-        if not isinstance(m, Mapping):
+        if type(m) is not dict and not isinstance(m, Mapping):
             raise InvalidRequestError(
                 f"messages[{i}]: expected a dict with 'role' and 'content', got {type(m).__name__}"
             )

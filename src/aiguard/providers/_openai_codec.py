@@ -130,7 +130,7 @@ def encode_embeddings(request: EmbeddingRequest, model: str) -> dict[str, Any]:
 
 
 def _usage(u: Any) -> Usage:
-    if not isinstance(u, Mapping):
+    if type(u) is not dict and not isinstance(u, Mapping):
         return Usage(estimated=True)
     prompt_details = u.get("prompt_tokens_details") or {}
     completion_details = u.get("completion_tokens_details") or {}

@@ -26,8 +26,11 @@ _JSON = "application/json"
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
 
 
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def _dumps(body: Any) -> bytes:
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+    return _encode(body).encode()
 
 
 class _OpenAIWire(Provider):
