@@ -7,11 +7,12 @@ run, and the difference is what aiguard adds.
 
 from __future__ import annotations
 
+import asyncio
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -50,17 +51,46 @@ def cpu_us_per_call(fn: Callable[[], Any], n: int, repeats: int = 5) -> float:
     return statistics.median(samples)
 
 
-def interleaved(fns: dict[str, Callable[[], Any]], n: int, rounds: int = 3) -> dict[str, float]:
-    """Best CPU us per call for each function, measured in alternating rounds.
+def paired(
+    fns: dict[str, Callable[[], Any]], block: int = 20, rounds: int = 100
+) -> dict[str, float]:
+    """Median CPU us per call for each function, measured in short alternating blocks.
 
-    Socket costs on a shared machine drift by hundreds of microseconds between runs; taking
-    turns and keeping each one's best keeps the drift out of the comparison.
+    Socket costs here drift by hundreds of microseconds over seconds; blocks of ``block``
+    calls taken in turn see the same drift, and the median over ``rounds`` blocks ignores the
+    blocks a neighbour process disturbed.
     """
-    best = {name: float("inf") for name in fns}
+    for fn in fns.values():
+        for _ in range(min(block * 10, 300)):
+            fn()
+    samples: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(rounds):
         for name, fn in fns.items():
-            best[name] = min(best[name], cpu_us_per_call(fn, n, repeats=3))
-    return best
+            t = time.process_time()
+            for _ in range(block):
+                fn()
+            samples[name].append((time.process_time() - t) / block * 1e6)
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+async def paired_async(
+    fns: dict[str, Callable[[], Awaitable[Any]]], width: int = 50, rounds: int = 40
+) -> dict[str, float]:
+    """``paired`` for coroutines: each block is ``width`` calls in flight at once."""
+
+    async def batch(fn: Callable[[], Awaitable[Any]]) -> None:
+        await asyncio.gather(*(fn() for _ in range(width)))
+
+    for fn in fns.values():
+        for _ in range(3):
+            await batch(fn)
+    samples: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t = time.process_time()
+            await batch(fn)
+            samples[name].append((time.process_time() - t) / width * 1e6)
+    return {name: statistics.median(v) for name, v in samples.items()}
 
 
 def report(name: str, value: float, unit: str, target: str = "") -> None:

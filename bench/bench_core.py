@@ -15,16 +15,14 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 import warnings
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 import aiguard
-from _harness import cpu_us_per_call, interleaved, report, server_process
+from _harness import cpu_us_per_call, paired, paired_async, report, server_process
 from aiguard.providers import OpenAICompatible
 
 warnings.simplefilter("ignore")  # unknown-price warnings for the fake's model name
@@ -96,25 +94,6 @@ async def raw_async(http: httpx.AsyncClient, url: str, messages: Any) -> None:
     assert json.loads(r.content)["choices"][0]["message"]["content"]
 
 
-async def async_cpu_us(
-    make_call: Callable[[], Awaitable[Any]], batches: int, width: int = 50
-) -> float:
-    """Median CPU per call with ``width`` calls in flight at once."""
-
-    async def batch() -> None:
-        await asyncio.gather(*(make_call() for _ in range(width)))
-
-    for _ in range(3):
-        await batch()
-    samples = []
-    for _ in range(3):
-        t = time.process_time()
-        for _ in range(batches):
-            await batch()
-        samples.append((time.process_time() - t) / (batches * width) * 1e6)
-    return statistics.median(samples)
-
-
 def import_ms() -> float:
     code = "import time; t=time.perf_counter(); import aiguard; print(time.perf_counter()-t)"
     runs = [float(subprocess.check_output([sys.executable, "-c", code])) * 1000 for _ in range(11)]
@@ -136,12 +115,11 @@ def main() -> None:
 
         # (a) no policy
         bare = aiguard.Client({"llm": OpenAICompatible(base, "bench")})
-        a = interleaved(
+        a = paired(
             {
                 "raw": lambda: raw_sync(http, chat_url, SHORT),
                 "ours": lambda: bare.chat(SHORT, max_tokens=20),
-            },
-            500,
+            }
         )
         rows.append(("(a) no policy, sync", a["raw"], a["ours"], "<= 100 us added"))
 
@@ -157,22 +135,20 @@ def main() -> None:
             msgs = [{"role": "user", "content": f"{next(counter)} {PROMPT_1KB}"}]
             full.chat(msgs, max_tokens=20, temperature=0, context=CTX)
 
-        b = interleaved(
-            {"raw": lambda: raw_sync(http, chat_url, long_msgs), "ours": full_call}, 500
-        )
+        b = paired({"raw": lambda: raw_sync(http, chat_url, long_msgs), "ours": full_call})
         raw_long, full_us = b["raw"], b["ours"]
         rows.append(("(b) full policy, 1 KB, sync", raw_long, full_us, "<= 400 us added"))
 
         async def async_rows() -> None:
             ahttp = httpx.AsyncClient(limits=httpx.Limits(max_connections=100))
             abare = aiguard.AsyncClient({"llm": OpenAICompatible(base, "bench")})
-            # Interleaved rounds, best of each: async figures swing by hundreds of us here.
-            a_raw, a_ours = float("inf"), float("inf")
-            for _ in range(3):
-                r = await async_cpu_us(lambda: raw_async(ahttp, chat_url, SHORT), 20)
-                o = await async_cpu_us(lambda: abare.chat(SHORT, max_tokens=20), 20)
-                a_raw, a_ours = min(a_raw, r), min(a_ours, o)
-            rows.append(("(a) no policy, async x50", a_raw, a_ours, "<= 150 us added"))
+            a = await paired_async(
+                {
+                    "raw": lambda: raw_async(ahttp, chat_url, SHORT),
+                    "ours": lambda: abare.chat(SHORT, max_tokens=20),
+                }
+            )
+            rows.append(("(a) no policy, async x50", a["raw"], a["ours"], "<= 150 us added"))
             afull = aiguard.AsyncClient(
                 {"llm": OpenAICompatible(base, "bench")}, policy=policy, telemetry=tel
             )
@@ -181,9 +157,11 @@ def main() -> None:
                 msgs = [{"role": "user", "content": f"{next(counter)} {PROMPT_1KB}"}]
                 await afull.chat(msgs, max_tokens=20, temperature=0, context=CTX)
 
-            a_raw_long = await async_cpu_us(lambda: raw_async(ahttp, chat_url, long_msgs), 10)
-            a_full = await async_cpu_us(afull_call, 10)
-            rows.append(("(b) full policy, 1 KB, async x50", a_raw_long, a_full, ""))
+            b = await paired_async(
+                {"raw": lambda: raw_async(ahttp, chat_url, long_msgs), "ours": afull_call},
+                rounds=20,
+            )
+            rows.append(("(b) full policy, 1 KB, async x50", b["raw"], b["ours"], ""))
             await ahttp.aclose()
             await abare.aclose()
 
@@ -219,11 +197,17 @@ def main() -> None:
         full.close()
         bare.close()
 
+    from bench_pipeline import best_us, scenarios
+
+    own = {name: best_us(scenarios(tmp)[name](), 2000) for name in ("default", "full-sdk")}
     ms = import_ms()
     print()
     print(f"  {'path':<34} {'raw httpx':>10} {'aiguard':>10} {'added':>9} {'ratio':>7}  target")
     for name, r, o, target in rows:
         print(f"  {name:<34} {r:>8.1f}us {o:>8.1f}us {o - r:>7.1f}us {o / r:>6.2f}x  {target}")
+    print("  (sync rows: median of 100 alternating blocks of 20 calls; async: 40 blocks of 50)")
+    report("aiguard's own CPU, canned I/O, default stages", own["default"], "us", "no sockets")
+    report("aiguard's own CPU, canned I/O, full policy + SDK", own["full-sdk"], "us", "no sockets")
     report("import aiguard, cold (median of 11)", ms, "ms", "<= 200 ms")
     report("peak RSS after 1k / 10k calls (no policy)", rss_10k - rss_1k, "MB", "growth; flat")
     print(f"  (peak RSS {rss_1k:.1f} MB after 1k calls, {rss_10k:.1f} MB after 10k)")
