@@ -291,3 +291,21 @@ def test_log_limit_keeps_the_last_requests_and_counts_all() -> None:
         assert len(fake.wait_for_requests(5)) == 2
         fake.clear()
         assert fake.request_count == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [
+        ({"x-api-key": "k"}, 200),
+        ({"authorization": "Bearer t"}, 200),  # the official SDK's auth_token= form
+        ({}, 401),
+    ],
+)
+def test_anthropic_route_takes_an_api_key_or_a_bearer_token(
+    fake_provider: FakeProvider, http: httpx.Client, headers: dict[str, str], status: int
+) -> None:
+    body = {"model": "claude", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    r = http.post("/messages", json=body, headers={"anthropic-version": "2023-06-01", **headers})
+    assert r.status_code == status
+    if status == 200:
+        assert r.json()["type"] == "message"

@@ -5,7 +5,9 @@ https://docs.anthropic.com/en/docs/build-with-claude/streaming: a stream opens w
 ``message_start`` and a ``ping``, sends each content block as ``content_block_start`` /
 ``content_block_delta`` (``text_delta`` or ``input_json_delta``) / ``content_block_stop``,
 then ``message_delta`` (stop reason, output usage) and the terminal ``message_stop``. Like the
-real API it rejects requests without ``max_tokens``, ``x-api-key`` or ``anthropic-version``.
+real API it rejects requests without ``max_tokens``, credentials (``x-api-key``, or an
+``Authorization: Bearer`` token as the official SDK sends for ``auth_token=``) or
+``anthropic-version``.
 Point ``Anthropic(base_url=fake.url, ...)`` at it.
 """
 
@@ -84,7 +86,8 @@ def _text(content: Any) -> str:
 
 def _validate(call: Call) -> tuple[dict[str, Any], str]:
     req = call.request
-    if not req.headers.get("x-api-key"):
+    bearer = req.headers.get("authorization", "").startswith("Bearer ")
+    if not (req.headers.get("x-api-key") or bearer):
         raise WireError(401, "x-api-key header is required")
     if not req.headers.get("anthropic-version"):
         raise WireError(400, "anthropic-version: header is required")
