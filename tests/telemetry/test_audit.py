@@ -295,6 +295,50 @@ def test_overflow_is_counted_reported_and_never_blocks(caplog: pytest.LogCapture
     assert log.written == 3
 
 
+def test_full_wait_s_waits_for_room_instead_of_dropping() -> None:
+    sink = _BlockingSink()
+    log = AuditLog(sink, queue_size=2, batch_size=1, full_wait_s=30)
+    try:
+        assert log.submit(_record(1.0))
+        assert sink.entered.wait(10)  # the writer holds record 1
+        assert log.submit(_record(2.0)) and log.submit(_record(3.0))  # the queue is full
+        results: list[bool] = []
+        waiting = threading.Thread(target=lambda: results.append(log.submit(_record(4.0))))
+        waiting.start()
+        waiting.join(0.2)
+        assert waiting.is_alive() and not results  # waiting for room, not dropped
+        sink.release.set()
+        waiting.join(10)
+        assert results == [True]
+    finally:
+        sink.release.set()
+        log.close()
+    assert [r.time for r in sink.records] == [1.0, 2.0, 3.0, 4.0]
+    assert log.dropped == 0
+    with pytest.raises(errors.ConfigError, match="full_wait_s"):
+        AuditLog(sink, full_wait_s=-1)
+
+
+def test_closing_releases_a_submit_waiting_for_room() -> None:
+    sink = _BlockingSink()
+    log = AuditLog(sink, queue_size=1, batch_size=1, full_wait_s=30)
+    assert log.submit(_record(1.0))
+    assert sink.entered.wait(10)
+    assert log.submit(_record(2.0))
+    results: list[bool] = []
+    waiting = threading.Thread(target=lambda: results.append(log.submit(_record(3.0))))
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive()
+    closing = threading.Thread(target=log.close)
+    closing.start()
+    waiting.join(10)
+    assert results == [False]  # the log closed while it waited: dropped, and counted
+    sink.release.set()
+    closing.join(10)
+    assert [r.time for r in sink.records] == [1.0, 2.0] and log.dropped == 1
+
+
 def test_a_failing_sink_never_fails_the_call() -> None:
     log = AuditLog(_BrokenSink())
     tel = Telemetry(audit=log)

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["AttemptRecorder", "CallRecorder", "error_type", "outcome_of"]
 
 _Attrs = dict[str, Any]
+_MetricAttrs = tuple[_Attrs, _Attrs, _Attrs]
+_METRIC_ATTRS_CACHED = 1024  # distinct (endpoint, model, error type) combinations kept
 
 
 def error_type(error: BaseException) -> str:
@@ -269,6 +271,37 @@ class CallRecorder:
                 a[sc.SERVER_PORT] = self.server_port
         return a
 
+    def _metric_attrs(self, resp_model: str | None, et: str | None) -> _MetricAttrs:
+        """The attribute sets of the duration and the two token points, built once per
+        endpoint, model and error type and shared by every call with the same ones (the SDK
+        copies what it is given; these dictionaries are never changed once cached)."""
+        key = (
+            self.operation,
+            self.provider,
+            self.model or self.requested_model,
+            self.server_address,
+            self.server_port,
+            resp_model,
+            et,
+        )
+        cache = self._tel.metric_attrs
+        sets = cache.get(key)
+        if sets is None:
+            base = self._model_attrs()
+            if resp_model:
+                base[sc.RESPONSE_MODEL] = resp_model
+            duration = dict(base)
+            if et is not None:
+                duration[sc.ERROR_TYPE] = et
+            sets = (
+                duration,
+                {**base, sc.TOKEN_TYPE: sc.TOKEN_TYPE_INPUT},
+                {**base, sc.TOKEN_TYPE: sc.TOKEN_TYPE_OUTPUT},
+            )
+            if len(cache) < _METRIC_ATTRS_CACHED:
+                cache[key] = sets
+        return sets
+
     # ------------------------------------------------------------------ stage events
     def routed(
         self,
@@ -487,20 +520,12 @@ class CallRecorder:
 
         ins = tel.instruments
         if tel.metrics_live():
-            m = self._model_attrs()
-            if et is not None:
-                m[sc.ERROR_TYPE] = et
-            if resp_model:
-                m[sc.RESPONSE_MODEL] = resp_model
-            ins.duration.record(elapsed, m)
+            duration_attrs, input_attrs, output_attrs = self._metric_attrs(resp_model, et)
+            ins.duration.record(elapsed, duration_attrs)
             if usage is not None and not cached:
-                m.pop(sc.ERROR_TYPE, None)
-                m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_INPUT
-                ins.tokens.record(in_tok, m)
+                ins.tokens.record(in_tok, input_attrs)
                 if out_tok or self.operation == "chat":  # embeddings produce no output tokens
-                    m = dict(m)
-                    m[sc.TOKEN_TYPE] = sc.TOKEN_TYPE_OUTPUT
-                    ins.tokens.record(out_tok, m)
+                    ins.tokens.record(out_tok, output_attrs)
             if self._first_chunk is not None and ins.first_chunk is not None:
                 ins.first_chunk.record(self._first_chunk, self._model_attrs())
         c: tuple[tuple[str, Any], ...] = (

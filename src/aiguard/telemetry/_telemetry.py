@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["Telemetry", "capture_content_from_env"]
 
 _UNKNOWN = object()
+_Attrs = dict[str, Any]
 
 
 def _global_set(module: Any, name: str) -> bool | None:
@@ -121,6 +122,8 @@ class Telemetry:
         )
         dropped = (lambda: audit.dropped) if audit is not None else None
         self.instruments = Instruments(meter, self.names, dropped)
+        self.metric_attrs: dict[tuple[Any, ...], tuple[_Attrs, _Attrs, _Attrs]] = {}
+        """The histograms' attribute sets by endpoint, model and error type (``CallRecorder``)."""
 
     def tracing_live(self) -> bool:
         """False while no tracer provider is installed: then no span is even started.

@@ -50,8 +50,11 @@ _Entry = tuple[AuditRecord, Any, Any, bool]
 class AuditLog:
     """Accepts records on the call path and writes them off it.
 
-    ``submit`` never blocks and never raises: it returns ``False`` when the record had to be
-    dropped. ``purge_interval_s`` is how often the writer enforces retention on the sinks
+    ``submit`` never raises, and by default never blocks: it returns ``False`` when the record
+    had to be dropped because ``queue_size`` records are already waiting. ``full_wait_s``
+    lets it wait that long for room first (the writer gets the CPU meanwhile), for an
+    application that would rather slow down than lose an audit record when its writer falls
+    behind. ``purge_interval_s`` is how often the writer enforces retention on the sinks
     (they also purge when opened); ``clock`` is the monotonic clock that schedules it.
 
     The call path pays for a tuple, one uncontended lock and a deque append. The writer is
@@ -69,6 +72,7 @@ class AuditLog:
         batch_size: int = 256,
         purge_interval_s: float = 3600.0,
         hash_key: bytes | None = None,
+        full_wait_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.sinks: tuple[AuditSink, ...] = (
@@ -80,6 +84,9 @@ class AuditLog:
             raise ConfigError("AuditLog queue_size and batch_size must be at least 1")
         if purge_interval_s <= 0:
             raise ConfigError("AuditLog purge_interval_s must be positive (seconds)")
+        if not full_wait_s >= 0:
+            raise ConfigError("AuditLog full_wait_s must be zero or a positive number of seconds")
+        self._full_wait = float(full_wait_s)
         self._maxsize = queue_size
         self._batch = batch_size
         self._purge_every = purge_interval_s
@@ -124,6 +131,9 @@ class AuditLog:
         entry = (record, request, response, capture_content)
         with self._cond:
             full = self._closed or len(self._pending) >= self._maxsize
+            if full and self._full_wait and not self._closed:
+                self._cond.wait_for(self._room_or_closed, self._full_wait)
+                full = self._closed or len(self._pending) >= self._maxsize
             if not full:
                 self._pending.append(entry)
                 self._accepted += 1
@@ -134,6 +144,9 @@ class AuditLog:
         if not wake.is_set():  # the writer is asleep (or about to be): one wake-up per batch
             wake.set()
         return True
+
+    def _room_or_closed(self) -> bool:
+        return self._closed or len(self._pending) < self._maxsize
 
     def _drop(self) -> None:
         with self._cond:
@@ -186,6 +199,7 @@ class AuditLog:
             if self._closed:
                 return
             self._closed = True
+            self._cond.notify_all()  # a submit waiting for room gives up: the log is closed
         atexit.unregister(self.close)
         self._wake.set()
         self._thread.join(timeout)
@@ -233,6 +247,9 @@ class AuditLog:
             stop = self._closed  # read before draining: whatever was accepted is written
             n = min(len(pending), self._batch)
             batch = [pending.popleft() for _ in range(n)]
+            if batch and self._full_wait:  # a caller may be waiting for room
+                with self._cond:
+                    self._cond.notify_all()
             if self._clock() >= self._next_purge:  # before the write: flush() implies it
                 self._next_purge = self._clock() + self._purge_every
                 self.purge()
