@@ -19,6 +19,7 @@ from ._drive import (
     _Cursor,
     _thrown,
     _timeout,
+    _url,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,11 @@ class _AsyncIO:
         if type(eff) is Send:
             r = eff.request
             req = self.http.build_request(
-                r.method, r.url, headers=r.headers, content=r.content, timeout=_timeout(r.timeout)
+                r.method,
+                _url(r.url),
+                headers=r.headers,
+                content=r.content,
+                timeout=_timeout(r.timeout),
             )
             if not eff.stream:
                 resp = await self.http.send(req)

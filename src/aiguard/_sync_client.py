@@ -20,6 +20,7 @@ from ._drive import (
     _Cursor,
     _thrown,
     _timeout,
+    _url,
 )
 
 if TYPE_CHECKING:
@@ -47,7 +48,11 @@ class _SyncIO:
         if type(eff) is Send:
             r = eff.request
             req = self.http.build_request(
-                r.method, r.url, headers=r.headers, content=r.content, timeout=_timeout(r.timeout)
+                r.method,
+                _url(r.url),
+                headers=r.headers,
+                content=r.content,
+                timeout=_timeout(r.timeout),
             )
             if not eff.stream:
                 resp = self.http.send(req)
