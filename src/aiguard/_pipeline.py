@@ -164,7 +164,8 @@ class Pipeline:
         inspector = self.stages.inspector
         if not call.stream:
             response = inspector.inspect_output(call, hit.response)
-            response = response.model_copy(update={"cached": True, "cost": 0.0})
+            if not response.cached or response.cost != 0.0:  # a store may have marked it
+                response = response.model_copy(update={"cached": True, "cost": 0.0})
             call.response = response
             return response
         events = hit.events or events_from_response(hit.response)

@@ -31,6 +31,7 @@ from ..policy.stage import effective_policy
 from ._capabilities import describe, needs, window_reason
 from ._compile import CompiledRouting, GroupOptions, Rule, Target, compile_routing
 from ._health import EndpointHealth
+from ._strategies import Fallback
 
 if TYPE_CHECKING:
     from .._call import Call, Endpoint
@@ -140,6 +141,7 @@ class PolicyRouter:
         "_overrides",
         "_policy",
         "_source",
+        "_steady_memo",
         "endpoints",
         "health",
         "rng",
@@ -163,6 +165,9 @@ class PolicyRouter:
         self._source = source
         self._policy: Policy | None = None
         self._overrides: dict[int, tuple[EndpointRoutingSpec, CompiledRouting]] = {}
+        self._steady_memo: dict[
+            tuple[int, str, str | None], tuple[Target, RouteDecision, list[Endpoint]]
+        ] = {}
         self._base = self._compile(routing, path)
 
     @classmethod
@@ -254,8 +259,12 @@ class PolicyRouter:
             raise self._no_route(c, call)
 
         want = needs(call)
-        plan, skipped, circuit = self._usable(target, call, want)
         decided = rule if source[0] == "r" else None  # the rule that chose the target
+        steady = decided is None and type(target.strategy) is Fallback and target.members
+        if steady and not (want & target.lacks_any or target.windowed or self.health.tripped):
+            # The healthy day with no rule involved decides the same way every time.
+            return self._steady(call, target, source, model)
+        plan, skipped, circuit = self._usable(target, call, want)
         spares = c.default
         if (
             decided is not None
@@ -289,6 +298,22 @@ class PolicyRouter:
         if not plan:
             raise self._nothing_usable(decision, circuit)
         return plan
+
+    def _steady(self, call: Call, target: Target, source: str, model: str | None) -> list[Endpoint]:
+        key = (id(target), source, model)
+        found = self._steady_memo.get(key)
+        if found is None or found[0] is not target:
+            plan = target.strategy.order(target.members, call, True)
+            names = tuple([e.name for e in plan])
+            decision = RouteDecision(
+                source, target.name, model, None, None, False, target.group,
+                target.strategy.name, names, (), target.failover_on, False,
+            )  # fmt: skip
+            if len(self._steady_memo) >= 256:
+                self._steady_memo.clear()
+            found = self._steady_memo[key] = (target, decision, plan)
+        call.notes[NOTES_KEY] = found[1]
+        return found[2].copy()
 
     def _usable(
         self, target: Target, call: Call, want: int
