@@ -240,10 +240,10 @@ class AuditLog:
                 wake.clear()  # then look again: a record queued meanwhile has set it anew
                 if not pending and not self._closed:
                     wake.wait(min(wait, 1.0) if wait else 0.001)
-                if pending and len(pending) < self._batch and not self._closed:
-                    # Linger briefly so a busy app writes one transaction per batch, not one
-                    # per call (a commit costs far more than a row).
-                    time.sleep(_LINGER_S)
+            if pending and len(pending) < self._batch and not self._closed:
+                # Linger briefly so a busy app writes one transaction per batch, not one per
+                # call (a commit costs far more than a row).
+                time.sleep(_LINGER_S)
             stop = self._closed  # read before draining: whatever was accepted is written
             n = min(len(pending), self._batch)
             batch = [pending.popleft() for _ in range(n)]
