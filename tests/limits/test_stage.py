@@ -315,3 +315,28 @@ async def test_budget_holds_for_concurrent_async_calls_with_failures(
     assert u.used == sum(p + c for p, c in usages[:served])
     assert u.used <= budget
     lim.close()
+
+
+def test_a_prompt_routing_has_counted_is_not_counted_again(clock: FakeClock) -> None:
+    """Routing keeps the prompt tokens it counted (context-window checks) per provider model
+    in ``call.notes``; admission reserves that count instead of counting the prompt again,
+    and counts it itself, to the same figure, when routing did not."""
+    from aiguard import CallContext, ChatRequest, Message
+    from aiguard._call import Call, Endpoint
+    from aiguard.tokens import count_request
+
+    stage = LimitStage(Limiter([Limit.tokens(10**6)], MemoryStore(clock=clock)))
+    ep = Endpoint("cloud-llm", OpenAICompatible("http://127.0.0.1:9/v1", "gpt-4o-mini"))
+    req = ChatRequest(messages=(Message(role="user", content="Hi there"),), max_tokens=10)
+
+    def demand(notes: dict[str, object]) -> tuple[int, int]:
+        call = Call("chat", req, CallContext(), plan=[ep])
+        call.notes.update(notes)
+        assert stage.admit(call) is None
+        d = call.notes["limits"].demand
+        return d.prompt_tokens, d.tokens
+
+    assert demand({"routing.prompt_tokens": {"gpt-4o-mini": 5000}}) == (5000, 5010)
+    exact = count_request(req, "gpt-4o-mini").tokens
+    assert demand({}) == (exact, exact + 10)
+    assert demand({"routing.prompt_tokens": {"gpt-4o": 5000}}) == (exact, exact + 10)

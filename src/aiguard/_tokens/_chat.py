@@ -21,7 +21,7 @@ from typing import Any
 from .._types import ImagePart, Message, TextPart, Tool
 from ._encodings import encoding_name_for_model, get_encoding
 
-__all__ = ["TokenCount", "count_chat", "count_text", "image_size"]
+__all__ = ["TokenCount", "chat_tokens", "count_chat", "count_text", "image_size"]
 
 _PER_MESSAGE = 3
 _PER_NAME = 1
@@ -132,11 +132,18 @@ def count_chat(
     messages: Sequence[Message], model: str, tools: Sequence[Tool] | None = None
 ) -> TokenCount:
     """Prompt tokens of a chat request as the provider will bill them."""
+    return TokenCount(*chat_tokens(messages, model, tools))
+
+
+def chat_tokens(
+    messages: Sequence[Message], model: str, tools: Sequence[Tool] | None = None
+) -> tuple[int, bool, str | None]:
+    """``count_chat`` as a plain ``(tokens, estimated, encoding)`` tuple (budgets reserve on
+    every call and need only the number)."""
     enc_name = encoding_name_for_model(model)
     if enc_name is None:
-        return _estimate_chat(messages, tools)
-    n_tokens = _counter(enc_name)
-    encode = get_encoding(enc_name).encode_ordinary
+        return _estimate_chat(messages, tools), True, None
+    n_tokens = _COUNTERS.get(enc_name) or _counter(enc_name)
     estimated = False
     total = _REPLY_PRIMING
     for m in messages:
@@ -156,16 +163,17 @@ def count_chat(
             total += n_tokens(m.name) + _PER_NAME
         if m.tool_calls:
             estimated = True  # OpenAI publishes no rule for replayed tool calls
+            encode = get_encoding(enc_name).encode_ordinary
             for tc in m.tool_calls:
                 total += 3 + len(encode(tc.function.name)) + len(encode(tc.function.arguments))
         if m.tool_call_id is not None:
-            total += len(encode(m.tool_call_id))
+            total += len(get_encoding(enc_name).encode_ordinary(m.tool_call_id))
     if tools:
         costs = _TOOLS_O200K if enc_name == "o200k_base" else _TOOLS_CL100K
-        n, exact = _tool_tokens(tools, costs, encode)
+        n, exact = _tool_tokens(tools, costs, get_encoding(enc_name).encode_ordinary)
         total += n
         estimated = estimated or not exact
-    return TokenCount(total, estimated, enc_name)
+    return total, estimated, enc_name
 
 
 def _tool_tokens(tools: Sequence[Tool], c: _ToolCosts, encode: Any) -> tuple[int, bool]:
@@ -271,7 +279,7 @@ def _estimate_text(text: str) -> int:
     return math.ceil(len(text.encode("utf-8")) / _ESTIMATE_BYTES_PER_TOKEN)
 
 
-def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) -> TokenCount:
+def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) -> int:
     total = _REPLY_PRIMING
     for m in messages:
         total += _ESTIMATE_PER_MESSAGE
@@ -289,4 +297,4 @@ def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) ->
             total += _estimate_text(tc.function.name + tc.function.arguments) + 3
     for t in tools or ():
         total += _estimate_text(t.function.model_dump_json(exclude_none=True)) + 10
-    return TokenCount(total, True, None)
+    return total

@@ -31,6 +31,12 @@ def current_owner() -> tuple[int, asyncio.Task[object] | None]:
     return get_ident(), (asyncio.current_task(loop) if loop is not None else None)
 
 
+_LOCK = threading.RLock()
+"""Guards every flight's resolution against waiters registering (a few instructions each, so
+one lock serves them all rather than one made per flight). Re-entrant, like
+``ResponseCache._lock``: a finaliser run by the garbage collector may resolve a flight."""
+
+
 def _settle(fut: asyncio.Future[None]) -> None:
     if not fut.done():
         fut.set_result(None)
@@ -43,7 +49,7 @@ class Flight:
     made by the first of them (under the lock), not with every flight.
     """
 
-    __slots__ = ("_done", "_event", "_futures", "_lock", "answer", "error", "task", "thread")
+    __slots__ = ("_done", "_event", "_futures", "answer", "error", "task", "thread")
 
     def __init__(self) -> None:
         self.thread, self.task = current_owner()
@@ -51,7 +57,6 @@ class Flight:
         self.error: BaseException | None = None
         self._done = False
         self._event: threading.Event | None = None
-        self._lock = threading.RLock()  # see ResponseCache._lock: finalisers may re-enter
         self._futures: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] | None = None
 
     @property
@@ -60,7 +65,7 @@ class Flight:
 
     def resolve(self, answer: CacheHit | None, error: BaseException | None) -> None:
         """Publish the leader's outcome and wake every waiter; later calls are ignored."""
-        with self._lock:
+        with _LOCK:
             if self._done:
                 return
             self.answer = answer
@@ -90,19 +95,22 @@ class Flight:
 
     def wait(self, timeout: float) -> bool:
         """Block until resolved; ``False`` on timeout."""
-        with self._lock:
-            if self._done:
-                return True
-            event = self._event
-            if event is None:
-                event = self._event = threading.Event()
+        event = self._event
+        if event is None:
+            made = threading.Event()  # allocated outside the lock: nothing in it can re-enter
+            with _LOCK:
+                if self._done:
+                    return True
+                if self._event is None:
+                    self._event = made
+                event = self._event
         return event.wait(timeout)
 
     async def wait_async(self, timeout: float) -> bool:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         entry = (loop, fut)  # allocated outside the lock: nothing in it can re-enter
-        with self._lock:
+        with _LOCK:
             if self._done:
                 return True
             if self._futures is None:

@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 from collections.abc import Mapping
+from math import isfinite
 from typing import Any
 
 from .._types import ChatRequest
@@ -62,15 +62,6 @@ def _free_json(value: Any) -> bytes:
         raise UncacheableRequest(f"free-form value without a JSON form: {e}") from None
 
 
-def _has_free_form(r: ChatRequest) -> bool:
-    return (
-        r.extra is not None
-        or r.tools is not None
-        or (r.tool_choice is not None and not isinstance(r.tool_choice, str))
-        or (r.response_format is not None and r.response_format.json_schema is not None)
-    )
-
-
 def canonical_request(request: ChatRequest) -> bytes:
     """The request as canonical JSON bytes (``None`` fields omitted: they are not sent).
 
@@ -79,12 +70,22 @@ def canonical_request(request: ChatRequest) -> bytes:
     sorted keys; an array can never equal an object, so the two forms cannot collide. Raises
     ``UncacheableRequest`` for values without a faithful encoding.
     """
-    for name in _FLOAT_FIELDS:
-        v = getattr(request, name)
-        if v is not None and not math.isfinite(v):
+    for v in (
+        request.temperature,
+        request.top_p,
+        request.presence_penalty,
+        request.frequency_penalty,
+    ):
+        if v is not None and not isfinite(v):
+            name = next(n for n in _FLOAT_FIELDS if getattr(request, n) is v)
             raise UncacheableRequest(f"{name} is not a finite number")
     serializer = request.__pydantic_serializer__
-    if not _has_free_form(request):
+    if (
+        request.extra is None
+        and request.tools is None
+        and (request.tool_choice is None or isinstance(request.tool_choice, str))
+        and (request.response_format is None or request.response_format.json_schema is None)
+    ):
         # Fast path: every value is typed, so pydantic's JSON in field order is canonical.
         return serializer.to_json(request, exclude_none=True)
     typed = serializer.to_json(request, exclude_none=True, exclude=_FREE_FIELDS)

@@ -17,9 +17,10 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from .._context import CallContext
+from .._tokens._chat import chat_tokens
 from .._types import ChatRequest, EmbeddingRequest, Usage
 from ..errors import BudgetExceeded, ConfigError, LimitExceeded, RateLimited
-from ..tokens import PriceTable, count_request, count_text
+from ..tokens import PriceTable, count_text
 from ._errors import LimitStoreUnavailable
 from ._memory import MemoryStore
 from ._model import ALGO_GCRA, ALGO_LEASE, ALGO_WINDOW, Limit
@@ -179,6 +180,8 @@ class Limiter:
             for lim in limits
         )
         self._has_lease = any(lim.algorithm == ALGO_LEASE for lim in limits)
+        self._metrics = tuple(lim.metric for lim in limits)
+        self._has_cost = "cost" in self._metrics
         attrs = dict.fromkeys(
             a for lim in limits for a in lim._parts if a not in ("endpoint", "model")
         )
@@ -200,25 +203,35 @@ class Limiter:
         model: str | None = None,
         request: ChatRequest | EmbeddingRequest | None = None,
         tokens: int | None = None,
+        prompt_tokens: int | None = None,
     ) -> Demand:
         """What this call asks of each limit. ``tokens`` overrides the estimate (prompt tokens
-        counted for ``model`` plus ``max_tokens`` or ``default_output_tokens``)."""
+        counted for ``model`` plus ``max_tokens`` or ``default_output_tokens``);
+        ``prompt_tokens`` is the chat prompt's count for ``model`` when the caller already
+        has it (it is not counted again)."""
         ctx = context if context is not None else CallContext()
         est = prompt = 0
         dollars: float | None = None
         if self._needs_tokens:
-            est, prompt = (tokens, tokens) if tokens is not None else self._estimate(request, model)
-        costs: list[float] = []
-        for lim in self.limits:
-            m = lim.metric
-            if m == "tokens":
-                costs.append(float(est))
-            elif m == "cost":
-                if dollars is None:
-                    dollars = self._estimate_dollars(lim, request, model, est)
-                costs.append(dollars)
+            if tokens is not None:
+                est = prompt = tokens
             else:
-                costs.append(1.0)
+                est, prompt = self._estimate(request, model, prompt_tokens)
+        if self._has_cost:
+            costs: list[float] = []
+            for lim in self.limits:
+                m = lim.metric
+                if m == "tokens":
+                    costs.append(float(est))
+                elif m == "cost":
+                    if dollars is None:
+                        dollars = self._estimate_dollars(lim, request, model, est)
+                    costs.append(dollars)
+                else:
+                    costs.append(1.0)
+        else:
+            n = float(est)
+            costs = [n if m == "tokens" else 1.0 for m in self._metrics]
         return Demand(
             self._storage_keys(ctx, endpoint, model),
             tuple(costs),
@@ -258,15 +271,24 @@ class Limiter:
         return keys
 
     def _estimate(
-        self, request: ChatRequest | EmbeddingRequest | None, model: str | None
+        self,
+        request: ChatRequest | EmbeddingRequest | None,
+        model: str | None,
+        known: int | None = None,
     ) -> tuple[int, int]:
-        """(total, prompt) tokens to reserve."""
+        """(total, prompt) tokens to reserve; ``known``: the chat prompt's count, if taken."""
         if request is None:
             return self.default_output_tokens, 0
-        if isinstance(request, EmbeddingRequest):
+        # An exact-type test first: isinstance against a pydantic model class goes through
+        # ABCMeta's Python-level hook.
+        if request.__class__ is not ChatRequest and isinstance(request, EmbeddingRequest):
             n = sum(count_text(t, model or "").tokens for t in request.inputs)
             return n, n
-        prompt = count_request(request, model or request.model or "unknown").tokens
+        if known is not None:
+            prompt = known
+        else:
+            name = model or request.model or "unknown"
+            prompt = chat_tokens(request.messages, name, request.tools)[0]
         return prompt + (request.max_tokens or self.default_output_tokens), prompt
 
     def _estimate_dollars(
@@ -316,7 +338,7 @@ class Limiter:
         ``BudgetExceeded`` or ``LimitStoreError`` (store down, fail-closed)."""
         if not self.limits:
             return Admission(Reservation(demand, [], "", enforced=False))
-        lease = self._lease()
+        lease = self._lease() if self._has_lease else ""
         try:
             outcome = self.store.admit(self._items(demand), lease)
         except LimitStoreUnavailable as e:

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 __all__ = ["LimitStage"]
 
 _NOTE = "limits"
+_ROUTING_TOKENS = "routing.prompt_tokens"
+"""``call.notes`` key where routing keeps the prompt tokens it counted, per provider model."""
 
 
 class _Note:
@@ -47,7 +49,13 @@ class LimitStage:
         first = call.plan[0] if call.plan else None
         endpoint = first.name if first is not None else call.model
         model = first.model if first is not None else call.model
-        return limiter.demand(call.context, endpoint=endpoint, model=model, request=call.request)
+        # Routing may have counted this very prompt for this model (a context-window check on
+        # a long prompt, where a count is dearest): use its count rather than count again.
+        counted = call.notes.get(_ROUTING_TOKENS)
+        known = counted.get(model) if counted and model else None
+        return limiter.demand(
+            call.context, endpoint=endpoint, model=model, request=call.request, prompt_tokens=known
+        )
 
     def admit(self, call: Call) -> float | Io | None:
         note: _Note | None = call.notes.get(_NOTE)
