@@ -481,7 +481,7 @@ class CallRecorder:
             self._request_attributes(a, self._request)
             if self.endpoint:
                 a[sc.ENDPOINT] = self.endpoint
-            if self.model:
+            if self.model and self.model != self.requested_model:  # else named so at start
                 a[sc.REQUEST_MODEL] = self.model
                 span.update_name(f"{self.operation} {self.model}")
             if self.server_address:
