@@ -84,6 +84,48 @@ def bench_keys() -> None:
     report("key computation, same + 3 tools + extra (free-form path)", us["tools"], "us")
 
 
+def bench_stage() -> None:
+    """The stage alone, as the pipeline calls it: a miss (key, lookup, store) on fresh 1 KB
+    requests, and a hit (key, lookup) on stored ones. Each round gets new calls, so every
+    miss is a real one."""
+    provider = OpenAICompatible(base_url="http://127.0.0.1:9/v1", model=MODEL)
+    plan = [Endpoint("llm", provider)]
+    ctx = CallContext(tenant="acme")
+    answer = ChatResponse(text="Hello from the cache bench.", model=MODEL, endpoint="llm")
+    prompt = ("Summarise the report for the board and list three risks. " * 20)[:1024]
+    n, rounds = 2_000, 7
+    best = {"miss": float("inf"), "hit": float("inf")}
+    cache = ResponseCache(MemoryBackend(), ttl=600)
+    for r in range(rounds):
+        calls = [
+            Call(
+                "chat",
+                ChatRequest(
+                    messages=(Message(role="user", content=f"{r}-{i} {prompt}"),),
+                    model="llm",
+                    temperature=0,
+                    max_tokens=20,
+                ),
+                ctx,
+                plan=plan,
+            )
+            for i in range(n)
+        ]
+        t = time.process_time()
+        for c in calls:
+            cache.lookup(c)
+            cache.store(c, answer, None)
+        best["miss"] = min(best["miss"], (time.process_time() - t) / n * 1e6)
+        for c in calls:
+            c.notes.clear()
+        t = time.process_time()
+        for c in calls:
+            cache.lookup(c)
+        best["hit"] = min(best["hit"], (time.process_time() - t) / n * 1e6)
+    report("stage miss (key + lookup + store), 1 KB request", best["miss"], "us")
+    report("stage hit (key + lookup), 1 KB request", best["hit"], "us")
+
+
 class _Constant:
     """A cache stage that always answers ``response``: what a hit costs without cache work."""
 
@@ -214,6 +256,7 @@ def _calls(admin: Any) -> dict[str, int]:
 def main() -> None:
     print("aiguard response cache")
     bench_keys()
+    bench_stage()
     with server_process() as url:
         bench_memory_hit(url)
         bench_redis(url)

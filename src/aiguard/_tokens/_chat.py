@@ -276,7 +276,9 @@ def _jpeg_size(raw: bytes) -> tuple[int, int] | None:
 
 
 def _estimate_text(text: str) -> int:
-    return math.ceil(len(text.encode("utf-8")) / _ESTIMATE_BYTES_PER_TOKEN)
+    # An ASCII string's UTF-8 length is its length (``isascii`` reads a flag): no copy.
+    size = len(text) if text.isascii() else len(text.encode("utf-8"))
+    return -(-size // _ESTIMATE_BYTES_PER_TOKEN)
 
 
 def _estimate_chat(messages: Sequence[Message], tools: Sequence[Tool] | None) -> int:

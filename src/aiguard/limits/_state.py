@@ -157,7 +157,11 @@ def _check(item: AdmitItem, st: State | None, now: float, lease_id: str) -> tupl
     if algo == ALGO_WINDOW:
         if cost > amount + EPS:
             return DENY, -1.0
-        wid, end = window_of(item.period, now)
+        if item.period == WINDOW_DAY:  # window_of's day case, inline: every admission asks
+            wid = math.floor(now / 86400.0)
+            end = (wid + 1) * 86400.0
+        else:
+            wid, end = window_of(item.period, now)
         if st is None or st.a != wid:
             return OK, 0.0
         if st.b + st.c + cost <= amount * (1 + EPS):
@@ -190,7 +194,11 @@ def _apply(
         st.expires = now + st.a * item.period / item.amount
         return st, 0.0
     if algo == ALGO_WINDOW:
-        wid, end = window_of(item.period, now)
+        if item.period == WINDOW_DAY:
+            wid = math.floor(now / 86400.0)
+            end = (wid + 1) * 86400.0
+        else:
+            wid, end = window_of(item.period, now)
         if st.a != wid:
             st.a, st.b, st.c = wid, 0.0, 0.0
         st.c += item.cost
