@@ -44,11 +44,13 @@ def _server(base_url: str | None) -> tuple[str | None, int | None]:
 class TelemetryStage:
     """Plugs a ``Telemetry`` into the pipeline: ``stages={"telemetry": TelemetryStage(tel)}``."""
 
-    __slots__ = ("_servers", "telemetry")
+    __slots__ = ("_last_policy", "_servers", "telemetry")
 
     def __init__(self, telemetry: Telemetry) -> None:
         self.telemetry = telemetry
         self._servers: dict[str, tuple[str | None, int | None]] = {}
+        # (effective policy, its hash, its captureContent): the last one read.
+        self._last_policy: tuple[object, str | None, bool] | None = None
 
     def _where(self, endpoint: Endpoint) -> tuple[str | None, int | None]:
         base = getattr(endpoint.provider, "base_url", None)
@@ -75,19 +77,24 @@ class TelemetryStage:
             )
         call.notes[_SEEN] = len(call.findings)
 
-    @staticmethod
-    def _policy(call: Call, rec: CallRecorder) -> None:
+    def _policy(self, call: Call, rec: CallRecorder) -> None:
         """The effective policy the policy stage left in ``notes``: its hash for the record,
         and its ``logging.captureContent`` switch (content is captured if it or the telemetry
-        settings say so)."""
+        settings say so). Read once per policy object: calls share their client's."""
         eff = call.notes.get(_POLICY)
         if eff is None:
             return
-        digest = getattr(eff, "policy_hash", None)
+        seen = self._last_policy
+        if seen is not None and seen[0] is eff:
+            digest, capture = seen[1], seen[2]
+        else:
+            found = getattr(eff, "policy_hash", None)
+            digest = str(found) if found else None
+            capture = capture_content_of(getattr(getattr(eff, "spec", None), "logging", None))
+            self._last_policy = (eff, digest, capture)
         if digest and rec.policy_hash is None:
-            rec.policy_hash = str(digest)
-        logging_spec = getattr(getattr(eff, "spec", None), "logging", None)
-        if capture_content_of(logging_spec):
+            rec.policy_hash = digest
+        if capture:
             rec.capture_content = True
 
     @staticmethod
@@ -152,7 +159,7 @@ class TelemetryStage:
         rec = self._rec(call)
         if rec is None:
             return
-        if not call.attempts[:-1]:
+        if len(call.attempts) <= 1:
             # The first attempt: input inspection is over, so the request is the redacted one.
             rec.input_redacted(call.request)
             self._findings(call, rec)

@@ -3,7 +3,8 @@
 A call must never wait on disk or fail because the audit store did. Records go into a bounded
 queue; one daemon thread drains it in batches into every sink. When the queue is full the
 record is counted as dropped and reported (a warning, ``dropped``, and a metric), never lost
-silently. ``close()`` and interpreter exit drain everything that was accepted.
+silently, unless ``full_wait_s`` lets the caller wait for room first. ``close()`` and
+interpreter exit drain everything that was accepted.
 """
 
 from __future__ import annotations
