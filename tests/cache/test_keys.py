@@ -200,3 +200,29 @@ def test_non_deterministic_requests_have_no_key_unless_opted_in() -> None:
     assert ResponseCache().key_for(_call(warm, p)) is None
     assert ResponseCache().key_for(_call(warm.model_copy(update={"seed": 1}), p)) is not None
     assert ResponseCache(deterministic_only=False).key_for(_call(warm, p)) is not None
+
+
+def test_one_cache_keys_as_a_fresh_one_would_while_endpoints_change() -> None:
+    """The key prefix is remembered per provider: that must never show. A provider whose
+    describe() hands out one dict and edits it, and tenants of any kind, key exactly as a
+    fresh cache (no memo) keys them."""
+
+    class Edited(OpenAICompatible):
+        facts: dict[str, Any]
+
+        def describe(self) -> dict[str, Any]:
+            return self.facts
+
+    p = Edited(base_url="http://a.example/v1", model="m")
+    p.facts = {"provider": "x", "model": "m", "base_url": "http://a.example/v1"}
+    q = OpenAICompatible(base_url="http://a.example/v1", model="m")
+    cache, seen = ResponseCache(), set()
+    for model in ("m", "n", "m"):
+        p.facts["model"] = model
+        for provider in (p, q):
+            for tenant in (None, "t", "u"):
+                call = _call(REQ, provider, tenant=tenant)
+                key = cache.key_for(call)
+                assert key == ResponseCache().key_for(call) and key is not None
+                seen.add(key)
+    assert len(seen) == 3 * 3  # p as "m", p as "n", q; three tenant scopes each

@@ -259,8 +259,11 @@ class ResponseCache:
         tenant = None if share else call.context.tenant
         # The prefix depends on the endpoint's describe() and the scope only; it is kept per
         # provider object and reused while describe() still answers the same.
-        memo_key = (id(provider), tenant, share)
-        memo = self._prefixes.get(memo_key)
+        memo_key: tuple[int, str | None, bool] | None = (id(provider), tenant, share)
+        try:
+            memo = self._prefixes.get(memo_key)  # type: ignore[arg-type]
+        except TypeError:  # an unhashable tenant: no memo, compute every time
+            memo_key, memo = None, None
         try:
             if memo is not None and memo[0] is provider and memo[1] == describe:
                 prefix = memo[2]
@@ -272,9 +275,11 @@ class ResponseCache:
                     policy_hash=self.policy_hash,
                     schema_version=self.key_schema_version,
                 )
-                if len(self._prefixes) > 1024:
-                    self._prefixes.clear()
-                self._prefixes[memo_key] = (provider, describe, prefix)
+                if memo_key is not None:
+                    if len(self._prefixes) > 1024:
+                        self._prefixes.clear()
+                    # A copy: a provider that hands out one dict and edits it is still seen.
+                    self._prefixes[memo_key] = (provider, dict(describe), prefix)
             return cache_key(prefix, request)
         except UncacheableRequest:
             return None
