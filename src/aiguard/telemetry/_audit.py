@@ -129,6 +129,11 @@ record_of = _record_builder()
 is applied, nothing is converted."""
 
 
+# json.dumps(obj, sort_keys=True[, ensure_ascii=False]) without a new encoder per call.
+_canonical = json.JSONEncoder(sort_keys=True).encode
+_canonical_unicode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
+
+
 def _dump(obj: Any) -> str | None:
     if obj is None:
         return None
@@ -186,11 +191,11 @@ def complete(
     if req_text is not None:
         values[_INPUT_HASH] = _digest(req_text, hash_key)
     if resp_content is not None:
-        values[_OUTPUT_HASH] = _digest(json.dumps(resp_content, sort_keys=True), hash_key)
+        values[_OUTPUT_HASH] = _digest(_canonical(resp_content), hash_key)
     if capture_content:
         payload = {
             "input": _content_of_request(request) if request is not None else None,
             "output": resp_content,
         }
-        values[_CONTENT] = json.dumps(payload, sort_keys=True, ensure_ascii=False)
+        values[_CONTENT] = _canonical_unicode(payload)
     return record_of(values)
