@@ -343,6 +343,8 @@ class Limiter:
             outcome = self.store.admit(self._items(demand), lease)
         except LimitStoreUnavailable as e:
             return self._store_down(demand, e)
+        if outcome.status == OK:  # the common case, without another call
+            return Admission(Reservation(demand, outcome.tokens, lease), outcome.seconds)
         return self._decide(demand, outcome, lease)
 
     async def aadmit(self, demand: Demand) -> Admission:
