@@ -150,3 +150,22 @@ def _size(hit: CacheHit) -> int:
     probe = MemoryBackend(max_bytes=1 << 20)
     probe.set("k", hit, 60)
     return probe.size_bytes
+
+
+def test_hits_are_served_marked_and_share_one_copy(clock: Clock) -> None:
+    """The first hit marks the entry as every hit is served (cached, free); later hits get
+    that same object, so the pipeline copies nothing; the answer it was made from is left
+    as it was."""
+    backend = MemoryBackend(timer=clock)
+    raw = ChatResponse(text="a", model="gpt-4o-mini", cost=0.25)
+    backend.set("k", CacheHit(raw, None), 60)
+    first, second = backend.get("k"), backend.get("k")
+    assert first is not None and second is first
+    assert (first.response.cached, first.response.cost, first.response.text) == (True, 0.0, "a")
+    assert first.response.model_dump(exclude={"cached", "cost"}) == raw.model_dump(
+        exclude={"cached", "cost"}
+    )
+    assert (raw.cached, raw.cost) == (False, 0.25)
+    backend.set("k", CacheHit(raw, None), 60)  # replaced: marked again on its first hit
+    third = backend.get("k")
+    assert third is not None and third is not first and third.response.cached

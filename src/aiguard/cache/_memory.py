@@ -4,7 +4,8 @@ Why per-entry expiry: a call may override the TTL (``cache_ttl=``), so expiry is
 eviction when full is least-recently-used. Entries are kept as objects (frozen pydantic
 models), never serialised, so a hit costs a dict lookup and no decoding; their size for the
 byte bound is the length of their serialised form, measured once when stored (and only when
-``max_bytes`` is set).
+``max_bytes`` is set). The first hit on an entry replaces its response with the copy every
+hit is served as (``cached=True``, ``cost=0.0``), so later hits need no copy at all.
 
 Why not cachetools' ``TLRUCache``: it is the same algorithm (an ordered dict for recency, a
 heap for expiry), but written for generality, and its bookkeeping (an ordering object per
@@ -30,13 +31,23 @@ __all__ = ["MemoryBackend"]
 
 
 class _Slot:
-    __slots__ = ("expires", "hit", "seq", "size")
+    __slots__ = ("expires", "hit", "marked", "seq", "size")
 
     def __init__(self, hit: CacheHit, expires: float, size: int, seq: int) -> None:
         self.hit = hit
         self.expires = expires
         self.size = size
         self.seq = seq
+        self.marked = False
+
+
+def _marked(hit: CacheHit) -> CacheHit:
+    """``hit`` as every hit is served: ``cached=True``, ``cost=0.0`` (the pipeline copies a
+    response that does not read so; made once per entry, it is shared by all later hits)."""
+    r = hit.response
+    if r.cached and r.cost == 0.0:
+        return hit
+    return CacheHit(r.model_copy(update={"cached": True, "cost": 0.0}), hit.events)
 
 
 _HEAP_SLACK = 2
@@ -83,6 +94,9 @@ class MemoryBackend:
                 return None
             if self._timer() < slot.expires:
                 self._data.move_to_end(key)
+                if not slot.marked:  # the first hit marks the entry; misses never pay it
+                    slot.hit = _marked(slot.hit)
+                    slot.marked = True
                 return slot.hit
             self._drop(key, slot)  # expired: never served
             return None
