@@ -87,7 +87,7 @@ def bench_keys() -> None:
 def bench_stage() -> None:
     """The stage alone, as the pipeline calls it: a miss (key, lookup, store) on fresh 1 KB
     requests, and a hit (key, lookup) on stored ones. Each round gets new calls, so every
-    miss is a real one."""
+    miss is a real one; the first hit on an entry also marks it (one copy, then shared)."""
     provider = OpenAICompatible(base_url="http://127.0.0.1:9/v1", model=MODEL)
     plan = [Endpoint("llm", provider)]
     ctx = CallContext(tenant="acme")
@@ -116,14 +116,15 @@ def bench_stage() -> None:
             cache.lookup(c)
             cache.store(c, answer, None)
         best["miss"] = min(best["miss"], (time.process_time() - t) / n * 1e6)
-        for c in calls:
-            c.notes.clear()
-        t = time.process_time()
-        for c in calls:
-            cache.lookup(c)
+        for _ in range(2):  # the first hit on an entry marks it as served: time the next
+            for c in calls:
+                c.notes.clear()
+            t = time.process_time()
+            for c in calls:
+                cache.lookup(c)
         best["hit"] = min(best["hit"], (time.process_time() - t) / n * 1e6)
     report("stage miss (key + lookup + store), 1 KB request", best["miss"], "us")
-    report("stage hit (key + lookup), 1 KB request", best["hit"], "us")
+    report("stage hit (key + lookup), 1 KB request, entry hit before", best["hit"], "us")
 
 
 class _Constant:
