@@ -5,6 +5,7 @@ for every kind of hit.
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from .spec import (
 )
 
 __all__ = ["Compiled", "CustomDetector", "Plan", "Rule", "compile_spec"]
+
+_SERIALS = itertools.count(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +70,36 @@ class Plan:
     pii_entities: frozenset[str] = frozenset()
     secret_kinds: frozenset[str] = frozenset()
 
-    @property
-    def needs_normalized(self) -> bool:
-        return bool(self.phrases) or bool(self.topics)
+    # derived by finish(), read on every text
+    detects: bool = False
+    """PII or secret detectors to run."""
+    needs_normalized: bool = False
+    """Phrases or topics to match (on the normalised view)."""
+    phrase_keys: frozenset[bytes] = frozenset()
+    """The key words of every phrase and topic matcher: a text none of whose words is one
+    cannot match any (unless ``phrases_always``)."""
+    phrases_always: bool = False
+    """Some phrase has no ASCII word to key on: the matchers always run."""
+    empty: bool = True
+    serial: int = 0
+    """Identifies this plan in the clean-text memo (never reused, unlike ``id()``)."""
+    memo: bool = False
+    """Whether a text found clean may be remembered as clean: every detector is a pure
+    function of the text (a custom ``validator`` may consult changing state)."""
 
-    @property
-    def empty(self) -> bool:
-        return not (
+    def finish(self) -> Plan:
+        self.pii_entities = frozenset(self.pii)
+        self.secret_kinds = frozenset(self.secrets)
+        self.detects = bool(self.pii or self.secrets)
+        self.needs_normalized = bool(self.phrases) or bool(self.topics)
+        self.phrase_keys = self.phrases.keys | self.topics.keys
+        self.phrases_always = self.phrases.always or self.topics.always
+        self.empty = not (
             self.pii or self.secrets or self.phrases or self.regexes or self.custom or self.topics
         )
+        self.serial = next(_SERIALS)
+        self.memo = all(validator is None for _rx, validator, _label, _rule in self.custom)
+        return self
 
     @property
     def max_span(self) -> int:
@@ -226,6 +250,4 @@ def _plan(spec: ModerationSpec, detectors: Sequence[CustomDetector], flow: FlowD
             label = cname.upper()
             rule = Rule(f"pii.{cname.lower()}", action or pii_action, restore)
             plan.custom.append((compile_user_pattern(pattern), validator, label, rule))
-    plan.pii_entities = frozenset(plan.pii)
-    plan.secret_kinds = frozenset(plan.secrets)
-    return plan
+    return plan.finish()

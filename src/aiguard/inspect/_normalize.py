@@ -306,6 +306,19 @@ def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int,
     return [(s, e, " ") for s, e in sorted(found)]
 
 
+def _two_gap_chars(ascii_bytes: bytes) -> bool:
+    """Whether the text may have a run of two whitespace characters (a wide gap needs one):
+    two spaces, or any of the other gap characters."""
+    return (
+        b"  " in ascii_bytes
+        or b"\n" in ascii_bytes
+        or b"\t" in ascii_bytes
+        or b"\r" in ascii_bytes
+        or b"\x0b" in ascii_bytes
+        or b"\x0c" in ascii_bytes
+    )
+
+
 _FEW = 64
 """Up to this many non-ASCII characters are looked at one by one (a dict lookup each);
 beyond, runs of them are (cached per run: the words of a non-Latin text repeat)."""
@@ -344,7 +357,7 @@ def detector_view(
         else:
             for start, end in runs if runs is not None else _non_ascii_runs(text, ascii_bytes):
                 edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
-    gaps = _wide_gaps(text, number_runs) if number_runs else []
+    gaps = _wide_gaps(text, number_runs) if number_runs and _two_gap_chars(ascii_bytes) else []
     if gaps:
         edits = sorted(edits + gaps) if edits else gaps
     return _from_edits(text, edits) if edits else None

@@ -140,14 +140,20 @@ def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]
     taken = sorted(skip)
     taken_starts = [s for s, _e in taken]
     for run_start, run_end in p.number_runs(4):
-        k = bisect.bisect_right(taken_starts, run_start) - 1
-        if k >= 0 and run_start < taken[k][1]:
-            continue  # the digits of an IBAN or a wallet already found
         run = text[run_start:run_end]
         if (run.isdigit() and len(run) < 9 and text[run_start - 1 : run_start] != "+") or (
             _DATE.fullmatch(run)
         ):
             continue  # order numbers, counts and dates: no PII format is this short or shaped
+        after = 0
+        if taken:
+            k = bisect.bisect_right(taken_starts, run_start) - 1
+            if k >= 0 and run_start < taken[k][1]:
+                # the digits of an IBAN or a wallet already found; the run may go on after
+                # it ("GB82 WEST 1234 5698 7654 32 (415) 555-2671")
+                after = taken[k][1]
+                if after >= run_end:
+                    continue
         has_dot = "." in run
         remaining = shape.count(b"0", run_start, run_end)  # digits from the group on: counted
         if not has_dot and remaining < 7:  # once per run, then decreased group by group
@@ -157,7 +163,7 @@ def _numbers(p: Prepared, skip: Sequence[tuple[int, int]] = ()) -> Iterable[Hit]
         while s > 0 and text[s - 1] in "+(" and run_start - s < 2:
             s -= 1
         limit = min(len(text), run_end + 24)  # room for an extension
-        resume = s
+        resume = max(s, after)
         for g in _GROUP.finditer(text, s, run_end):
             pos = g.start()
             group_digits = g.end() - pos - (not text[pos].isdigit())
@@ -246,7 +252,7 @@ _IBAN = re.compile(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,3})?")
 
 def _ibans(p: Prepared) -> Iterable[Hit]:
     text = p.text
-    for pos in p.upper_starts(b"AA00"):
+    for pos in p.code_starts():
         m = _IBAN.match(text, pos)
         if m is None:
             continue
@@ -331,12 +337,21 @@ _NUMBER_ENTITIES = frozenset({"phone", "payment_card", "us_ssn", "ip_address"})
 
 
 def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
+    # each finder runs only when the character its shapes need is there: an "@" for an
+    # address, a digit for an IBAN ("AA00"), a wallet ("0x", "1", "3", "bc1") or a number,
+    # two colons for an IPv6 address
     hits: list[Hit] = []
-    for entity in entities:
-        finder = PII_FINDERS.get(entity)
-        if finder is not None:
-            hits.extend(finder(p))
-    if entities & _NUMBER_ENTITIES:
+    ascii = p.ascii
+    digits = p.has_digit
+    if "email" in entities and b"@" in ascii:
+        hits.extend(_emails(p))
+    if digits and "iban" in entities:
+        hits.extend(_ibans(p))
+    if "ip_address" in entities and (colon := ascii.find(b":")) >= 0 and b":" in ascii[colon + 1 :]:
+        hits.extend(_ipv6(p))
+    if digits and "crypto_wallet" in entities:
+        hits.extend(_wallets(p))
+    if digits and not entities.isdisjoint(_NUMBER_ENTITIES) and p.number_runs(4):
         taken = [(h.start, h.end) for h in hits if h.detector in ("iban", "crypto_wallet")]
         hits.extend(h for h in _numbers(p, taken) if h.detector in entities)
     return hits

@@ -29,10 +29,6 @@ _TOKEN_SHAPE = _table(
     {c: 0x61 for c in (*range(0x30, 0x3A), *range(0x41, 0x5B), *range(0x61, 0x7B), *b"_-+/=.")},
     0x20,
 )
-# upper-case letters -> 'A', digits -> '0', others -> ' ' (IBAN starts "AA00")
-_UPPER_SHAPE = _table(
-    {**{c: 0x30 for c in range(0x30, 0x3A)}, **{c: 0x41 for c in range(0x41, 0x5B)}}, 0x20
-)
 
 _NUMBER_RUN = re.compile(rb"0(?:,{0,3}0){3,}")
 """Four or more digits joined by up to three separators (shorter runs are never PII)."""
@@ -42,14 +38,25 @@ _LONG_TOKEN = b"a" * 20
 class Prepared:
     """A text plus the lazily built views the detectors share (built once per text)."""
 
-    __slots__ = ("_digit", "_lower", "_runs", "_runs4", "_token", "_upper", "ascii", "text")
+    __slots__ = (
+        "_digit",
+        "_lower",
+        "_runs",
+        "_runs4",
+        "_token",
+        "_tokens",
+        "ascii",
+        "is_ascii",
+        "text",
+    )
 
     def __init__(self, text: str) -> None:
         self.text = text
+        self.is_ascii = text.isascii()
         self.ascii = text.encode("ascii", "replace")
         self._digit: bytes | None = None
         self._token: bytes | None = None
-        self._upper: bytes | None = None
+        self._tokens: list[tuple[int, int]] | None = None
         self._lower: bytes | None = None
         self._runs: list[tuple[int, int]] | None = None
         self._runs4: list[tuple[int, int]] | None = None
@@ -58,7 +65,7 @@ class Prepared:
     def non_ascii_runs(self) -> list[tuple[int, int]]:
         """Spans of non-ASCII characters (shared by the detectors' and the phrases' views)."""
         if self._runs is None:
-            self._runs = [] if self.text.isascii() else non_ascii_runs(self.text, self.ascii)
+            self._runs = [] if self.is_ascii else non_ascii_runs(self.text, self.ascii)
         return self._runs
 
     @property
@@ -74,13 +81,17 @@ class Prepared:
             self._digit = self.ascii.translate(_DIGIT_SHAPE)
         return self._digit
 
+    @property
+    def has_digit(self) -> bool:
+        return b"0" in self.digit_shape
+
     def number_runs(self, min_digits: int) -> list[tuple[int, int]]:
         """Spans of digits joined by up to three separators, with at least ``min_digits``
         (the runs of four, which the detectors' view and the number scan share, are kept)."""
         if min_digits <= 4 and self._runs4 is not None:
             return self._runs4
         shape = self.digit_shape
-        if shape.count(b"0") < min_digits:
+        if b"0" not in shape or (min_digits > 4 and shape.count(b"0") < min_digits):
             return []
         if min_digits <= 4:
             self._runs4 = [m.span() for m in _NUMBER_RUN.finditer(shape)]
@@ -93,6 +104,8 @@ class Prepared:
 
     def long_tokens(self) -> list[tuple[int, int]]:
         """Maximal runs of token characters at least 20 long (keys, JWTs, wallets, URLs)."""
+        if self._tokens is not None:
+            return self._tokens
         if self._token is None:
             self._token = self.ascii.translate(_TOKEN_SHAPE)
         shape = self._token
@@ -104,19 +117,25 @@ class Prepared:
                 j = len(shape)
             out.append((i, j))
             i = shape.find(_LONG_TOKEN, j)
+        self._tokens = out
         return out
 
-    def upper_starts(self, pattern: bytes) -> list[int]:
-        """Positions where the upper/digit shape reads ``pattern`` (``b"AA00"`` for IBANs)."""
-        if self._upper is None:
-            self._upper = self.ascii.translate(_UPPER_SHAPE)
-        shape = self._upper
+    def code_starts(self) -> list[int]:
+        """Where two capital letters and two digits start a word or code (an IBAN's "GB82"):
+        found as ``" 00"`` in the digit shape, then checked letter by letter."""
+        shape = self.digit_shape
+        a = self.ascii
         out = []
-        i = shape.find(pattern)
+        i = shape.find(b" 00", 1)
         while i >= 0:
-            if i == 0 or shape[i - 1] == 0x20:
-                out.append(i)
-            i = shape.find(pattern, i + 1)
+            s = i - 1  # the first letter
+            if (
+                0x41 <= a[i] <= 0x5A
+                and 0x41 <= a[s] <= 0x5A
+                and (s == 0 or not (0x41 <= a[s - 1] <= 0x5A or 0x30 <= a[s - 1] <= 0x39))
+            ):
+                out.append(s)
+            i = shape.find(b" 00", i + 1)
         return out
 
     def positions(self, needle: bytes) -> list[int]:

@@ -132,14 +132,24 @@ def _assignments(p: Prepared) -> Iterable[Hit]:
     text, low = p.text, p.lower
     ops = p.positions(b"=")
     ops += p.positions(b":")
+    # the keywords that occur at all in the bytes before some operator: most texts have none
+    reach = _OPERATOR_REACH
+    hay = (
+        b"\n".join([low[max(0, op - reach) : op] for op in ops])
+        if len(ops) * reach < len(low)
+        else low
+    )
+    keywords = [kw for kw in _ASSIGN_TAILS if kw in hay]
+    if not keywords:
+        return
     if len(ops) > _MAX_OPERATORS:  # an odd text (a table, minified code): scan by keyword
-        starts = [i for kw in _ASSIGN_TAILS for i in _all(low, kw)]
+        starts = [i for kw in keywords for i in _all(low, kw)]
     else:
         starts = []
         for op in ops:
             lo = max(0, op - _OPERATOR_REACH)
             window = low[lo:op]
-            for kw in _ASSIGN_TAILS:
+            for kw in keywords:
                 i = window.find(kw)
                 while i >= 0:
                     starts.append(lo + i)

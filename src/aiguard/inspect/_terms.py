@@ -88,6 +88,16 @@ class PhraseMatcher(Generic[T]):
     def __bool__(self) -> bool:
         return bool(self._by_key or self._always)
 
+    @property
+    def keys(self) -> frozenset[bytes]:
+        """The words phrases are keyed on: no phrase matches a text without one of them..."""
+        return self._keys
+
+    @property
+    def always(self) -> bool:
+        """...unless some phrase has no ASCII word to key on."""
+        return bool(self._always)
+
     def _candidates(self, words: list[bytes]) -> list[_Phrase[T]]:
         if not self._keys or self._keys.isdisjoint(words):
             return list(self._always)

@@ -20,6 +20,7 @@ from .._types import ChatRequest, ChatResponse, describe_validation
 from ..errors import ContentBlockedError, PolicyError
 from ._actions import Vault, hash_token, mask
 from ._compile import Compiled, CustomDetector, Plan, Rule, compile_spec
+from ._memo import CLEAN
 from ._messages import RequestResult, ResponseResult, inspect_request, inspect_response
 from ._normalize import (
     Normalized,
@@ -265,14 +266,21 @@ class ContentInspector:
 
         Streams pass the text already released as leading context: hits starting before
         ``skip_before`` are dropped, and ``topic_base`` carries the topic scores so far."""
+        memo = plan.memo and topic_base is None and not skip_before
+        if memo and (plan.serial, text) in CLEAN:
+            return []
         prep = Prepared(text)
         out: list[tuple[Hit, Rule]] = []
-        if plan.pii or plan.secrets:
+        if plan.detects:
             # the detectors read a folded view when the text has anything to fold (full-width
             # or look-alike characters, zero-width ones, combining marks, spread-out numbers)
             runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases need them
             numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
-            view = detector_view(text, prep.ascii, numbers, runs)
+            view = (
+                detector_view(text, prep.ascii, numbers, runs)
+                if numbers or not prep.is_ascii
+                else None  # ASCII without a number: nothing to fold
+            )
             scan = prep if view is None else Prepared(view.text)
             found: list[tuple[Hit, Rule]] = []
             if plan.pii:
@@ -280,7 +288,7 @@ class ContentInspector:
             if plan.secrets:
                 kinds = plan.secret_kinds
                 found.extend((h, plan.secrets[h.detector]) for h in find_secrets(scan, kinds))
-            if view is not None:
+            if view is not None and found:
                 found = [(_mapped(h, view, text), r) for h, r in found]
             out.extend(found)
         for rx, validator, label, rule in plan.custom:
@@ -298,13 +306,16 @@ class ContentInspector:
         norm: Normalized | None = None
         words: list[bytes] | None = None
         if plan.needs_normalized:
-            if text.isascii() or not folds_into_words(text, prep.ascii, prep.non_ascii_runs):
+            if prep.is_ascii or not folds_into_words(text, prep.ascii, prep.non_ascii_runs):
                 # folding cannot change the words: the scan's lower-cased bytes have them
                 words = word_set(prep.lower)
             else:
                 norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 words = word_set(norm.text)
-            if plan.phrases.may_match(words) or plan.topics.may_match(words):
+            # one look at the key words of every matcher proves most texts phrase-free
+            if (plan.phrases_always or not plan.phrase_keys.isdisjoint(words)) and (
+                plan.phrases.may_match(words) or plan.topics.may_match(words)
+            ):
                 if norm is None:
                     norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 for s, e, rule in plan.phrases.find(norm, words):
@@ -316,6 +327,10 @@ class ContentInspector:
             out = self._allowed_removed(text, out, norm, words)
         if skip_before:
             out = [hr for hr in out if hr[0].start >= skip_before]
+        if not out:
+            if memo:
+                CLEAN.add(plan.serial, text)
+            return out
         out.sort(key=lambda hr: (hr[0].start, hr[0].end))
         return out
 

@@ -1,0 +1,56 @@
+"""Texts already found clean, so that the same text is not inspected again.
+
+Chat requests resend the system prompt and the whole conversation on every turn, so most
+texts a process inspects it has inspected before, and most of those contain nothing: a
+lookup costs well under a microsecond where a scan costs tens per kilobyte. Only texts in
+which a plan found *nothing* are remembered (keyed by the plan's serial number), so the memo
+never holds a value inspection exists to protect, and a hit simply means "nothing to do".
+Bounded by total characters held: when full it starts over. Dict operations are atomic
+under the GIL, so racing threads at worst scan a text twice.
+"""
+
+from __future__ import annotations
+
+__all__ = ["CLEAN", "CleanTexts"]
+
+_MAX_TEXT = 32_768
+"""Longer texts are not remembered (rare, and each would take a large share)."""
+_MAX_CHARS = 1_000_000
+"""About 1 MB of ASCII text across every plan of the process."""
+
+
+class CleanTexts:
+    """``(plan serial, text)`` pairs in which the plan found nothing."""
+
+    __slots__ = ("_chars", "_texts")
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[int, str], None] = {}
+        self._chars = 0
+
+    def __contains__(self, key: tuple[int, str]) -> bool:
+        return key in self._texts
+
+    def __len__(self) -> int:
+        return len(self._texts)
+
+    @property
+    def chars(self) -> int:
+        return self._chars
+
+    def add(self, serial: int, text: str) -> None:
+        size = len(text)
+        if size > _MAX_TEXT:
+            return
+        if self._chars + size > _MAX_CHARS:
+            self.clear()
+        self._texts[(serial, text)] = None
+        self._chars += size
+
+    def clear(self) -> None:
+        self._texts.clear()
+        self._chars = 0
+
+
+CLEAN = CleanTexts()
+"""The process's memo (benchmarks clear it to time cold scans)."""
