@@ -5,8 +5,8 @@ texts a process inspects it has inspected before, and most of those contain noth
 lookup costs well under a microsecond where a scan costs tens per kilobyte. Only texts in
 which a plan found *nothing* are remembered (keyed by the plan's serial number), so the memo
 never holds a value inspection exists to protect, and a hit simply means "nothing to do".
-Bounded by total characters held: when full it starts over. Dict operations are atomic
-under the GIL, so racing threads at worst scan a text twice.
+Bounded by the characters held (plus a fixed cost per entry): when full it starts over.
+Dict operations are atomic under the GIL, so racing threads at worst scan a text twice.
 """
 
 from __future__ import annotations
@@ -16,7 +16,10 @@ __all__ = ["CLEAN", "CleanTexts"]
 _MAX_TEXT = 32_768
 """Longer texts are not remembered (rare, and each would take a large share)."""
 _MAX_CHARS = 1_000_000
-"""About 1 MB of ASCII text across every plan of the process."""
+"""About 1 MB across every plan of the process, bookkeeping included."""
+_ENTRY_COST = 128
+"""What an entry costs beyond its characters (key tuple, dict slot), counted as characters
+so that many short texts cannot hold much more memory than a few long ones."""
 
 
 class CleanTexts:
@@ -39,9 +42,9 @@ class CleanTexts:
         return self._chars
 
     def add(self, serial: int, text: str) -> None:
-        size = len(text)
-        if size > _MAX_TEXT:
+        if len(text) > _MAX_TEXT:
             return
+        size = len(text) + _ENTRY_COST
         if self._chars + size > _MAX_CHARS:
             self.clear()
         self._texts[(serial, text)] = None
