@@ -11,10 +11,11 @@ Dict operations are atomic under the GIL, so racing threads at worst scan a text
 
 from __future__ import annotations
 
-__all__ = ["CLEAN", "CleanTexts"]
+__all__ = ["CLEAN", "MAX_TEXT", "CleanTexts"]
 
-_MAX_TEXT = 32_768
-"""Longer texts are not remembered (rare, and each would take a large share)."""
+MAX_TEXT = 32_768
+"""Longer texts are not remembered (rare, and each would take a large share): not even
+looked up, which would cost hashing them."""
 _MAX_CHARS = 1_000_000
 """About 1 MB across every plan of the process, bookkeeping included."""
 _ENTRY_COST = 128
@@ -42,7 +43,7 @@ class CleanTexts:
         return self._chars
 
     def add(self, serial: int, text: str) -> None:
-        if len(text) > _MAX_TEXT:
+        if len(text) > MAX_TEXT:
             return
         size = len(text) + _ENTRY_COST
         if self._chars + size > _MAX_CHARS:

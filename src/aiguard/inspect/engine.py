@@ -20,7 +20,7 @@ from .._types import ChatRequest, ChatResponse, describe_validation
 from ..errors import ContentBlockedError, PolicyError
 from ._actions import Vault, hash_token, mask
 from ._compile import Compiled, CustomDetector, Plan, Rule, compile_spec
-from ._memo import CLEAN
+from ._memo import CLEAN, MAX_TEXT
 from ._messages import RequestResult, ResponseResult, inspect_request, inspect_response
 from ._normalize import (
     Normalized,
@@ -266,7 +266,7 @@ class ContentInspector:
 
         Streams pass the text already released as leading context: hits starting before
         ``skip_before`` are dropped, and ``topic_base`` carries the topic scores so far."""
-        memo = plan.memo and topic_base is None and not skip_before
+        memo = plan.memo and topic_base is None and not skip_before and len(text) <= MAX_TEXT
         if memo and (plan.serial, text) in CLEAN:
             return []
         prep = Prepared(text)
