@@ -22,6 +22,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
@@ -59,6 +60,11 @@ def _rss_kb() -> int:
     return 0
 
 
+def _backlog(audit: Any) -> int:
+    """Audit records accepted and not yet written (or failed): the writer's queue depth."""
+    return max(0, int(audit.accepted - audit.written - audit.write_errors))
+
+
 def memory_rows(calls: int) -> list[tuple[int, int, int]]:
     """``[(calls made, RSS KB, audit records queued)]`` every tenth of ``calls`` with the full
     policy, sync client, a third of the calls streamed, a quarter cacheable over a rotating
@@ -94,7 +100,7 @@ def memory_rows(calls: int) -> list[tuple[int, int, int]]:
         for i in range(calls):
             if i % step == 0:
                 assert tel.audit is not None
-                rows.append((i, _rss_kb(), tel.audit._queue.qsize()))
+                rows.append((i, _rss_kb(), _backlog(tel.audit)))
             ctx = {"tenant": f"t{i % 5}", "user": f"u{i % 7}", "scopes": {"ai.use"}}
             if i % 4 == 0:
                 text, opts = f"cacheable question {i % 1_000}", {"temperature": 0}
@@ -110,10 +116,10 @@ def memory_rows(calls: int) -> list[tuple[int, int, int]]:
             except aiguard.AIGuardError:
                 pass
         assert tel.audit is not None
-        queued = tel.audit._queue.qsize()
+        queued = _backlog(tel.audit)
         rows.append((calls, _rss_kb(), queued))
         tel.audit.flush(60)
-        rows.append((calls, _rss_kb(), tel.audit._queue.qsize()))
+        rows.append((calls, _rss_kb(), _backlog(tel.audit)))
         client.close()
         tel.close()
     otel.shutdown()
