@@ -183,6 +183,14 @@ def test_malformed_bodies_are_decode_errors(body: bytes) -> None:
     assert e.value.provider == "openai"
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16"])
+def test_json_bodies_decode_in_any_encoding_json_allows(encoding: str) -> None:
+    """UTF-8 takes a fast path; a byte-order mark or UTF-16 still decodes as JSON allows."""
+    body = json.dumps({**COMPLETION, "model": "gpt-4o-mini-\u00e9"}, ensure_ascii=False)
+    resp = provider().parse_chat(raw(body.encode(encoding)))
+    assert resp.model == "gpt-4o-mini-\u00e9"
+
+
 @pytest.mark.parametrize(
     ("status", "body", "cls"),
     [

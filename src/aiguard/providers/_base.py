@@ -235,8 +235,13 @@ def _error_message(content: bytes) -> tuple[str | None, str | None]:
 
 def load_json(response: RawResponse, provider: str) -> Any:
     """Parse a success body; anything but JSON is a ``DecodeError`` with a snippet."""
+    content = response.content
+    try:  # UTF-8 text, as providers send it: skips json's encoding sniffing of bytes
+        return json.loads(content.decode())
+    except ValueError:  # a BOM, UTF-16/32 or not JSON at all: json's own reading decides
+        pass
     try:
-        return json.loads(response.content)
+        return json.loads(content)
     except (ValueError, UnicodeDecodeError) as e:
         raise DecodeError(
             f"response body is not valid JSON: {e}",
