@@ -145,7 +145,9 @@ class Provider(ABC):
     ) -> HttpRequest: ...
 
     @abstractmethod
-    def parse_chat(self, response: RawResponse) -> ChatResponse: ...
+    def parse_chat(self, response: RawResponse) -> ChatResponse:
+        """A new ``ChatResponse`` for every call: the pipeline fills in where it came from
+        (endpoint, request id, cost) on the object itself rather than copying it."""
 
     @abstractmethod
     def stream_decoder(self) -> StreamDecoder: ...
