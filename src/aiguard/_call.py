@@ -19,6 +19,10 @@ __all__ = ["Attempt", "Call", "CallOptions", "Endpoint"]
 
 CacheMode = Literal["default", "refresh", "bypass", "only"]
 
+PROMPT_TOKENS_NOTE = "routing.prompt_tokens"
+"""``Call.notes`` key: the prompt's token count per provider model, counted once per call by
+whichever stage needs it first (routing's context-window check), read by the others (limits)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:

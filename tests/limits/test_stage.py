@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import aiguard
+from aiguard._call import PROMPT_TOKENS_NOTE
 from aiguard.errors import BudgetExceeded, RateLimited
 from aiguard.limits import Limit, Limiter, LimitStage, MemoryStore, SQLiteStore
 from aiguard.providers import OpenAICompatible
@@ -336,7 +337,7 @@ def test_a_prompt_routing_has_counted_is_not_counted_again(clock: FakeClock) -> 
         d = call.notes["limits"].demand
         return d.prompt_tokens, d.tokens
 
-    assert demand({"routing.prompt_tokens": {"gpt-4o-mini": 5000}}) == (5000, 5010)
+    assert demand({PROMPT_TOKENS_NOTE: {"gpt-4o-mini": 5000}}) == (5000, 5010)
     exact = count_request(req, "gpt-4o-mini").tokens
     assert demand({}) == (exact, exact + 10)
-    assert demand({"routing.prompt_tokens": {"gpt-4o": 5000}}) == (exact, exact + 10)
+    assert demand({PROMPT_TOKENS_NOTE: {"gpt-4o": 5000}}) == (exact, exact + 10)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from .._call import PROMPT_TOKENS_NOTE
 from .._effects import Io
 from .._types import Usage
 from ._engine import Admission, Demand, Limiter, Reservation
@@ -21,8 +22,6 @@ if TYPE_CHECKING:
 __all__ = ["LimitStage"]
 
 _NOTE = "limits"
-_ROUTING_TOKENS = "routing.prompt_tokens"
-"""``call.notes`` key where routing keeps the prompt tokens it counted, per provider model."""
 
 
 class _Note:
@@ -51,7 +50,7 @@ class LimitStage:
         model = first.model if first is not None else call.model
         # Routing may have counted this very prompt for this model (a context-window check on
         # a long prompt, where a count is dearest): use its count rather than count again.
-        counted = call.notes.get(_ROUTING_TOKENS)
+        counted = call.notes.get(PROMPT_TOKENS_NOTE)
         known = counted.get(model) if counted and model else None
         return limiter.demand(
             call.context, endpoint=endpoint, model=model, request=call.request, prompt_tokens=known

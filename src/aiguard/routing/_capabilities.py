@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .._call import PROMPT_TOKENS_NOTE
 from .._types import ChatRequest, TextPart
 
 if TYPE_CHECKING:
@@ -34,8 +35,6 @@ _NAMES = (
     (STREAMING, "streaming"),
     (EMBEDDINGS, "embeddings"),
 )
-_TOKENS = "routing.prompt_tokens"
-"""``call.notes`` key: prompt tokens per provider model, counted once per call."""
 
 
 def lacks(caps: Capabilities) -> int:
@@ -106,9 +105,9 @@ def _upper_bound(request: ChatRequest) -> int | None:
 
 def prompt_tokens(call: Call, model: str) -> int:
     """The prompt's tokens for ``model`` (exact for OpenAI models, a generous estimate else)."""
-    memo: dict[str, int] | None = call.notes.get(_TOKENS)
+    memo: dict[str, int] | None = call.notes.get(PROMPT_TOKENS_NOTE)
     if memo is None:
-        memo = call.notes[_TOKENS] = {}
+        memo = call.notes[PROMPT_TOKENS_NOTE] = {}
     found = memo.get(model)
     if found is None:
         from ..tokens import count_request
