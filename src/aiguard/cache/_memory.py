@@ -1,28 +1,22 @@
-"""The in-process backend: a time-aware LRU, bounded by entries and by bytes.
+"""The in-process backend: cachetools' time-aware LRU, bounded by entries and by bytes.
 
-Why per-entry expiry: a call may override the TTL (``cache_ttl=``), so expiry is per entry;
-eviction when full is least-recently-used. Entries are kept as objects (frozen pydantic
-models), never serialised, so a hit costs a dict lookup and no decoding; their size for the
-byte bound is the length of their serialised form, measured once when stored (and only when
-``max_bytes`` is set). The first hit on an entry replaces its response with the copy every
-hit is served as (``cached=True``, ``cost=0.0``), so later hits need no copy at all.
-
-Why not cachetools' ``TLRUCache``: it is the same algorithm (an ordered dict for recency, a
-heap for expiry), but written for generality, and its bookkeeping (an ordering object per
-entry compared in Python, a size per entry in a second dict) was most of a store's cost. Here
-the heap holds plain tuples and one slot per entry carries its value, expiry and size. Expired
-entries are dropped before every store (so they never push a live entry out) and are never
-returned. The lock makes it thread-safe (even a read reorders the LRU).
+Why ``TLRUCache`` rather than ``TTLCache``: a call may override the TTL (``cache_ttl=``), so
+expiry is per entry; eviction when full is least-recently-used either way. Entries are kept
+as objects (frozen pydantic models), so a hit costs a dict lookup and no decoding; their size
+for the byte bound is the length of their serialised form, measured once when stored. The
+first hit on an entry replaces its response with the copy every hit is served as
+(``cached=True``, ``cost=0.0``), so later hits need no copy at all and misses never pay it.
+cachetools is not thread-safe (even a read reorders the LRU), hence the lock.
 """
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass
+
+from cachetools import TLRUCache
 
 from .._stages import CacheHit
 from ._codec import encode
@@ -30,15 +24,12 @@ from ._codec import encode
 __all__ = ["MemoryBackend"]
 
 
+@dataclass(slots=True)
 class _Slot:
-    __slots__ = ("expires", "hit", "marked", "seq", "size")
-
-    def __init__(self, hit: CacheHit, expires: float, size: int, seq: int) -> None:
-        self.hit = hit
-        self.expires = expires
-        self.size = size
-        self.seq = seq
-        self.marked = False
+    hit: CacheHit
+    ttl: float
+    size: int
+    marked: bool = False
 
 
 def _marked(hit: CacheHit) -> CacheHit:
@@ -50,9 +41,12 @@ def _marked(hit: CacheHit) -> CacheHit:
     return CacheHit(r.model_copy(update={"cached": True, "cost": 0.0}), hit.events)
 
 
-_HEAP_SLACK = 2
-"""Rebuild the expiry heap when it holds this many times more records than live entries
-(records of replaced or evicted entries are left in it and skipped when they surface)."""
+def _ttu(_key: str, slot: _Slot, now: float) -> float:
+    return now + slot.ttl
+
+
+def _sizeof(slot: _Slot) -> int:
+    return slot.size
 
 
 class MemoryBackend:
@@ -80,84 +74,34 @@ class MemoryBackend:
             raise ValueError(f"max_bytes must be >= 1 or None, got {max_bytes!r}")
         self.max_entries = max_entries
         self.max_bytes = max_bytes
-        self._timer = timer
         self._lock = threading.Lock()
-        self._data: OrderedDict[str, _Slot] = OrderedDict()  # least recently used first
-        self._heap: list[tuple[float, int, str]] = []  # (expires, seq, key)
-        self._seq = itertools.count()
-        self._bytes = 0
+        self._data: TLRUCache[str, _Slot]
+        if max_bytes is None:
+            self._data = TLRUCache(maxsize=max_entries, ttu=_ttu, timer=timer)
+        else:
+            self._data = TLRUCache(maxsize=max_bytes, ttu=_ttu, timer=timer, getsizeof=_sizeof)
 
     def get(self, key: str) -> CacheHit | None:
         with self._lock:
-            slot = self._data.get(key)
-            if slot is None:
+            try:
+                slot = self._data[key]  # one lookup; ``.get`` would check expiry twice
+            except KeyError:
                 return None
-            if self._timer() < slot.expires:
-                self._data.move_to_end(key)
-                if not slot.marked:  # the first hit marks the entry; misses never pay it
-                    slot.hit = _marked(slot.hit)
-                    slot.marked = True
-                return slot.hit
-            self._drop(key, slot)  # expired: never served
-            return None
+            if not slot.marked:  # the first hit marks the entry; misses never pay it
+                slot.hit = _marked(slot.hit)
+                slot.marked = True
+            return slot.hit
 
     def set(self, key: str, hit: CacheHit, ttl: float) -> None:
-        max_bytes = self.max_bytes
-        size = 1
-        if max_bytes is not None:
-            size = len(encode(hit))
-            if size > max_bytes:
-                return  # it does not fit on its own; whatever the key held stays
+        size = len(encode(hit)) if self.max_bytes is not None else 1
+        if self.max_bytes is not None and size > self.max_bytes:
+            return  # cachetools would raise "value too large"; it simply does not fit
+        slot = _Slot(hit, ttl, size)
         with self._lock:
-            now = self._timer()
             data = self._data
-            heap = self._heap
-            if heap and heap[0][0] <= now:
-                self._expire(now)
-            old = data.get(key)
-            if old is not None:
-                self._drop(key, old)
-            expires = now + ttl
-            if not now < expires:
-                return  # already expired: storing it would only hide nothing
-            if len(data) >= self.max_entries:
-                self._evict_entries()
-            if max_bytes is not None:
-                while data and self._bytes + size > max_bytes:
-                    self._drop(*data.popitem(last=False))
-                self._bytes += size
-            seq = next(self._seq)
-            data[key] = _Slot(hit, expires, size, seq)
-            if len(heap) > _HEAP_SLACK * len(data) + 64:
-                heap = self._rebuild_heap()
-            heapq.heappush(heap, (expires, seq, key))
-
-    def _drop(self, key: str, slot: _Slot) -> None:
-        """Remove ``key`` (currently holding ``slot``); its heap record goes stale."""
-        self._data.pop(key, None)
-        if self.max_bytes is not None:
-            self._bytes -= slot.size
-
-    def _evict_entries(self) -> None:
-        data = self._data
-        while len(data) >= self.max_entries:
-            slot = data.popitem(last=False)[1]
-            if self.max_bytes is not None:
-                self._bytes -= slot.size
-
-    def _expire(self, now: float) -> None:
-        """Drop every entry whose time is up (earliest expiry first)."""
-        heap, data = self._heap, self._data
-        while heap and heap[0][0] <= now:
-            _, seq, key = heapq.heappop(heap)
-            slot = data.get(key)
-            if slot is not None and slot.seq == seq:
-                self._drop(key, slot)
-
-    def _rebuild_heap(self) -> list[tuple[float, int, str]]:
-        heap = self._heap = [(s.expires, s.seq, k) for k, s in self._data.items()]
-        heapq.heapify(heap)
-        return heap
+            data[key] = slot
+            while len(data) > self.max_entries:
+                data.popitem()
 
     async def aget(self, key: str) -> CacheHit | None:
         return self.get(key)
@@ -167,17 +111,15 @@ class MemoryBackend:
 
     def __len__(self) -> int:
         with self._lock:
-            self._expire(self._timer())
+            self._data.expire()
             return len(self._data)
 
     @property
     def size_bytes(self) -> int:
         """Total serialised size held (only measured when ``max_bytes`` is set)."""
         with self._lock:
-            return self._bytes
+            return int(self._data.currsize) if self.max_bytes is not None else 0
 
     def clear(self) -> None:
         with self._lock:
             self._data.clear()
-            self._heap.clear()
-            self._bytes = 0
