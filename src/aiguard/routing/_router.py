@@ -43,9 +43,10 @@ NOTES_KEY = "routing"
 """Where the router leaves its :class:`RouteDecision` in ``call.notes``."""
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class RouteDecision:
-    """Why a call goes where it goes; audit records and ``explain`` read it."""
+    """Why a call goes where it goes; audit records and ``explain`` read it. Frozen: the
+    router hands the same decision to every call its steady state decides alike."""
 
     source: str
     """``rule``, ``model`` (the caller's ``model=``), ``default`` or ``rule+default``."""
