@@ -155,11 +155,16 @@ class Usage(_Frozen):
         return self.input_tokens + self.output_tokens
 
 
+# The shared "nothing reported" default, built without validation so that importing aiguard
+# does not build the validator (nor make pydantic scan installed packages for plugins).
+_NO_USAGE = Usage.model_construct()
+
+
 class ChatResponse(_Frozen):
     text: str
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: FinishReason = "stop"
-    usage: Usage = Usage()
+    usage: Usage = _NO_USAGE
     model: str | None = None
     """The model the provider says answered."""
     id: str | None = None
@@ -210,7 +215,7 @@ class EmbeddingResponse(_Frozen):
     """
 
     vectors: tuple[tuple[float, ...], ...]
-    usage: Usage = Usage()
+    usage: Usage = _NO_USAGE
     model: str | None = None
     endpoint: str | None = None
     provider: str | None = None

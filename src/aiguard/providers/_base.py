@@ -9,7 +9,6 @@ their own through the ``aiguard.providers`` entry-point group.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import time
@@ -205,6 +204,8 @@ def parse_retry_after(
         return max(0.0, float(value))
     except ValueError:
         pass
+    import email.utils  # an HTTP date is rare: not loaded with ``import aiguard``
+
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
