@@ -171,10 +171,17 @@ class Provider(ABC):
             message or f"HTTP {response.status_code}",
             provider=self.name,
             status_code=response.status_code,
-            request_id=self.request_id(response.headers),
-            retry_after=parse_retry_after(response.headers),
-            body_snippet=body_snippet(response.content),
+            **self._error_facts(response),
         )
+
+    def _error_facts(self, response: RawResponse) -> dict[str, Any]:
+        """What every classified error carries besides its class, message and status, read
+        the same way for all providers: ``request_id``, ``retry_after`` and ``body_snippet``."""
+        return {
+            "request_id": self.request_id(response.headers),
+            "retry_after": parse_retry_after(response.headers),
+            "body_snippet": body_snippet(response.content),
+        }
 
     def request_id(self, headers: Mapping[str, str]) -> str | None:
         return headers.get("x-request-id")
@@ -218,11 +225,16 @@ def body_snippet(content: bytes, limit: int = 200) -> str:
     return text + ("..." if len(content) > limit else "")
 
 
-def _error_message(content: bytes) -> tuple[str | None, str | None]:
+def error_body(content: bytes) -> Any:
+    """An error response's parsed JSON, or ``None``: error bodies may be HTML from a proxy."""
     try:
-        body = json.loads(content)
+        return json.loads(content)
     except (ValueError, UnicodeDecodeError):
-        return None, None
+        return None
+
+
+def _error_message(content: bytes) -> tuple[str | None, str | None]:
+    body = error_body(content)
     if not isinstance(body, dict):
         return None, None
     err = body.get("error")

@@ -20,7 +20,6 @@ from .._types import (
     ChatRequest,
     ChatResponse,
     FinishReason,
-    FunctionCall,
     ImagePart,
     Message,
     StreamEvent,
@@ -44,6 +43,7 @@ from ..errors import (
     StreamInterrupted,
     error_for_status,
 )
+from ._codec_util import SHAPE_ERRORS, shape_error, tool_call
 from ._eventstream import EventStreamDecoder
 from ._wire import parse_data_uri, split_system, tool_arguments
 
@@ -235,25 +235,15 @@ def decode_converse(body: Any, *, provider: str) -> ChatResponse:
                 text.append(block["text"])
             elif "toolUse" in block:
                 tu = block["toolUse"]
-                calls.append(
-                    ToolCall(
-                        id=str(tu["toolUseId"]),
-                        function=FunctionCall(
-                            name=str(tu["name"]),
-                            arguments=json.dumps(tu.get("input") or {}, ensure_ascii=False),
-                        ),
-                    )
-                )
+                calls.append(tool_call(tu["toolUseId"], tu["name"], tu.get("input")))
         return ChatResponse(
             text="".join(text),
             tool_calls=tuple(calls),
             finish_reason=_FINISH.get(str(body.get("stopReason")), "unknown"),
             usage=usage_from(body.get("usage")),
         )
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"Converse body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("Converse", e, provider) from e
 
 
 def error_for_exception(
@@ -301,7 +291,7 @@ class BedrockStreamDecoder:
             try:
                 payload = json.loads(msg.payload) if msg.payload else {}
                 ev = self._event(str(h.get(":event-type", "")), payload)
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            except SHAPE_ERRORS as e:
                 raise DecodeError(
                     f"ConverseStream event {h.get(':event-type')!r} is malformed: {e!s}",
                     provider=self._provider,

@@ -56,6 +56,7 @@ from ..errors import (
     StreamInterrupted,
     error_for_status,
 )
+from ._codec_util import SHAPE_ERRORS, arguments_json, invalid_json, shape_error
 from ._sse import SSEParser
 from ._wire import parse_data_uri, split_system, tool_arguments
 
@@ -282,8 +283,7 @@ class _Candidate:
             elif "functionCall" in part:
                 fc = part["functionCall"]
                 cid = fc.get("id") or f"call_{first_call + len(self.calls)}"
-                args = json.dumps(fc.get("args") or {}, ensure_ascii=False)
-                self.calls.append((str(cid), str(fc["name"]), args))
+                self.calls.append((str(cid), str(fc["name"]), arguments_json(fc.get("args"))))
         self.text = "".join(texts)
         reason = cand.get("finishReason")
         if reason and reason != "FINISH_REASON_UNSPECIFIED":
@@ -307,10 +307,8 @@ def decode_response(body: Any, *, provider: str) -> ChatResponse:
             model=body.get("modelVersion"),
             id=body.get("responseId"),
         )
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"generateContent body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("generateContent", e, provider) from e
 
 
 def decode_embeddings(body: Any, *, provider: str) -> EmbeddingResponse:
@@ -324,10 +322,8 @@ def decode_embeddings(body: Any, *, provider: str) -> EmbeddingResponse:
             int((p["embeddings"].get("statistics") or {}).get("token_count") or 0) for p in preds
         )
         return EmbeddingResponse(vectors=vectors, usage=Usage(input_tokens=tokens))
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"embeddings body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("embeddings", e, provider) from e
 
 
 _DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
@@ -388,11 +384,7 @@ class GeminiStreamDecoder:
             try:
                 chunk = json.loads(sse.data)
             except ValueError as e:
-                raise DecodeError(
-                    f"stream chunk is not valid JSON: {e}",
-                    provider=self._provider,
-                    body_snippet=sse.data[:200],
-                ) from e
+                raise invalid_json("stream chunk", e, self._provider, sse.data) from e
             if isinstance(chunk, Mapping) and "error" in chunk:
                 raise error_from_body(chunk, None, self._provider)
             try:
@@ -401,7 +393,7 @@ class GeminiStreamDecoder:
                 elif isinstance(chunk, Mapping) and chunk.get("usageMetadata"):
                     # only a late usage report can follow the final chunk
                     out.append(StreamEvent(usage=usage_from(chunk["usageMetadata"])))
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            except SHAPE_ERRORS as e:
                 raise DecodeError(
                     f"stream chunk has the wrong shape: {e!s}",
                     provider=self._provider,

@@ -26,6 +26,7 @@ from .._types import (
     Usage,
 )
 from ..errors import DecodeError, ProviderError, StreamInterrupted, error_for_status
+from ._codec_util import SHAPE_ERRORS, invalid_json, shape_error
 from ._sse import SSEParser
 
 __all__ = [
@@ -173,10 +174,8 @@ def decode_chat(body: Any, *, provider: str) -> ChatResponse:
             model=body.get("model"),
             id=body.get("id"),
         )
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"chat completion body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("chat completion", e, provider) from e
 
 
 def decode_embeddings(body: Any, *, provider: str) -> EmbeddingResponse:
@@ -189,10 +188,8 @@ def decode_embeddings(body: Any, *, provider: str) -> EmbeddingResponse:
             usage=Usage(input_tokens=int(u.get("prompt_tokens") or 0)),
             model=body.get("model"),
         )
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"embeddings body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("embeddings", e, provider) from e
 
 
 class OpenAIStreamDecoder:
@@ -216,11 +213,7 @@ class OpenAIStreamDecoder:
             try:
                 chunk = json.loads(sse.data)
             except ValueError as e:
-                raise DecodeError(
-                    f"stream chunk is not valid JSON: {e}",
-                    provider=self._provider,
-                    body_snippet=sse.data[:200],
-                ) from e
+                raise invalid_json("stream chunk", e, self._provider, sse.data) from e
             out.extend(self._events(chunk))
         return out
 

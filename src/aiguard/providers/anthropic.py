@@ -24,7 +24,6 @@ from .._types import (
     ChatRequest,
     ChatResponse,
     FinishReason,
-    FunctionCall,
     ImagePart,
     Message,
     StreamEvent,
@@ -53,11 +52,11 @@ from ..errors import (
 from ._base import (
     Capabilities,
     Provider,
-    body_snippet,
+    error_body,
     load_json,
-    parse_retry_after,
     register_provider,
 )
+from ._codec_util import SHAPE_ERRORS, invalid_json, shape_error, tool_call
 from ._sse import SSEParser
 from ._wire import dumps, parse_data_uri, split_system, tool_arguments
 
@@ -247,15 +246,7 @@ def decode_message(body: Any, *, provider: str) -> ChatResponse:
             if kind == "text":
                 text.append(block["text"])
             elif kind == "tool_use":
-                calls.append(
-                    ToolCall(
-                        id=str(block["id"]),
-                        function=FunctionCall(
-                            name=str(block["name"]),
-                            arguments=json.dumps(block.get("input") or {}, ensure_ascii=False),
-                        ),
-                    )
-                )
+                calls.append(tool_call(block["id"], block["name"], block.get("input")))
             # thinking / redacted_thinking / server tool blocks carry no answer text
         return ChatResponse(
             text="".join(text),
@@ -265,10 +256,8 @@ def decode_message(body: Any, *, provider: str) -> ChatResponse:
             model=body.get("model"),
             id=body.get("id"),
         )
-    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-        raise DecodeError(
-            f"Anthropic message body lacks {e!s} or has the wrong shape", provider=provider
-        ) from e
+    except SHAPE_ERRORS as e:
+        raise shape_error("Anthropic message", e, provider) from e
 
 
 def error_from_body(body: Any, status: int | None, provider: str, **facts: Any) -> ProviderError:
@@ -323,14 +312,10 @@ class AnthropicStreamDecoder:
             try:
                 ev = json.loads(sse.data)
             except ValueError as e:
-                raise DecodeError(
-                    f"stream event is not valid JSON: {e}",
-                    provider=self._provider,
-                    body_snippet=sse.data[:200],
-                ) from e
+                raise invalid_json("stream event", e, self._provider, sse.data) from e
             try:
                 produced = self._event(ev)
-            except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
+            except SHAPE_ERRORS as e:
                 raise DecodeError(
                     f"stream event {sse.event!r} has the wrong shape: {e!s}",
                     provider=self._provider,
@@ -479,15 +464,5 @@ class Anthropic(Provider):
         return AnthropicStreamDecoder(self.name)
 
     def classify_error(self, response: RawResponse) -> ProviderError:
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        return error_from_body(
-            body,
-            response.status_code,
-            self.name,
-            request_id=self.request_id(response.headers),
-            retry_after=parse_retry_after(response.headers),
-            body_snippet=body_snippet(response.content),
-        )
+        body = error_body(response.content)
+        return error_from_body(body, response.status_code, self.name, **self._error_facts(response))

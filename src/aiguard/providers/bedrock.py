@@ -10,7 +10,6 @@ so ``auth_headers()`` returns an ``Io`` effect when that is due; signing itself 
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections.abc import Mapping
 from typing import Any
@@ -18,13 +17,12 @@ from urllib.parse import quote
 
 from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, Usage
-from ..errors import ConfigError, DecodeError, MissingCredentialsError, ProviderError
+from ..errors import ConfigError, MissingCredentialsError, ProviderError
 from ._base import (
     Capabilities,
     Provider,
-    body_snippet,
+    error_body,
     load_json,
-    parse_retry_after,
     register_provider,
 )
 from ._bedrock_codec import (
@@ -33,6 +31,7 @@ from ._bedrock_codec import (
     encode_converse,
     error_for_exception,
 )
+from ._codec_util import SHAPE_ERRORS, shape_error
 from ._wire import dumps
 
 __all__ = ["Bedrock"]
@@ -200,10 +199,7 @@ class Bedrock(Provider):
         )
 
     def classify_error(self, response: RawResponse) -> ProviderError:
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            body = None
+        body = error_body(response.content)
         message = ""
         if isinstance(body, dict):
             message = str(body.get("message") or body.get("Message") or "")
@@ -219,9 +215,7 @@ class Bedrock(Provider):
             message or f"HTTP {response.status_code}",
             response.status_code,
             self.name,
-            request_id=self.request_id(response.headers),
-            retry_after=parse_retry_after(response.headers),
-            body_snippet=body_snippet(response.content),
+            **self._error_facts(response),
         )
 
     # -- embeddings (InvokeModel) -------------------------------------------------------------
@@ -262,8 +256,5 @@ class Bedrock(Provider):
             rows = emb["float"] if isinstance(emb, dict) else emb
             vectors = tuple(tuple(float(x) for x in row) for row in rows)
             return EmbeddingResponse(vectors=vectors, usage=Usage(estimated=True), model=self.model)
-        except (KeyError, IndexError, TypeError, AttributeError, ValueError) as e:
-            raise DecodeError(
-                f"InvokeModel embeddings body lacks {e!s} or has the wrong shape",
-                provider=self.name,
-            ) from e
+        except SHAPE_ERRORS as e:
+            raise shape_error("InvokeModel embeddings", e, self.name) from e

@@ -8,7 +8,6 @@ client-credentials source for a gateway in front of Vertex.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -26,9 +25,8 @@ from ._auth import (
 from ._base import (
     Capabilities,
     Provider,
-    body_snippet,
+    error_body,
     load_json,
-    parse_retry_after,
     register_provider,
 )
 from ._gemini_codec import (
@@ -80,18 +78,8 @@ class _GeminiWire(Provider):
         return decode_embeddings(load_json(response, self.name), provider=self.name)
 
     def classify_error(self, response: RawResponse) -> ProviderError:
-        try:
-            body = json.loads(response.content)
-        except (ValueError, UnicodeDecodeError):
-            body = None
-        return error_from_body(
-            body,
-            response.status_code,
-            self.name,
-            request_id=self.request_id(response.headers),
-            retry_after=parse_retry_after(response.headers),
-            body_snippet=body_snippet(response.content),
-        )
+        body = error_body(response.content)
+        return error_from_body(body, response.status_code, self.name, **self._error_facts(response))
 
     def request_id(self, headers: Mapping[str, str]) -> str | None:
         return headers.get("x-goog-request-id") or headers.get("x-request-id")
