@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ._context import CallContext
 from ._drive import _Cursor
 from ._effects import CloseStream, Io, ReadAll, ReadChunk, Sleep
-from ._guard._flow import Yield
+from ._guard._flow import apump, pump
 from ._guard._transport import Forward, Head, SdkGuard
 from .errors import AIGuardError, ConfigError
 
@@ -74,22 +74,7 @@ def http_client(
     to forward with (default: the library's ``HTTPTransport()``); ``client_options`` go to
     the client (``timeout=``...). ``clock`` and ``sleep`` are injectable for tests.
     """
-    mod = _library(library)
-    inner = transport if transport is not None else mod.HTTPTransport()
-    guard = _guard(
-        client_or_policy,
-        policy,
-        client,
-        endpoints,
-        context,
-        routing,
-        forward_credentials,
-        retries,
-        telemetry,
-        clock,
-    )
-    outer = guarded_transport(guard, inner, library=library, sleep=sleep)
-    return mod.Client(transport=outer, **client_options)
+    return _http_client(asynchronous=False, **locals())  # every parameter, by name
 
 
 def async_http_client(
@@ -111,22 +96,7 @@ def async_http_client(
     **client_options: Any,
 ) -> Any:
     """The ``AsyncClient`` twin of :func:`http_client`, for ``AsyncOpenAI``/``AsyncAnthropic``."""
-    mod = _library(library)
-    inner = transport if transport is not None else mod.AsyncHTTPTransport()
-    guard = _guard(
-        client_or_policy,
-        policy,
-        client,
-        endpoints,
-        context,
-        routing,
-        forward_credentials,
-        retries,
-        telemetry,
-        clock,
-    )
-    outer = guarded_transport(guard, inner, library=library, async_sleep=sleep)
-    return mod.AsyncClient(transport=outer, **client_options)
+    return _http_client(asynchronous=True, **locals())  # every parameter, by name
 
 
 def guarded_transport(
@@ -147,7 +117,9 @@ def guarded_transport(
     raise ConfigError(f"transport must be an httpx transport, got {type(inner).__name__}")
 
 
-def _guard(
+def _http_client(
+    *,
+    asynchronous: bool,
     client_or_policy: Any,
     policy: Any,
     client: Any,
@@ -157,14 +129,21 @@ def _guard(
     forward_credentials: bool,
     retries: int,
     telemetry: Any,
+    transport: Any,
+    library: Library,
     clock: Callable[[], float] | None,
-) -> SdkGuard:
+    sleep: Any,
+    client_options: dict[str, Any],
+) -> Any:
+    """What :func:`http_client` and :func:`async_http_client` do, written once: they take the
+    same parameters and differ only in the transport and client classes and the sleep."""
     from .decorators import _context, runtime_for
 
+    mod = _library(library)
     runtime = runtime_for(client_or_policy, policy, client, telemetry, clock)
     if client is None and hasattr(client_or_policy, "_core"):
         client = client_or_policy
-    return SdkGuard(
+    guard = SdkGuard(
         runtime,
         endpoints=endpoints,
         client=client,
@@ -173,6 +152,13 @@ def _guard(
         forward_credentials=forward_credentials,
         retries=retries,
     )
+    if asynchronous:
+        inner = transport if transport is not None else mod.AsyncHTTPTransport()
+        outer = guarded_transport(guard, inner, library=library, async_sleep=sleep)
+        return mod.AsyncClient(transport=outer, **client_options)
+    inner = transport if transport is not None else mod.HTTPTransport()
+    outer = guarded_transport(guard, inner, library=library, sleep=sleep)
+    return mod.Client(transport=outer, **client_options)
 
 
 def _library(name: str) -> Any:
@@ -229,18 +215,7 @@ def _classes(mod: Any) -> dict[str, type]:
             self.cur, self.run, self.up = cur, run, up
 
         def __iter__(self) -> Any:
-            while True:
-                try:
-                    eff = self.cur.resume()
-                except StopIteration:
-                    return
-                if type(eff) is Yield:
-                    yield eff.value
-                    continue
-                try:
-                    self.cur.value = self.run(eff)
-                except BaseException as e:
-                    self.cur.error = e
+            return pump(self.cur, self.run)
 
         def close(self) -> None:
             try:
@@ -252,19 +227,8 @@ def _classes(mod: Any) -> dict[str, type]:
         def __init__(self, cur: _Cursor, run: Callable[[Any], Any], up: _Upstream) -> None:
             self.cur, self.run, self.up = cur, run, up
 
-        async def __aiter__(self) -> Any:
-            while True:
-                try:
-                    eff = self.cur.resume()
-                except StopIteration:
-                    return
-                if type(eff) is Yield:
-                    yield eff.value
-                    continue
-                try:
-                    self.cur.value = await self.run(eff)
-                except BaseException as e:
-                    self.cur.error = e
+        def __aiter__(self) -> Any:
+            return apump(self.cur, self.run)
 
         async def aclose(self) -> None:
             try:

@@ -23,8 +23,7 @@ from .._drive import _Cursor
 from .._effects import Io, Sleep
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, Message, Usage
 from ..errors import ConfigError
-from ._errors import as_provider_error
-from ._runtime import Flow, Runtime, Target
+from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan, chunk_text, texts_of, usage_of, with_chunk_text
 
 __all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen"]
@@ -161,66 +160,45 @@ class GuardCore:
             return None  # unhashable arguments: not memoised, still guarded
         return key
 
-    def _attempt(self, call: Call, error: Exception) -> Flow:
-        """After a failed attempt: ``Sleep`` and return, or re-raise ``error``."""
-        rt = self.runtime
-        found = as_provider_error(error)
-        rt.attempt_end(call, found or error)
-        wait = rt.next_wait(call, found, self.retry) if found is not None else None
-        if wait is None:
-            raise error
-        if wait > 0:
-            yield Sleep(wait)
-
     # ------------------------------------------------------------------ the flows
 
     def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         """A plain or ``async`` function: returns its (inspected) result."""
-        rt = self.runtime
         call = self._start(args, kwargs, stream=False)
-        admitted = False
-        try:
-            scan, args, kwargs = self._prepare(call, args, kwargs)
-            key = self._memo_key(call, args, kwargs)
-            if key is not None:
-                with self._memo_lock:
-                    hit = self.memo.get(key, _MISS)
-                if hit is not _MISS:
-                    call.cached = True
-                    call.response = _response(hit, None)
-                    return hit
-            admitted = True
-            yield from rt.admit(call)
-            while True:
-                rt.attempt_start(call, self.target)
-                try:
-                    result = yield Invoke(args, kwargs)
-                except Exception as e:
-                    yield from self._attempt(call, e)
-                    continue
-                rt.attempt_end(call, None)
-                break
-            if scan is not None and self.output:
-                result = scan.result(result)
-            usage = usage_of(result)
-            call.response = _response(result, usage)
-            admitted = False
-            yield from rt.settle(call, usage)
-            if key is not None:
-                with self._memo_lock:
-                    self.memo[key] = result
-            return result
-        except GeneratorExit:
-            if admitted:
-                rt.settle_now(call, None)
-            raise
-        except BaseException as e:
-            call.error = e
-            if admitted:
-                yield from rt.settle(call, None)
-            raise
-        finally:
-            rt.finish(call)
+        claim = Admission(self.runtime, call)
+        return (yield from claim.around(self._run(claim, args, kwargs)))
+
+    def _run(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
+        rt, call = self.runtime, claim.call
+        scan, args, kwargs = self._prepare(call, args, kwargs)
+        key = self._memo_key(call, args, kwargs)
+        if key is not None:
+            with self._memo_lock:
+                hit = self.memo.get(key, _MISS)
+            if hit is not _MISS:
+                call.cached = True
+                call.response = _response(hit, None)
+                return hit
+        yield from claim.admit()
+        while True:
+            rt.attempt_start(call, self.target)
+            try:
+                result = yield Invoke(args, kwargs)
+            except Exception as e:
+                yield from rt.failed(call, e, self.retry)
+                continue
+            rt.attempt_end(call, None)
+            break
+        if scan is not None and self.output:
+            result = scan.result(result)
+        usage = usage_of(result)
+        call.response = _response(result, usage)
+        claim.usage = usage
+        yield from claim.settle()
+        if key is not None:
+            with self._memo_lock:
+                self.memo[key] = result
+        return result
 
     def run_stream(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         """A generator or async generator: each item is inspected before it is yielded.
@@ -228,58 +206,47 @@ class GuardCore:
         Text is released through a ``StreamInspector`` (bounded look-behind), so a phrase
         split across chunks is still found. A failure is retried only before the first item
         reached the caller."""
-        rt = self.runtime
         call = self._start(args, kwargs, stream=True)
-        admitted = False
-        usage: Usage | None = None
-        try:
-            scan, args, kwargs = self._prepare(call, args, kwargs)
-            active = scan is not None and self.output and scan.inspector.active("output")
-            admitted = True
-            yield from rt.admit(call)
-            emitted = False
-            while True:
-                rt.attempt_start(call, self.target)
-                texts: list[str] = []
-                try:
-                    source = yield Invoke(args, kwargs)
-                    state = _Chunks(scan) if active and scan is not None else None
-                    while True:
-                        item = yield Pull(source)
-                        if item is _END:
-                            break
-                        usage = usage_of(item) or usage
-                        out = state.feed(item) if state is not None else [item]
-                        for value in out:
-                            emitted = True
-                            texts.append(chunk_text(value) or "")
-                            yield Yield(value)
-                    for value in state.finish() if state is not None else ():
+        claim = Admission(self.runtime, call)
+        return (yield from claim.around(self._run_stream(claim, args, kwargs)))
+
+    def _run_stream(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
+        rt, call = self.runtime, claim.call
+        scan, args, kwargs = self._prepare(call, args, kwargs)
+        active = scan is not None and self.output and scan.inspector.active("output")
+        yield from claim.admit()
+        emitted = False
+        while True:
+            rt.attempt_start(call, self.target)
+            texts: list[str] = []
+            try:
+                source = yield Invoke(args, kwargs)
+                state = _Chunks(scan) if active and scan is not None else None
+                while True:
+                    item = yield Pull(source)
+                    if item is _END:
+                        break
+                    claim.usage = usage_of(item) or claim.usage
+                    out = state.feed(item) if state is not None else [item]
+                    for value in out:
+                        emitted = True
                         texts.append(chunk_text(value) or "")
                         yield Yield(value)
-                except Exception as e:
-                    if emitted:
-                        rt.attempt_end(call, e)
-                        raise
-                    yield from self._attempt(call, e)
-                    continue
-                rt.attempt_end(call, None)
-                break
-            call.response = ChatResponse(text="".join(texts), usage=usage or Usage(estimated=True))
-            admitted = False
-            yield from rt.settle(call, usage)
-            return None
-        except GeneratorExit:
-            if admitted:
-                rt.settle_now(call, usage)
-            raise
-        except BaseException as e:
-            call.error = e
-            if admitted:
-                yield from rt.settle(call, usage)
-            raise
-        finally:
-            rt.finish(call)
+                for value in state.finish() if state is not None else ():
+                    texts.append(chunk_text(value) or "")
+                    yield Yield(value)
+            except Exception as e:
+                if emitted:
+                    rt.attempt_end(call, e)
+                    raise
+                yield from rt.failed(call, e, self.retry)
+                continue
+            rt.attempt_end(call, None)
+            break
+        usage = claim.usage or Usage(estimated=True)
+        call.response = ChatResponse(text="".join(texts), usage=usage)
+        yield from claim.settle()
+        return None
 
 
 class _Chunks:
@@ -401,24 +368,47 @@ async def drive_async(
             cur.error = e
 
 
+def pump(cur: _Cursor, perform: Callable[[Any], Any]) -> Generator[Any, None, None]:
+    """Run the flow behind ``cur`` to its end, performing its effects with ``perform`` and
+    yielding what it ``Yield``s: how a guarded generator and an SDK response body read it."""
+    while True:
+        try:
+            eff = cur.resume()
+        except StopIteration:
+            return
+        if type(eff) is Yield:
+            yield eff.value
+            continue
+        try:
+            cur.value = perform(eff)
+        except BaseException as e:
+            cur.error = e
+
+
+async def apump(
+    cur: _Cursor, perform: Callable[[Any], Awaitable[Any]]
+) -> AsyncGenerator[Any, None]:
+    """``pump``, awaiting ``perform``: its async twin (an async generator cannot share it)."""
+    while True:
+        try:
+            eff = cur.resume()
+        except StopIteration:
+            return
+        if type(eff) is Yield:
+            yield eff.value
+            continue
+        try:
+            cur.value = await perform(eff)
+        except BaseException as e:
+            cur.error = e
+
+
 def drive_gen(
     flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], None] = time.sleep
 ) -> Generator[Any, None, None]:
-    cur = _Cursor(flow)
     opened: list[Any] = []
     try:
-        while True:
-            try:
-                eff = cur.resume()
-            except StopIteration:
-                return
-            if type(eff) is Yield:
-                yield eff.value
-                continue
-            try:
-                cur.value = _perform(eff, fn, sleep, opened)
-            except BaseException as e:
-                cur.error = e
+        yield from pump(_Cursor(flow), lambda eff: _perform(eff, fn, sleep, opened))
     finally:
         flow.close()  # settles and records a call its caller abandoned
         for source in opened:
@@ -428,22 +418,13 @@ def drive_gen(
 async def drive_async_gen(
     flow: Flow, fn: Callable[..., Any], sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 ) -> AsyncGenerator[Any, None]:
-    cur = _Cursor(flow)
     opened: list[Any] = []
+    values = apump(_Cursor(flow), lambda eff: _aperform(eff, fn, sleep, opened))
     try:
-        while True:
-            try:
-                eff = cur.resume()
-            except StopIteration:
-                return
-            if type(eff) is Yield:
-                yield eff.value
-                continue
-            try:
-                cur.value = await _aperform(eff, fn, sleep, opened)
-            except BaseException as e:
-                cur.error = e
+        async for value in values:
+            yield value
     finally:
+        await values.aclose()  # what ``yield from`` does for ``drive_gen``
         flow.close()
         for source in opened:
             await source.aclose()

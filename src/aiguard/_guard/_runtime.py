@@ -20,12 +20,13 @@ from .._effects import Io, Sleep
 from .._stages import ALLOW, NO_TELEMETRY, UNLIMITED
 from .._types import ChatRequest, EmbeddingRequest, Usage
 from ..errors import ConfigError, MissingScopeError, ProviderError
+from ._errors import as_provider_error
 
 if TYPE_CHECKING:
     from ..inspect import ContentInspector
     from ..retry import RetryPolicy
 
-__all__ = ["Flow", "Runtime", "Target"]
+__all__ = ["Admission", "Flow", "Runtime", "Target"]
 
 Flow = Generator[Any, Any, Any]
 
@@ -222,6 +223,24 @@ class Runtime:
         attempt = sum(1 for a in call.attempts if a.endpoint == call.endpoint.name)
         return retry.next_wait(call, call.endpoint, attempt, error)
 
+    def failed(
+        self, call: Call, error: Exception, retry: RetryPolicy | None, cleanup: Any = None
+    ) -> Flow:
+        """End the attempt that raised ``error``, then re-raise it, or return to try again
+        after the ``cleanup`` effect (closing a failed response) and the policy's ``Sleep``.
+
+        Any exception is recorded on the attempt, but only a provider failure (as
+        ``as_provider_error`` reads it) is retried: a bug in the guarded code is not."""
+        found = as_provider_error(error)
+        self.attempt_end(call, found or error)
+        wait = self.next_wait(call, found, retry) if found is not None else None
+        if wait is None:
+            raise error
+        if cleanup is not None:
+            yield cleanup
+        if wait > 0:
+            yield Sleep(wait)
+
     def finish(self, call: Call) -> None:
         call.ended = self.clock()
         self.telemetry.finish(call)
@@ -233,6 +252,50 @@ class Runtime:
         tel = getattr(self.telemetry, "telemetry", None)
         if tel is not None and hasattr(tel, "close"):
             tel.close()
+
+
+class Admission:
+    """One call's claim on the limiter, settled exactly once however its flow ends.
+
+    A guarded function's flow and an SDK request's flow both admit their call, may then fail
+    or be abandoned (closed by their driver) at any effect, and must in every case settle
+    what was reserved and finish the call. ``around`` runs a flow inside that bookkeeping,
+    so it is written once: the flow calls ``admit`` and, when its answer is in, ``settle``,
+    and keeps ``usage`` current for an end that comes before that.
+    """
+
+    __slots__ = ("admitted", "call", "runtime", "usage")
+
+    def __init__(self, runtime: Runtime, call: Call) -> None:
+        self.runtime = runtime
+        self.call = call
+        self.admitted = False
+        self.usage: Usage | None = None
+
+    def admit(self) -> Flow:
+        self.admitted = True  # before the wait: a failure or close while waiting settles too
+        yield from self.runtime.admit(self.call)
+
+    def settle(self) -> Flow:
+        self.admitted = False
+        yield from self.runtime.settle(self.call, self.usage)
+
+    def around(self, flow: Flow) -> Flow:
+        """``flow``'s effects and result; then settle if it did not, and finish the call."""
+        rt, call = self.runtime, self.call
+        try:
+            return (yield from flow)
+        except GeneratorExit:
+            if self.admitted:
+                rt.settle_now(call, self.usage)
+            raise
+        except BaseException as e:
+            call.error = e
+            if self.admitted:
+                yield from rt.settle(call, self.usage)
+            raise
+        finally:
+            rt.finish(call)
 
 
 def _telemetry(telemetry: Any) -> Any:

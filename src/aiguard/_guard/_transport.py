@@ -17,13 +17,12 @@ from urllib.parse import urlsplit
 
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
-from .._effects import CloseStream, ReadAll, ReadChunk, Sleep
+from .._effects import CloseStream, ReadAll, ReadChunk
 from .._types import ChatResponse, EmbeddingResponse, Usage
 from ..errors import ConfigError, NoRouteError, error_for_status
 from ..providers._base import parse_retry_after
-from ._errors import as_provider_error
 from ._flow import Yield
-from ._runtime import Flow, Runtime, Target
+from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan
 from ._wire import Api, SseRewriter, call_request, classify, rewrite_request, rewrite_response
 from ._wire import usage_in as _usage_in
@@ -118,112 +117,83 @@ class SdkGuard:
         rt = self.runtime
         ctx = self.context.merged(current_context())
         call = rt.new_call(call_request(api, body), ctx, stream=body.get("stream") is True)
-        admitted = False
-        usage: Usage | None = None
-        try:
-            rt.authorize(call)
-            inspector = rt.inspector(call)
-            scan = None
-            if inspector is not None:
-                from ..inspect import Vault
+        claim = Admission(rt, call)
+        return (yield from claim.around(self._exchange(claim, api, request, body)))
 
-                scan = Scan(inspector, Vault(), call.findings)
-            changed = False
-            if scan is not None and scan.inspector.active("input"):
-                before = json.dumps(body, sort_keys=True)
-                rewrite_request(api, body, scan.text_in)
-                changed = json.dumps(body, sort_keys=True) != before
-                call.request = call_request(api, body)
-            url, headers, label = self._route(call, api, request)
-            admitted = True
-            yield from rt.admit(call)
-            host = urlsplit(url).netloc
-            target = Target(api.name.split(".", 1)[0], _str(body.get("model")), url)
-            endpoint = target.endpoint(label or host)
-            payload = json.dumps(body).encode() if changed else None
+    def _exchange(self, claim: Admission, api: Api, request: Any, body: dict[str, Any]) -> Flow:
+        rt, call = self.runtime, claim.call
+        rt.authorize(call)
+        inspector = rt.inspector(call)
+        scan = None
+        if inspector is not None:
+            from ..inspect import Vault
+
+            scan = Scan(inspector, Vault(), call.findings)
+        changed = False
+        if scan is not None and scan.inspector.active("input"):
+            before = json.dumps(body, sort_keys=True)
+            rewrite_request(api, body, scan.text_in)
+            changed = json.dumps(body, sort_keys=True) != before
+            call.request = call_request(api, body)
+        url, headers, label = self._route(call, api, request)
+        yield from claim.admit()
+        host = urlsplit(url).netloc
+        target = Target(api.name.split(".", 1)[0], _str(body.get("model")), url)
+        endpoint = target.endpoint(label or host)
+        payload = json.dumps(body).encode() if changed else None
+        while True:
+            rt.attempt_start(call, endpoint)
+            try:
+                upstream = yield Forward(request, url, headers, payload)
+            except Exception as e:
+                yield from rt.failed(call, e, self.retry)
+                continue
+            status = upstream.status_code
+            if status < 400:
+                break
+            error = error_for_status(status)(
+                f"{api.name} answered HTTP {status}",
+                provider=target.name,
+                status_code=status,
+                retry_after=parse_retry_after(upstream.headers),
+            )
+            try:
+                yield from rt.failed(call, error, self.retry, CloseStream(upstream))
+            except type(error):
+                call.error = error
+                yield from claim.settle()
+                return upstream.response  # the SDK raises its own error from it
+        rt.attempt_end(call, None)
+        out_scan = scan if scan is not None and scan.inspector.active("output") else None
+        out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP]
+        if "text/event-stream" in upstream.headers.get("content-type", ""):
+            sse = SseRewriter(api, out_scan)
+            yield Head(upstream, status, out_headers)
             while True:
-                rt.attempt_start(call, endpoint)
-                try:
-                    upstream = yield Forward(request, url, headers, payload)
-                except Exception as e:
-                    yield from self._failed(call, e, e)
-                    continue
-                status = upstream.status_code
-                if status < 400:
+                chunk = yield ReadChunk(upstream)
+                if not chunk:
                     break
-                error = error_for_status(status)(
-                    f"{api.name} answered HTTP {status}",
-                    provider=target.name,
-                    status_code=status,
-                    retry_after=parse_retry_after(upstream.headers),
-                )
-                try:
-                    yield from self._failed(call, error, error, upstream)
-                except type(error):
-                    call.error = error
-                    admitted = False
-                    yield from rt.settle(call, None)
-                    return upstream.response  # the SDK raises its own error from it
-            rt.attempt_end(call, None)
-            out_scan = scan if scan is not None and scan.inspector.active("output") else None
-            out_headers = [
-                (k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP
-            ]
-            if "text/event-stream" in upstream.headers.get("content-type", ""):
-                sse = SseRewriter(api, out_scan)
-                yield Head(upstream, status, out_headers)
-                while True:
-                    chunk = yield ReadChunk(upstream)
-                    if not chunk:
-                        break
-                    data = sse.feed(chunk)
-                    if data:
-                        yield Yield(data)
-                tail = sse.finish()
-                if tail:
-                    yield Yield(tail)
-                usage = sse.usage
-                call.response = _answer(api, "".join(sse.text), usage, None)
-            else:
-                raw = yield ReadAll(upstream)
-                parsed = _json(raw)
-                if out_scan is not None and isinstance(parsed, dict):
-                    rewrite_response(api, parsed, out_scan.text_out)
-                    raw = json.dumps(parsed).encode()
-                usage = _usage_in(parsed)
-                call.response = _answer(api, _answer_text(api, parsed), usage, parsed)
-                out_headers.append(("content-length", str(len(raw))))
-                yield Head(upstream, status, out_headers)
-                yield Yield(raw)
-            admitted = False
-            yield from rt.settle(call, usage)
-            return None
-        except GeneratorExit:
-            if admitted:
-                rt.settle_now(call, usage)
-            raise
-        except BaseException as e:
-            call.error = e
-            if admitted:
-                yield from rt.settle(call, usage)
-            raise
-        finally:
-            rt.finish(call)
-
-    def _failed(
-        self, call: Call, error: Exception, raised: Exception, upstream: Any = None
-    ) -> Flow:
-        """A failed attempt: wait and return to try again, or raise ``raised``."""
-        rt = self.runtime
-        found = as_provider_error(error)
-        rt.attempt_end(call, found or error)
-        wait = rt.next_wait(call, found, self.retry) if found is not None else None
-        if wait is None:
-            raise raised
-        if upstream is not None:
-            yield CloseStream(upstream)
-        if wait > 0:
-            yield Sleep(wait)
+                data = sse.feed(chunk)
+                if data:
+                    yield Yield(data)
+            tail = sse.finish()
+            if tail:
+                yield Yield(tail)
+            claim.usage = sse.usage
+            call.response = _answer(api, "".join(sse.text), claim.usage, None)
+        else:
+            raw = yield ReadAll(upstream)
+            parsed = _json(raw)
+            if out_scan is not None and isinstance(parsed, dict):
+                rewrite_response(api, parsed, out_scan.text_out)
+                raw = json.dumps(parsed).encode()
+            claim.usage = _usage_in(parsed)
+            call.response = _answer(api, _answer_text(api, parsed), claim.usage, parsed)
+            out_headers.append(("content-length", str(len(raw))))
+            yield Head(upstream, status, out_headers)
+            yield Yield(raw)
+        yield from claim.settle()
+        return None
 
     def _route(
         self, call: Call, api: Api, request: Any
