@@ -28,7 +28,8 @@ from ._texts import Scan, chunk_text, texts_of, usage_of, with_chunk_text
 
 __all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen"]
 
-_END = object()
+_END = object()  # a pulled generator is exhausted
+_DONE = object()  # the flow itself has returned
 _MISS = object()
 
 
@@ -368,14 +369,18 @@ async def drive_async(
             cur.error = e
 
 
+def _next_effect(cur: _Cursor) -> Any:
+    """The flow's next effect, or ``_DONE`` once it has returned."""
+    try:
+        return cur.resume()
+    except StopIteration:
+        return _DONE
+
+
 def pump(cur: _Cursor, perform: Callable[[Any], Any]) -> Generator[Any, None, None]:
     """Run the flow behind ``cur`` to its end, performing its effects with ``perform`` and
     yielding what it ``Yield``s: how a guarded generator and an SDK response body read it."""
-    while True:
-        try:
-            eff = cur.resume()
-        except StopIteration:
-            return
+    while (eff := _next_effect(cur)) is not _DONE:
         if type(eff) is Yield:
             yield eff.value
             continue
@@ -389,11 +394,7 @@ async def apump(
     cur: _Cursor, perform: Callable[[Any], Awaitable[Any]]
 ) -> AsyncGenerator[Any, None]:
     """``pump``, awaiting ``perform``: its async twin (an async generator cannot share it)."""
-    while True:
-        try:
-            eff = cur.resume()
-        except StopIteration:
-            return
+    while (eff := _next_effect(cur)) is not _DONE:
         if type(eff) is Yield:
             yield eff.value
             continue
