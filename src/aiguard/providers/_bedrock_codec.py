@@ -45,7 +45,7 @@ from ..errors import (
 )
 from ._codec_util import SHAPE_ERRORS, shape_error, tool_call
 from ._eventstream import EventStreamDecoder
-from ._wire import parse_data_uri, split_system, tool_arguments
+from ._wire import add_turn, parse_data_uri, split_system, tool_arguments
 
 __all__ = [
     "BedrockStreamDecoder",
@@ -150,10 +150,7 @@ def encode_messages(request: ChatRequest) -> tuple[str | None, list[dict[str, An
                 )
         else:
             role, blocks = "user", _blocks(m, where)
-        if out and out[-1]["role"] == role:
-            out[-1]["content"].extend(blocks)
-        else:
-            out.append({"role": role, "content": blocks})
+        add_turn(out, role, "content", blocks)
     return system, out
 
 

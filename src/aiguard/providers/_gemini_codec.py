@@ -58,7 +58,7 @@ from ..errors import (
 )
 from ._codec_util import SHAPE_ERRORS, arguments_json, invalid_json, shape_error
 from ._sse import SSEParser
-from ._wire import parse_data_uri, split_system, tool_arguments
+from ._wire import add_turn, parse_data_uri, split_system, tool_arguments
 
 __all__ = [
     "GeminiStreamDecoder",
@@ -161,10 +161,7 @@ def encode_contents(request: ChatRequest) -> tuple[str | None, list[dict[str, An
         else:
             role = "user"
             parts = _parts(m)
-        if out and out[-1]["role"] == role:
-            out[-1]["parts"].extend(parts)
-        else:
-            out.append({"role": role, "parts": parts})
+        add_turn(out, role, "parts", parts)
     return system, out
 
 

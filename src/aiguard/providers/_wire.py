@@ -15,6 +15,7 @@ from .._types import ChatRequest, Message, TextPart
 from ..errors import InvalidRequestError
 
 __all__ = [
+    "add_turn",
     "dumps",
     "parse_data_uri",
     "split_system",
@@ -59,6 +60,16 @@ def tool_arguments(arguments: str, where: str) -> dict[str, Any]:
 def tool_result_text(m: Message) -> str:
     """A ``tool`` message's content as text (image parts are not tool results anywhere)."""
     return m.text
+
+
+def add_turn(turns: list[dict[str, Any]], role: str, key: str, items: list[Any]) -> None:
+    """Append a ``{"role": role, key: items}`` turn, or extend the last turn when it has the
+    same role: Bedrock and Gemini want the roles to alternate, so tool results and the user
+    text that follows them travel as one user turn."""
+    if turns and turns[-1]["role"] == role:
+        turns[-1][key].extend(items)
+    else:
+        turns.append({"role": role, key: items})
 
 
 def split_system(request: ChatRequest) -> tuple[str | None, list[tuple[int, Message]]]:
