@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from cachetools import TLRUCache
+from cachetools import Cache, TLRUCache
 
 from .._stages import CacheHit
 from ._codec import encode
@@ -39,6 +39,11 @@ def _marked(hit: CacheHit) -> CacheHit:
     if r.cached and r.cost == 0.0:
         return hit
     return CacheHit(r.model_copy(update={"cached": True, "cost": 0.0}), hit.events)
+
+
+_holds = Cache.__contains__
+"""Whether an entry (live or expired) is held: one dict lookup, no clock read. A miss tested
+this way costs no ``KeyError`` (``TLRUCache.__getitem__`` raises two on the way out)."""
 
 
 def _ttu(_key: str, slot: _Slot, now: float) -> float:
@@ -83,9 +88,12 @@ class MemoryBackend:
 
     def get(self, key: str) -> CacheHit | None:
         with self._lock:
+            data = self._data
+            if not _holds(data, key):
+                return None
             try:
-                slot = self._data[key]  # one lookup; ``.get`` would check expiry twice
-            except KeyError:
+                slot = data[key]  # one lookup; ``.get`` would check expiry twice
+            except KeyError:  # held but expired
                 return None
             if not slot.marked:  # the first hit marks the entry; misses never pay it
                 slot.hit = _marked(slot.hit)
@@ -93,8 +101,14 @@ class MemoryBackend:
             return slot.hit
 
     def set(self, key: str, hit: CacheHit, ttl: float) -> None:
-        size = len(encode(hit)) if self.max_bytes is not None else 1
-        if self.max_bytes is not None and size > self.max_bytes:
+        if self.max_bytes is None:
+            # Bounded by entries only: the TLRU's own ``maxsize`` is ``max_entries``.
+            slot = _Slot(hit, ttl, 1)
+            with self._lock:
+                self._data[key] = slot
+            return
+        size = len(encode(hit))
+        if size > self.max_bytes:
             return  # cachetools would raise "value too large"; it simply does not fit
         slot = _Slot(hit, ttl, size)
         with self._lock:

@@ -28,7 +28,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from .._effects import Io
@@ -86,6 +86,9 @@ class CacheNote:
     result: CacheResult = "uncacheable"
     stored: bool = False
     flight: Flight | None = None
+    ttl: float = field(default=0.0, repr=False, compare=False)
+    """The effective policy's TTL, read with the key (the store uses it without reading the
+    policy again)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,7 +226,7 @@ class ResponseCache:
 
     def key_for(self, call: Call) -> str | None:
         """The key ``call`` would use, or ``None`` when it is not eligible."""
-        return self._key(call)
+        return self._key(call, None)
 
     # ------------------------------------------------------------------ keys
 
@@ -245,13 +248,16 @@ class ResponseCache:
                 return settings
         return True, self.deterministic_only, self.share_across_tenants, self.ttl
 
-    def _key(self, call: Call) -> str | None:
+    def _key(self, call: Call, note: CacheNote | None) -> str | None:
+        """The key, or ``None``; ``note`` (if given) is told the TTL the settings name."""
         request = call.request
         if call.operation != "chat" or not call.plan or not isinstance(request, ChatRequest):
             return None
-        enabled, deterministic_only, share, _ = self._settings(call)
+        enabled, deterministic_only, share, ttl = self._settings(call)
         if not enabled:
             return None
+        if note is not None:
+            note.ttl = ttl
         if deterministic_only and not (request.temperature == 0 or request.seed is not None):
             return None
         provider = call.plan[0].provider
@@ -289,7 +295,7 @@ class ResponseCache:
     def lookup(self, call: Call) -> CacheHit | Io | None:
         note = CacheNote()
         call.notes["cache"] = note
-        key = self._key(call)
+        key = self._key(call, note)
         if key is None:
             self._count("uncacheable")
             return None
@@ -315,8 +321,17 @@ class ResponseCache:
             self._observe(call, note)
             return hit
         if flight is None:
-            return Io(lambda: self._fetch(call, key), lambda: self._afetch(call, key))
+            return self._fetch_io(call, key)
         self._waiter_delta(+1)
+        return self._wait_io(call, flight)
+
+    # The ``Io`` closures are made here, not in ``lookup``: variables a lambda captures
+    # become cells, which every lookup (the inline memory path too) would pay to create.
+
+    def _fetch_io(self, call: Call, key: str) -> Io:
+        return Io(lambda: self._fetch(call, key), lambda: self._afetch(call, key))
+
+    def _wait_io(self, call: Call, flight: Flight) -> Io:
         return Io(lambda: self._wait(call, flight), lambda: self._await(call, flight))
 
     def _fetch(self, call: Call, key: str) -> CacheHit | None:
@@ -407,7 +422,7 @@ class ResponseCache:
         if not isinstance(note, CacheNote):  # "refresh": no lookup happened
             note = CacheNote(result="refresh")
             call.notes["cache"] = note
-            note.key = self._key(call)
+            note.key = self._key(call, note)
             if note.key is None:
                 note.result = "uncacheable"
                 self._count("uncacheable")
@@ -424,10 +439,13 @@ class ResponseCache:
             self._count("not_stored")
             self._release(note, hit, None)
             return None
-        ttl = call.options.cache_ttl or self._settings(call)[3]
+        ttl = call.options.cache_ttl or note.ttl or self._settings(call)[3]
         if not self._blocking:
             self._put(note, key, hit, ttl)
             return None
+        return self._put_io(note, key, hit, ttl)
+
+    def _put_io(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> Io:
         return Io(lambda: self._put(note, key, hit, ttl), lambda: self._aput(note, key, hit, ttl))
 
     def _put(self, note: CacheNote, key: str, hit: CacheHit, ttl: float) -> None:
