@@ -165,9 +165,7 @@ class GuardCore:
 
     def run(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         """A plain or ``async`` function: returns its (inspected) result."""
-        call = self._start(args, kwargs, stream=False)
-        claim = Admission(self.runtime, call)
-        return (yield from claim.around(self._run(claim, args, kwargs)))
+        return self._claimed(self._run, args, kwargs, stream=False)
 
     def _run(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         rt, call = self.runtime, claim.call
@@ -207,9 +205,20 @@ class GuardCore:
         Text is released through a ``StreamInspector`` (bounded look-behind), so a phrase
         split across chunks is still found. A failure is retried only before the first item
         reached the caller."""
-        call = self._start(args, kwargs, stream=True)
-        claim = Admission(self.runtime, call)
-        return (yield from claim.around(self._run_stream(claim, args, kwargs)))
+        return self._claimed(self._run_stream, args, kwargs, stream=True)
+
+    def _claimed(
+        self,
+        body: Callable[[Admission, tuple[Any, ...], dict[str, Any]], Flow],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        stream: bool,
+    ) -> Flow:
+        """Start the call (when the flow is first resumed) and run ``body`` for it inside the
+        ``Admission`` that settles and finishes it however it ends."""
+        claim = Admission(self.runtime, self._start(args, kwargs, stream=stream))
+        return (yield from claim.around(body(claim, args, kwargs)))
 
     def _run_stream(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         rt, call = self.runtime, claim.call
