@@ -9,12 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import inspect
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime, timezone
+from json.encoder import encode_basestring_ascii as _encode_ascii
 from operator import attrgetter
 from typing import Any, NamedTuple
+
+from pydantic import BaseModel
 
 __all__ = ["AuditRecord", "Violation"]
 
@@ -94,59 +98,94 @@ class AuditRecord:
 
 _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
 _get_fields = attrgetter(*_FIELDS)
-_INPUT_HASH = _FIELDS.index("input_hash")
-_OUTPUT_HASH = _FIELDS.index("output_hash")
-_CONTENT = _FIELDS.index("content")
 
 
-def _record_builder() -> Callable[[Sequence[Any]], AuditRecord]:
-    """``record_of``, generated once: one slot store per field, unrolled.
+class _Unfrozen(AuditRecord):
+    """``AuditRecord``'s layout with plain attribute stores: ``record_of`` fills one, then
+    makes it an ``AuditRecord`` (same slots, so ``__class__`` may change)."""
 
-    A frozen dataclass's ``__init__`` sets each of the 28 fields through
-    ``object.__setattr__``; storing straight into the slots costs half as much, and the
-    call path builds one record per call. (``dataclasses`` generates ``__init__`` the same
-    way.)
-    """
-    env: dict[str, Any] = {"_new": object.__new__, "_cls": AuditRecord}
-    lines = [
+    __slots__ = ()
+    # Both, so that the type's setattr slot is object's own (stores then go straight in).
+    __setattr__ = object.__setattr__
+    __delattr__ = object.__delattr__
+
+
+def _generated(name: str, lines: list[str]) -> Any:
+    """A function from fixed text built from the field names (nothing else goes in)."""
+    env: dict[str, Any] = {"_new": object.__new__, "_Unfrozen": _Unfrozen, "_cls": AuditRecord}
+    exec("\n".join(lines), env)
+    return env[name]
+
+
+if _FIELDS[-3:] != ("input_hash", "output_hash", "content"):  # _with_hashes relies on it
+    raise ImportError("AuditRecord must end with input_hash, output_hash, content")
+
+_N = len(_FIELDS)
+_KEPT = _FIELDS[:-3]  # complete() replaces the last three: input_hash, output_hash, content
+
+record_of: Callable[[Sequence[Any]], AuditRecord] = _generated(
+    "record_of",
+    [
         "def record_of(values):",
-        f"    if len(values) != {len(_FIELDS)}:",
-        f"        raise TypeError('record_of needs {len(_FIELDS)} values, got %d' % len(values))",
-        "    r = _new(_cls)",
-    ]
-    for i, name in enumerate(_FIELDS):
-        env[f"_set_{name}"] = AuditRecord.__dict__[name].__set__
-        lines.append(f"    _set_{name}(r, values[{i}])")
-    lines.append("    return r")
-    exec("\n".join(lines), env)  # fixed text, built from the field names
-    fn: Callable[[Sequence[Any]], AuditRecord] = env["record_of"]
-    return fn
-
-
-record_of = _record_builder()
+        f"    if len(values) != {_N}:",
+        f"        raise TypeError('record_of needs {_N} values, got %d' % len(values))",
+        "    r = _new(_Unfrozen)",
+        f"    {', '.join(f'r.{f}' for f in _FIELDS)}, = values",
+        "    r.__class__ = _cls",
+        "    return r",
+    ],
+)
 """An ``AuditRecord`` from every field's value in declaration order (``AuditRecord``'s
 ``__init__`` without its per-field cost). The values must be what the fields hold: no default
-is applied, nothing is converted."""
+is applied, nothing is converted.
 
+A frozen dataclass's ``__init__`` sets each field through ``object.__setattr__``, a call per
+field; this fills an unfrozen twin with plain slot stores, then gives it its class."""
+
+_Hash = str | None
+_with_hashes: Callable[[AuditRecord, _Hash, _Hash, _Hash], AuditRecord] = _generated(
+    "with_hashes",
+    [
+        "def with_hashes(s, input_hash, output_hash, content):",
+        "    r = _new(_Unfrozen)",
+        f"    {', '.join(f'r.{f}' for f in _KEPT)} = {', '.join(f's.{f}' for f in _KEPT)}",
+        "    r.input_hash, r.output_hash, r.content = input_hash, output_hash, content",
+        "    r.__class__ = _cls",
+        "    return r",
+    ],
+)
+"""A copy of the record with its content hashes and content replaced."""
 
 # json.dumps(obj, sort_keys=True[, ensure_ascii=False]) without a new encoder per call.
 _canonical = json.JSONEncoder(sort_keys=True).encode
 _canonical_unicode = json.JSONEncoder(sort_keys=True, ensure_ascii=False).encode
 
+# ``model_dump_json(exclude_none=True)``'s bytes without the str round trip: the same
+# serializer call with the same arguments (``by_alias`` as this pydantic's default).
+_MODEL_DUMP_JSON = BaseModel.model_dump_json
+_BY_ALIAS = inspect.signature(_MODEL_DUMP_JSON).parameters["by_alias"].default
 
-def _dump(obj: Any) -> str | None:
+
+def _request_json(obj: Any) -> bytes | None:
+    """UTF-8 JSON of the request, as the input hash has always covered it: pydantic's
+    ``model_dump_json(exclude_none=True)``, else ``json.dumps(sort_keys=True, default=str)``."""
     if obj is None:
         return None
+    cls = type(obj)
+    if getattr(cls, "model_dump_json", None) is _MODEL_DUMP_JSON:
+        data: bytes = cls.__pydantic_serializer__.to_json(
+            obj, exclude_none=True, by_alias=_BY_ALIAS
+        )
+        return data
     dump = getattr(obj, "model_dump_json", None)
     if dump is not None:
-        return str(dump(exclude_none=True))
-    return json.dumps(obj, sort_keys=True, default=str)
+        return str(dump(exclude_none=True)).encode("utf-8")
+    return json.dumps(obj, sort_keys=True, default=str).encode("utf-8")
 
 
-def _digest(text: str, key: bytes | None) -> str:
-    data = text.encode("utf-8")
+def _digest(data: bytes, key: bytes | None) -> str:
     if key:
-        return "hmac-sha256:" + hmac.new(key, data, hashlib.sha256).hexdigest()
+        return "hmac-sha256:" + hmac.digest(key, data, "sha256").hex()
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -170,6 +209,18 @@ def _content_of_response(response: Any) -> Any:
     return out
 
 
+def _response_json(response: Any) -> str | None:
+    """``_canonical(_content_of_response(response))``, spelled out for a plain text answer
+    (the encoder's setup costs more than encoding a short answer)."""
+    if response is None:
+        return None
+    text = getattr(response, "text", None)
+    if type(text) is str and not (getattr(response, "tool_calls", ()) or ()):
+        return '{"text": ' + _encode_ascii(text) + "}"
+    content = _content_of_response(response)
+    return None if content is None else _canonical(content)
+
+
 def complete(
     record: AuditRecord,
     request: Any,
@@ -183,19 +234,19 @@ def complete(
     Runs on the writer thread: canonical JSON and SHA-256 cost tens of microseconds for a
     large prompt, which the call path should not pay.
     """
-    req_text = _dump(request)
-    resp_content = _content_of_response(response)
-    if req_text is None and resp_content is None:
+    req_json = _request_json(request)
+    resp_json = _response_json(response)
+    if req_json is None and resp_json is None:
         return record
-    values = list(_get_fields(record))
-    if req_text is not None:
-        values[_INPUT_HASH] = _digest(req_text, hash_key)
-    if resp_content is not None:
-        values[_OUTPUT_HASH] = _digest(_canonical(resp_content), hash_key)
+    input_hash = record.input_hash if req_json is None else _digest(req_json, hash_key)
+    output_hash = (
+        record.output_hash if resp_json is None else _digest(resp_json.encode("utf-8"), hash_key)
+    )
+    content = record.content
     if capture_content:
         payload = {
             "input": _content_of_request(request) if request is not None else None,
-            "output": resp_content,
+            "output": _content_of_response(response),
         }
-        values[_CONTENT] = _canonical_unicode(payload)
-    return record_of(values)
+        content = _canonical_unicode(payload)
+    return _with_hashes(record, input_hash, output_hash, content)

@@ -107,8 +107,10 @@ class AuditLog:
 
     def _fresh_state(self) -> None:
         self._pending: deque[_Entry] = deque()
-        # A plain lock: the call path takes it once per record, uncontended.
-        self._cond = threading.Condition(threading.Lock())
+        # A plain lock: the call path takes it once per record, uncontended (directly, not
+        # through the condition's Python-level ``__enter__``).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._wake = threading.Event()
         self._accepted = 0
         self._processed = 0
@@ -130,7 +132,7 @@ class AuditLog:
         ``capture_content`` is true.
         """
         entry = (record, request, response, capture_content)
-        with self._cond:
+        with self._lock:
             full = self._closed or len(self._pending) >= self._maxsize
             if full and self._full_wait and not self._closed:
                 self._cond.wait_for(self._room_or_closed, self._full_wait)
