@@ -190,10 +190,6 @@ class Limiter:
         self._key_multi = len(plain) > 1  # attrgetter of several names answers a tuple
         self._key_tags = tuple(a[5:] for a in attrs if a.startswith("tags."))
         self._keys_memo: dict[tuple[Any, ...], tuple[str, ...]] = {}
-        # Limits keyed by nothing (``("global",)``) have one counter each, whoever calls.
-        self._fixed_keys: tuple[str, ...] | None = (
-            tuple(lim.name for lim in limits) if not any(lim._parts for lim in limits) else None
-        )
         self._lease_prefix = f"{os.getpid()}-{id(self):x}-"
         self._lease_seq = itertools.count()
 
@@ -250,9 +246,6 @@ class Limiter:
     ) -> tuple[str, ...]:
         """Every limit's counter key for this call, remembered per distinct set of key
         values (a handful of tenants and users make most calls; quoting is the dear part)."""
-        fixed = self._fixed_keys
-        if fixed is not None:
-            return fixed
         values: list[Any] = [endpoint, model]
         getter = self._key_fields
         if getter is not None:

@@ -180,15 +180,19 @@ def _check(item: AdmitItem, st: State | None, now: float, lease_id: str) -> tupl
     return DENY, min(live) - now
 
 
-def _apply(item: AdmitItem, st: State, now: float, lease_id: str) -> float | str:
+def _apply(
+    item: AdmitItem, st: State | None, now: float, lease_id: str
+) -> tuple[State, float | str]:
     algo = item.algo
+    if st is None:
+        st = State()
     if algo == ALGO_GCRA:
         level = st.a - (now - st.b) * item.amount / item.period
         st.a = (level if level > 0.0 else 0.0) + item.cost
         st.b = now
         st.c += item.cost
         st.expires = now + st.a * item.period / item.amount
-        return 0.0
+        return st, 0.0
     if algo == ALGO_WINDOW:
         if item.period == WINDOW_DAY:
             wid = math.floor(now / 86400.0)
@@ -199,7 +203,7 @@ def _apply(item: AdmitItem, st: State, now: float, lease_id: str) -> float | str
             st.a, st.b, st.c = wid, 0.0, 0.0
         st.c += item.cost
         st.expires = end
-        return wid
+        return st, wid
     leases = st.leases
     if leases is None:
         leases = st.leases = {}
@@ -210,7 +214,7 @@ def _apply(item: AdmitItem, st: State, now: float, lease_id: str) -> float | str
     leases[lease_id] = expiry
     if expiry > st.expires:
         st.expires = expiry
-    return lease_id
+    return st, lease_id
 
 
 def admit_all(
@@ -221,24 +225,17 @@ def admit_all(
 ) -> Outcome:
     """All items admit or none does; the first refusal (in limit order) is reported."""
     longest = 0.0
-    found: list[State | None] = []
     for i, item in enumerate(items):
-        st = states.get(item.key)
-        status, seconds = _check(item, st, now, lease_id)
+        status, seconds = _check(item, states.get(item.key), now, lease_id)
         if status != OK:
             return Outcome(status, seconds, i, [], now)
         if seconds > longest:
             longest = seconds
-        found.append(st)
-    # Applying changes records in place, so a record found while checking is the one to apply
-    # to; only a missing one is looked up again (an earlier item may share its key).
     tokens: list[float | str] = []
-    for item, st in zip(items, found, strict=True):
-        if st is None:
-            st = states.get(item.key)
-            if st is None:
-                st = states[item.key] = State()
-        tokens.append(_apply(item, st, now, lease_id))
+    for item in items:
+        st, token = _apply(item, states.get(item.key), now, lease_id)
+        states[item.key] = st
+        tokens.append(token)
     return Outcome(OK, longest, -1, tokens, now)
 
 
