@@ -25,6 +25,7 @@ __all__ = [
     "normalize",
     "normalize_phrase",
     "original_span",
+    "two_gap_chars",
 ]
 
 _ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u200e\u200f")
@@ -306,16 +307,17 @@ def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int,
     return [(s, e, " ") for s, e in sorted(found)]
 
 
-def _two_gap_chars(ascii_bytes: bytes) -> bool:
+def two_gap_chars(text: str) -> bool:
     """Whether the text may have a run of two whitespace characters (a wide gap needs one):
-    two spaces, or any of the other gap characters."""
+    two spaces, or any of the other gap characters. Searched in the ``str`` (every needle is
+    ASCII, so the answer is the ASCII bytes' one): ``bytes.__contains__`` costs more."""
     return (
-        b"  " in ascii_bytes
-        or b"\n" in ascii_bytes
-        or b"\t" in ascii_bytes
-        or b"\r" in ascii_bytes
-        or b"\x0b" in ascii_bytes
-        or b"\x0c" in ascii_bytes
+        "  " in text
+        or "\n" in text
+        or "\t" in text
+        or "\r" in text
+        or "\x0b" in text
+        or "\x0c" in text
     )
 
 
@@ -357,7 +359,7 @@ def detector_view(
         else:
             for start, end in runs if runs is not None else _non_ascii_runs(text, ascii_bytes):
                 edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
-    gaps = _wide_gaps(text, number_runs) if number_runs and _two_gap_chars(ascii_bytes) else []
+    gaps = _wide_gaps(text, number_runs) if number_runs and two_gap_chars(text) else []
     if gaps:
         edits = sorted(edits + gaps) if edits else gaps
     return _from_edits(text, edits) if edits else None

@@ -334,24 +334,48 @@ PII_FINDERS: dict[str, Callable[[Prepared], Iterable[Hit]]] = {
 one pass (:func:`_numbers`), filtered afterwards."""
 
 _NUMBER_ENTITIES = frozenset({"phone", "payment_card", "us_ssn", "ip_address"})
+_NUMBER_HINT = re.compile(rb"0(?:,{1,3}0|0{6})")  # a literal first: a fast scan
+"""What every number :func:`_numbers` can report has in the digit shape: a separator between
+two digits (dotted addresses, grouped cards and phones) or seven digits in a row. Runs of up
+to six bare digits (order numbers, years, counts) are skipped there; this one search proves
+a text has nothing else before its runs are listed (which costs a regex match per digit)."""
+
+
+def _colon_pair(text: str) -> bool:
+    """Whether two colons are at most five characters apart: every IPv6 trigger (``::`` or
+    ``:`` + one to four hex digits + ``:``) has such a pair. Prose has colons, rarely pairs."""
+    i = text.find(":")
+    while i >= 0:
+        j = text.find(":", i + 1)
+        if 0 <= j <= i + 5:
+            return True
+        i = j
+    return False
 
 
 def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
     # each finder runs only when the character its shapes need is there: an "@" for an
     # address, a digit for an IBAN ("AA00"), a wallet ("0x", "1", "3", "bc1") or a number,
     # two colons for an IPv6 address
+    # (ASCII needles are looked for in the str: the same answer as in the ASCII bytes, and
+    # ``bytes.__contains__`` first tries the needle as an integer, at the cost of an error)
     hits: list[Hit] = []
-    ascii = p.ascii
+    text = p.text
     digits = p.has_digit
-    if "email" in entities and b"@" in ascii:
+    if "email" in entities and "@" in text:
         hits.extend(_emails(p))
     if digits and "iban" in entities:
         hits.extend(_ibans(p))
-    if "ip_address" in entities and (colon := ascii.find(b":")) >= 0 and b":" in ascii[colon + 1 :]:
+    if "ip_address" in entities and _colon_pair(text):
         hits.extend(_ipv6(p))
     if digits and "crypto_wallet" in entities:
         hits.extend(_wallets(p))
-    if digits and not entities.isdisjoint(_NUMBER_ENTITIES) and p.number_runs(4):
+    if (
+        digits
+        and not entities.isdisjoint(_NUMBER_ENTITIES)
+        and _NUMBER_HINT.search(p.digit_shape) is not None
+        and p.number_runs(4)
+    ):
         taken = [(h.start, h.end) for h in hits if h.detector in ("iban", "crypto_wallet")]
         hits.extend(h for h in _numbers(p, taken) if h.detector in entities)
     return hits

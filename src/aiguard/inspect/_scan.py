@@ -83,7 +83,9 @@ class Prepared:
 
     @property
     def has_digit(self) -> bool:
-        return b"0" in self.digit_shape
+        # ``find``, not ``in``: ``bytes.__contains__`` first tries the needle as an integer
+        # and formats (then discards) a TypeError, which costs more than the search itself
+        return self.digit_shape.find(b"0") >= 0
 
     def number_runs(self, min_digits: int) -> list[tuple[int, int]]:
         """Spans of digits joined by up to three separators, with at least ``min_digits``
@@ -91,7 +93,7 @@ class Prepared:
         if min_digits <= 4 and self._runs4 is not None:
             return self._runs4
         shape = self.digit_shape
-        if b"0" not in shape or (min_digits > 4 and shape.count(b"0") < min_digits):
+        if shape.find(b"0") < 0 or (min_digits > 4 and shape.count(b"0") < min_digits):
             return []
         if min_digits <= 4:
             self._runs4 = [m.span() for m in _NUMBER_RUN.finditer(shape)]

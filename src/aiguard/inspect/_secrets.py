@@ -33,8 +33,10 @@ _KEY_SHAPES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(r"eyJ[A-Za-z0-9_\-]{8,}\.eyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"),
     ),
 )
-_PREFIXES = (b"sk-", b"AIza", b"AKIA", b"ASIA", b"ABIA", b"ACCA", b"AROA", b"AIDA", b"gh",
-             b"github_pat_", b"xox", b"sk_", b"rk_", b"eyJ")  # fmt: skip
+_PREFIXES = ("sk-", "AIza", "AKIA", "ASIA", "ABIA", "ACCA", "AROA", "AIDA", "gh",
+             "github_pat_", "xox", "sk_", "rk_", "eyJ")  # fmt: skip
+"""Looked for in the text (``str``): for ASCII needles the same answer as in the ASCII bytes,
+without ``bytes.__contains__``'s costly first try of the needle as an integer."""
 
 _PEM = re.compile(
     r"-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----"
@@ -94,7 +96,7 @@ def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
     hits: list[Hit] = []
     runs = p.long_tokens()
     for rs, re_ in runs:
-        chunk = p.ascii[rs:re_]
+        chunk = text[rs:re_]
         found_shape = False
         if any(pre in chunk for pre in _PREFIXES):
             for kind, rx in _KEY_SHAPES:
@@ -112,10 +114,10 @@ def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
                 hits.append(
                     Hit(m.start(), m.end(), "secrets.high_entropy", "SECRET", "high_entropy", 40)
                 )
-    if "private_key" in kinds and b"-----BEGIN" in p.ascii:
+    if "private_key" in kinds and "-----BEGIN" in text:
         for m in _PEM.finditer(text):
             hits.append(Hit(m.start(), m.end(), "secrets.private_key", "SECRET", "private_key", 95))
-    if "credential_assignment" in kinds and (b"=" in p.ascii or b":" in p.ascii):
+    if "credential_assignment" in kinds and ("=" in text or ":" in text):
         hits.extend(_assignments(p))
     return hits
 
@@ -129,19 +131,22 @@ def _assignments(p: Prepared) -> Iterable[Hit]:
     """``password=...``-style assignments. Operators are rarer than the keywords' letters,
     so the scan finds each ``=``/``:`` (a one-byte ``find``) and looks for a keyword in the
     few bytes before it; only those places are matched."""
-    text, low = p.text, p.lower
+    text, raw = p.text, p.ascii
     ops = p.positions(b"=")
     ops += p.positions(b":")
     # the keywords that occur at all in the bytes before some operator: most texts have none
+    # (only those few bytes are lower-cased; ``find``, as ``bytes.__contains__`` first tries
+    # the needle as an integer, at the cost of an error)
     reach = _OPERATOR_REACH
     hay = (
-        b"\n".join([low[max(0, op - reach) : op] for op in ops])
-        if len(ops) * reach < len(low)
-        else low
+        b"\n".join([raw[max(0, op - reach) : op] for op in ops]).lower()
+        if len(ops) * reach < len(raw)
+        else p.lower
     )
-    keywords = [kw for kw in _ASSIGN_TAILS if kw in hay]
+    keywords = [kw for kw in _ASSIGN_TAILS if hay.find(kw) >= 0]
     if not keywords:
         return
+    low = p.lower
     if len(ops) > _MAX_OPERATORS:  # an odd text (a table, minified code): scan by keyword
         starts = [i for kw in keywords for i in _all(low, kw)]
     else:

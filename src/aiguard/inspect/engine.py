@@ -28,11 +28,12 @@ from ._normalize import (
     folds_into_words,
     normalize,
     original_span,
+    two_gap_chars,
 )
 from ._pii import find_pii
 from ._scan import Prepared
 from ._secrets import find_secrets
-from ._terms import word_set
+from ._terms import ascii_words, word_set
 from .findings import Finding, FlowDirection, Hit
 from .spec import PII_ENTITIES, ModerationSpec
 
@@ -275,12 +276,14 @@ class ContentInspector:
             # the detectors read a folded view when the text has anything to fold (full-width
             # or look-alike characters, zero-width ones, combining marks, spread-out numbers)
             runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases need them
-            numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
-            view = (
-                detector_view(text, prep.ascii, numbers, runs)
-                if numbers or not prep.is_ascii
-                else None  # ASCII without a number: nothing to fold
-            )
+            if prep.is_ascii:
+                # only a wide gap between a number's groups folds in ASCII, and every one has
+                # two whitespace characters in a row: most texts need no number runs here
+                numbers = prep.number_runs(4) if plan.pii and two_gap_chars(text) else []
+                view = detector_view(text, prep.ascii, numbers, runs) if numbers else None
+            else:
+                numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
+                view = detector_view(text, prep.ascii, numbers, runs)
             scan = prep if view is None else Prepared(view.text)
             found: list[tuple[Hit, Rule]] = []
             if plan.pii:
@@ -307,8 +310,8 @@ class ContentInspector:
         words: list[bytes] | None = None
         if plan.needs_normalized:
             if prep.is_ascii or not folds_into_words(text, prep.ascii, prep.non_ascii_runs):
-                # folding cannot change the words: the scan's lower-cased bytes have them
-                words = word_set(prep.lower)
+                # folding cannot change the words: the scan's ASCII bytes have them
+                words = ascii_words(prep.ascii)
             else:
                 norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 words = word_set(norm.text)
