@@ -223,12 +223,17 @@ def test_a_batch_of_any_size_is_written_whole_and_in_order(tmp_path: Path, n: in
     assert list(store.records()) == records
 
 
-def test_a_batch_that_fails_leaves_nothing_behind(tmp_path: Path) -> None:
+@pytest.mark.parametrize("n", [5, 40])
+def test_a_batch_that_fails_leaves_nothing_behind(tmp_path: Path, n: int) -> None:
     store = SQLiteAuditStore(tmp_path / "a.db")
     good = AuditRecord(time=1e9, operation="chat", outcome="ok")
     bad = AuditRecord(time=1e9, operation="chat", outcome="ok", model=object())  # type: ignore[arg-type]
-    with pytest.raises(Exception):  # noqa: B017 - whatever sqlite3 raises for an odd type
-        store.write([good] * 40 + [bad])
-    assert store.count() == 0
+    late = AuditRecord(time=None, operation="chat", outcome="ok")  # type: ignore[arg-type]
+    for wrong in (bad, late):  # a value sqlite3 cannot bind; a constraint SQLite enforces
+        with pytest.raises(Exception):  # noqa: B017 - whatever sqlite3 raises for it
+            store.write([good] * n + [wrong])
+        assert store.count() == 0
     store.write([good])
+    assert store.count() == 1
+    store.write([])
     assert store.count() == 1

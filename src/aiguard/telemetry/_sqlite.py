@@ -98,15 +98,21 @@ class SQLiteAuditStore:
 
     # ------------------------------------------------------------------ sink
     def write(self, records: Sequence[AuditRecord]) -> None:
+        """Insert the records in one transaction: all of them or (on error) none."""
         params: list[Any] = []
         for r in records:
             params += _to_row(r)
+        if not params:
+            return
+        # Several rows per statement: executing a statement costs more than a row.
+        width = _ROWS_PER_INSERT * _NCOL
         with self._lock:
             db = self._db
+            if len(params) <= width:  # one statement: atomic without BEGIN and COMMIT
+                db.execute(_insert_sql(len(records)), params)
+                return
             db.execute("BEGIN IMMEDIATE")
             try:
-                # Several rows per statement: a statement's execution costs more than a row.
-                width = _ROWS_PER_INSERT * _NCOL
                 for start in range(0, len(params), width):
                     chunk = params[start : start + width]
                     db.execute(_insert_sql(len(chunk) // _NCOL), chunk)
