@@ -37,6 +37,12 @@ CREATE TABLE IF NOT EXISTS aiguard_leases (
 ) WITHOUT ROWID;
 """
 _SWEEP_EVERY = 1000
+
+
+def _is_wal(conn: sqlite3.Connection) -> bool:
+    return str(conn.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal"
+
+
 _UNAVAILABLE = ("locked", "busy", "unable to open", "readonly", "disk I/O", "full")
 """Operational errors that say the file cannot be used right now, not that it is damaged."""
 
@@ -86,7 +92,15 @@ class SQLiteStore:
                 self.path, timeout=self._timeout, isolation_level=None, check_same_thread=False
             )
             try:
-                conn.execute("PRAGMA journal_mode=WAL")
+                # Switching the journal mode needs the database to itself: only the first
+                # connection to a new file does it (WAL persists), so threads and processes
+                # opening an existing store never wait on one another here.
+                if not _is_wal(conn):
+                    try:
+                        conn.execute("PRAGMA journal_mode=WAL")
+                    except sqlite3.OperationalError:
+                        if not _is_wal(conn):  # else another connection switched it first
+                            raise
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.executescript(_SCHEMA)
                 conn.execute(
