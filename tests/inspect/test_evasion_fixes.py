@@ -62,6 +62,15 @@ def wide(t: str) -> str:
     return t.replace(" ", " \n\t  ")
 
 
+def double_spaced(t: str) -> str:
+    """Two spaces between groups: still inside one run of digits, unlike ``wide``."""
+    return t.replace(" ", "  ")
+
+
+def triple_spaced(t: str) -> str:
+    return t.replace(" ", "   ")
+
+
 CASES = [
     (EMAIL, zero_width, "pii.email"),
     (EMAIL, fullwidth, "pii.email"),
@@ -70,6 +79,10 @@ CASES = [
     (CARD, zero_width, "pii.payment_card"),
     (CARD, fullwidth, "pii.payment_card"),
     (CARD, wide, "pii.payment_card"),
+    (CARD, double_spaced, "pii.payment_card"),
+    (CARD, triple_spaced, "pii.payment_card"),
+    (PHONE, double_spaced, "pii.phone"),
+    ("123 45 6789", double_spaced, "pii.us_ssn"),
     (PHONE, fullwidth, "pii.phone"),
     (PHONE, wide, "pii.phone"),
     (IBAN, zero_width, "pii.iban"),
@@ -155,9 +168,16 @@ def test_clean_text_builds_no_view() -> None:
         "plain ascii, 4111 and 2023-10-01\n  indented",
         "curly ’quotes’ and — dashes “here”",
         "a\n\n12 apples",
-        "Totals:  2021  2022\n  x  1234  y",
+        "Totals:  2021\n  x  1234  y",  # wide gaps, but none between a number's groups
     ):
         assert _view(text) is None
+
+
+def test_double_spaced_number_is_one_view() -> None:
+    """Two or three spaces keep the groups in one run of digits; they still fold to one."""
+    view = _view("card 4111  1111   1111  1111 ok")
+    assert view is not None
+    assert view.text == "card 4111 1111 1111 1111 ok"
 
 
 def test_view_maps_back_to_the_original() -> None:

@@ -278,6 +278,19 @@ def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int,
     n = len(text)
     found: set[tuple[int, int]] = set()
     for run_start, run_end in number_runs:
+        # inside: a run joins digits over up to three separators, so gaps of two or three
+        # whitespace characters (``4111  1111``) are within it
+        pos = run_start
+        while pos < run_end:
+            if text[pos] not in _GAP_CHARS:
+                pos += 1
+                continue
+            j = pos
+            while j < run_end and text[j] in _GAP_CHARS:
+                j += 1
+            if j - pos >= 2 and (text[pos - 1].isdigit() or text[j].isdigit()):
+                found.add((pos, j))
+            pos = j
         pos = run_end  # forwards: gap, group, gap, group...
         while pos < n and text[pos] in _GAP_CHARS:
             j = pos
