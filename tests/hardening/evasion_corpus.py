@@ -69,6 +69,10 @@ def _wide_spaces(t: str) -> str:
     return t.replace(" ", " \n\t  ")
 
 
+def _double_spaces(t: str) -> str:
+    return t.replace(" ", "  ")
+
+
 def _fullwidth(t: str) -> str:
     return "".join(_FULLWIDTH.get(c, c) for c in t)
 
@@ -95,6 +99,7 @@ TECHNIQUES: dict[str, Callable[[str], str]] = {
     "combining marks": _combining,
     "letter spacing": _spaced,
     "wide spacing": _wide_spaces,
+    "double spacing": _double_spaces,
     "leetspeak": lambda t: t.translate(_LEET),
     "spelled-out digits": _spelled,
     "[at]/[dot]": _obfuscated_email,
