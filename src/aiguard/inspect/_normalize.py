@@ -264,6 +264,7 @@ def _detect_run(run: str) -> tuple[tuple[int, str], ...]:
 
 
 _GAP_CHARS = frozenset(" \t\n\r\x0b\x0c")
+_INNER_GAP = re.compile("[ \t\n\r\x0b\x0c]{2,}")
 
 
 def _is_group(c: str) -> bool:
@@ -279,18 +280,8 @@ def _wide_gaps(text: str, number_runs: list[tuple[int, int]]) -> list[tuple[int,
     found: set[tuple[int, int]] = set()
     for run_start, run_end in number_runs:
         # inside: a run joins digits over up to three separators, so gaps of two or three
-        # whitespace characters (``4111  1111``) are within it
-        pos = run_start
-        while pos < run_end:
-            if text[pos] not in _GAP_CHARS:
-                pos += 1
-                continue
-            j = pos
-            while j < run_end and text[j] in _GAP_CHARS:
-                j += 1
-            if j - pos >= 2 and (text[pos - 1].isdigit() or text[j].isdigit()):
-                found.add((pos, j))
-            pos = j
+        # whitespace characters (``4111  1111``) are within it, each next to a digit
+        found.update(m.span() for m in _INNER_GAP.finditer(text, run_start, run_end))
         pos = run_end  # forwards: gap, group, gap, group...
         while pos < n and text[pos] in _GAP_CHARS:
             j = pos
@@ -355,10 +346,11 @@ def detector_view(
     ascii_bytes: bytes,
     number_runs: list[tuple[int, int]],
     runs: list[tuple[int, int]] | None = None,
+    gaps: bool | None = None,
 ) -> Normalized | None:
     """The detectors' view of ``text``, or ``None`` when it reads the same as the text.
-    ``number_runs`` are its runs of four or more digits, ``runs`` its non-ASCII runs when
-    already known (:func:`non_ascii_runs`)."""
+    ``number_runs`` are its runs of four or more digits, ``runs`` its non-ASCII runs and
+    ``gaps`` the answer of :func:`two_gap_chars` when the caller already has them."""
     edits: list[tuple[int, int, str]] = []
     if not text.isascii():
         if runs is None and ascii_bytes.count(b"?") <= _FEW:
@@ -372,9 +364,11 @@ def detector_view(
         else:
             for start, end in runs if runs is not None else _non_ascii_runs(text, ascii_bytes):
                 edits.extend((start + i, start + i + 1, f) for i, f in _detect_run(text[start:end]))
-    gaps = _wide_gaps(text, number_runs) if number_runs and two_gap_chars(text) else []
-    if gaps:
-        edits = sorted(edits + gaps) if edits else gaps
+    if gaps is None:
+        gaps = bool(number_runs) and two_gap_chars(text)
+    folded = _wide_gaps(text, number_runs) if number_runs and gaps else []
+    if folded:
+        edits = sorted(edits + folded) if edits else folded
     return _from_edits(text, edits) if edits else None
 
 

@@ -280,7 +280,9 @@ class ContentInspector:
                 # only a wide gap between a number's groups folds in ASCII, and every one has
                 # two whitespace characters in a row: most texts need no number runs here
                 numbers = prep.number_runs(4) if plan.pii and two_gap_chars(text) else []
-                view = detector_view(text, prep.ascii, numbers, runs) if numbers else None
+                view = (
+                    detector_view(text, prep.ascii, numbers, runs, gaps=True) if numbers else None
+                )
             else:
                 numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
                 view = detector_view(text, prep.ascii, numbers, runs)

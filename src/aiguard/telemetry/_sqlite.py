@@ -15,6 +15,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from operator import attrgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -227,26 +228,21 @@ def _violations_json(v: Sequence[Violation]) -> str:
     return json.dumps([list(x) for x in v])
 
 
-def _row_builder() -> Callable[[AuditRecord], list[Any]]:
-    """``_to_row``, generated once from the column names: one expression per column."""
-    items = []
-    for c in _COLUMNS:
-        if c == "violations":
-            items.append("_violations_json(r.violations) if r.violations else _NULL")
-        elif c in ("cache_hit", "stream"):
-            items.append(f"1 if r.{c} else 0")
-        else:
-            items.append(f"_NULL if r.{c} is None else r.{c}")
-    text = "def _to_row(r):\n    return [\n" + "".join(f"        {x},\n" for x in items) + "    ]"
-    env: dict[str, Any] = {"_NULL": _NULL, "_violations_json": _violations_json}
-    exec(text, env)  # fixed text, built from the column names
-    fn: Callable[[AuditRecord], list[Any]] = env["_to_row"]
-    return fn
+_row_values = attrgetter(*_COLUMNS)
+_VIOLATIONS = _COLUMNS.index("violations")
+_CACHE_HIT = _COLUMNS.index("cache_hit")
+_STREAM = _COLUMNS.index("stream")
 
 
-_to_row = _row_builder()
-"""The record's columns in ``_COLUMNS`` order, read straight from its slots, ready to bind:
-NULL as NaN, booleans as integers, violations as JSON."""
+def _to_row(r: AuditRecord) -> list[Any]:
+    """The record's columns in ``_COLUMNS`` order, read straight from its slots, ready to bind:
+    NULL as NaN, booleans as integers, violations as JSON."""
+    row = [_NULL if v is None else v for v in _row_values(r)]
+    v = r.violations
+    row[_VIOLATIONS] = _violations_json(v) if v else _NULL
+    row[_CACHE_HIT] = 1 if r.cache_hit else 0
+    row[_STREAM] = 1 if r.stream else 0
+    return row
 
 
 def _from_row(row: Sequence[Any]) -> AuditRecord:
