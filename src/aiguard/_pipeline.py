@@ -13,7 +13,7 @@ transport failures into ``aiguard.errors``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
 from typing import Any, TypeVar
 
 from ._call import Attempt, Call, Endpoint
@@ -108,6 +108,8 @@ class Pipeline:
                 raw = yield from self._attempts(call, embed=False)
                 self._check_tool_calls(call, raw)
                 result = s.inspector.inspect_output(call, raw)
+                if isinstance(result, Io):  # a moderator judges the answer
+                    result = yield result
                 usage = raw.usage
                 raw_events = None
             call.response = result
@@ -164,6 +166,8 @@ class Pipeline:
         inspector = self.stages.inspector
         if not call.stream:
             response = inspector.inspect_output(call, hit.response)
+            if isinstance(response, Io):
+                response = yield response
             if not response.cached or response.cost != 0.0:  # a store may have marked it
                 response = response.model_copy(update={"cached": True, "cost": 0.0})
             call.response = response
@@ -172,13 +176,9 @@ class Pipeline:
         seen = StreamAccumulator()
         filt = inspector.stream_filter(call)
         for ev in events:
-            for out in filt.feed(ev) if filt else (ev,):
-                seen.add(out)
-                yield Emit(out)
+            yield from _release(filt.feed(ev) if filt else (ev,), seen)
         if filt:
-            for out in filt.finish():
-                seen.add(out)
-                yield Emit(out)
+            yield from _release(filt.finish(), seen)
         response = seen.response(
             endpoint=hit.response.endpoint, provider=hit.response.provider
         ).model_copy(update={"cached": True, "cost": 0.0})
@@ -401,15 +401,10 @@ class Pipeline:
                         check_tool(call, ev.tool_call.name)
                     raw.add(ev)
                     events.append(ev)
-                    for out in filt.feed(ev) if filt else (ev,):
-                        seen.add(out)
-                        seen.emitted = True
-                        yield Emit(out)
+                    yield from _release(filt.feed(ev) if filt else (ev,), seen)
             decoder.close()
             if filt:
-                for out in filt.finish():
-                    seen.add(out)
-                    yield Emit(out)
+                yield from _release(filt.finish(), seen)
         except GeneratorExit:
             raise  # the driver closes what it opened; a closing generator cannot yield
         except BaseException:
@@ -430,6 +425,18 @@ def _httpx() -> Any:
     import httpx
 
     return httpx
+
+
+def _release(outs: Iterable[StreamEvent | Io], seen: StreamAccumulator) -> Flow[None]:
+    """Hand a stream filter's output to the caller in order; an ``Io`` among it (a
+    moderator's verdict) is performed before the events that follow it."""
+    for out in outs:
+        if isinstance(out, Io):
+            yield out
+            continue
+        seen.add(out)
+        seen.emitted = True
+        yield Emit(out)
 
 
 def _run_now(r: Io | None) -> None:

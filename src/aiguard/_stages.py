@@ -7,7 +7,7 @@ directly, or an ``Io`` effect when it has to reach a store or a remote service.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -40,18 +40,20 @@ class Authorizer(Protocol):
 
 
 class StreamFilter(Protocol):
-    """Output inspection of one stream: events in, the events safe to release out."""
+    """Output inspection of one stream: events in, the events safe to release out. An
+    ``Io`` among them (a moderator's verdict) is performed before the events after it."""
 
-    def feed(self, event: StreamEvent) -> list[StreamEvent]: ...
+    def feed(self, event: StreamEvent) -> Sequence[StreamEvent | Io]: ...
 
-    def finish(self) -> list[StreamEvent]: ...
+    def finish(self) -> Sequence[StreamEvent | Io]: ...
 
 
 class Inspector(Protocol):
     def inspect_input(self, call: Call) -> Io | None:
         """Check ``call.request``; may replace it with a redacted copy, or raise to block."""
 
-    def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse: ...
+    def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse | Io:
+        """The answer the caller sees, or an ``Io`` whose result it is (a moderator)."""
 
     def stream_filter(self, call: Call) -> StreamFilter | None: ...
 

@@ -1,11 +1,15 @@
-"""The pipeline's *inspect* stage: the engine applied to each call.
+"""The pipeline's *inspect* stage: the engine applied to each call, and the moderator runs
+that the client, guarded functions and the SDK transport share.
 
 Input: the request is inspected (and replaced by its redacted copy) before routing, so every
 later stage (cache keys, limits, audit) and the provider only ever see the redacted request; a
 configured :class:`Moderator` then judges the *redacted* text inside an ``Io`` effect, so the
 sync client runs it in a worker thread under the timeout and the async client awaits it.
 Output: answers and streams are inspected, then placeholders are restored from the call's
-:class:`Vault`, kept in ``call.notes["inspect"]``. Findings go to ``call.findings``.
+:class:`Vault`, kept in ``call.notes["inspect"]``; the moderator judges the answer (text and
+tool-call arguments, with restored values put back as placeholders) in another ``Io``. A
+stream's events pass an :class:`OutputGate` that holds what the moderator could still stop.
+Findings go to ``call.findings``.
 """
 
 from __future__ import annotations
@@ -13,9 +17,9 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeAlias, TypeVar
 
 from .._effects import Io
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
@@ -23,7 +27,7 @@ from ..errors import ContentBlockedError
 from ._actions import Vault
 from ._compile import CustomDetector
 from .engine import ContentInspector
-from .findings import Finding
+from .findings import Finding, FlowDirection
 from .moderator import ModerationVerdict, Moderator
 from .spec import ModerationSpec, ModeratorSettings
 from .stream import StreamInspector
@@ -31,10 +35,23 @@ from .stream import StreamInspector
 if TYPE_CHECKING:
     from .._call import Call
 
-__all__ = ["NOTES_KEY", "InspectionStage"]
+__all__ = [
+    "NOTES_KEY",
+    "InspectionStage",
+    "OutputGate",
+    "moderate_input",
+    "moderate_output",
+    "output_gate",
+    "response_texts",
+]
 
 NOTES_KEY = "inspect"
 _CACHE_SIZE = 32
+T = TypeVar("T")
+Segment: TypeAlias = tuple[int, int | None, str]
+"""Where one part of a moderated text starts, its message index and its location."""
+_WHOLE = {"input": "messages", "output": "response"}
+"""The location of a verdict that names no span."""
 
 
 @dataclass(slots=True)
@@ -92,21 +109,35 @@ class InspectionStage:
             call.request = self._inspect_embedding(inspector, request, state.vault, call)
         return self._moderation(call, inspector)
 
-    def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse:
+    def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse | Io:
+        """The answer after inspection, or, with a moderator for answers, the ``Io`` that
+        judges it and then returns it."""
         state = call.notes.get(NOTES_KEY)
         if not isinstance(state, _CallState):
             return response
         result = state.inspector.inspect_response(response, vault=state.vault)
         call.findings.extend(result.findings)
-        return result.response
+        io = moderate_output(
+            call.findings,
+            state.inspector,
+            response_texts(result.response),
+            state.vault,
+            fallback=self._moderator,
+            result=result.response,
+        )
+        return result.response if io is None else io
 
-    def stream_filter(self, call: Call) -> _EventFilter | None:
+    def stream_filter(self, call: Call) -> _EventFilter | _ModeratedEvents | None:
         state = call.notes.get(NOTES_KEY)
         if not isinstance(state, _CallState):
             return None
-        if not state.inspector.active("output") and not state.vault.restorable:
-            return None
-        return _EventFilter(state.inspector, state.vault, call.findings)
+        inner = None
+        if state.inspector.active("output") or state.vault.restorable:
+            inner = _EventFilter(state.inspector, state.vault, call.findings)
+        gate: OutputGate[StreamEvent] | None = output_gate(
+            call.findings, state.inspector, state.vault, fallback=self._moderator
+        )
+        return inner if gate is None else _ModeratedEvents(inner, gate)
 
     # ----------------------------------------------------------------------- internals
 
@@ -143,87 +174,198 @@ class InspectionStage:
         return request.model_copy(update={"inputs": tuple(inputs)})
 
     def _moderation(self, call: Call, inspector: ContentInspector) -> Io | None:
-        moderator = inspector.moderator or self._moderator
-        if moderator is None or not isinstance(call.request, ChatRequest):
-            return None
-        settings = inspector.spec.moderator or ModeratorSettings()
-        if settings.direction == "output":
-            return None
-        text, starts = moderation_text(call.request)
-        if not text.strip():
-            return None
-        action = settings.action or (
-            "block" if inspector.spec.default_action == "block" else "flag"
-        )
+        return moderate_input(call, inspector, fallback=self._moderator)
 
-        def sync() -> None:
+
+# --------------------------------------------------------------------------- the moderator
+
+
+@dataclass(frozen=True, slots=True)
+class _Judge:
+    """A moderator and how one call uses it in one direction."""
+
+    moderator: Moderator
+    settings: ModeratorSettings
+    action: str
+
+    @property
+    def can_stop(self) -> bool:
+        """Whether a verdict (or no verdict) could refuse the answer."""
+        return self.action == "block" or self.settings.fail_mode == "closed"
+
+    def io(
+        self,
+        findings: list[Any],
+        text: str,
+        starts: Sequence[Segment],
+        direction: FlowDirection,
+        result: Any = None,
+    ) -> Io:
+        """Judge ``text`` under the timeout (a worker thread for the sync drivers, ``wait_for``
+        for the async ones); merge the verdicts into ``findings``; return ``result``."""
+        moderator, settings, action = self.moderator, self.settings, self.action
+
+        def sync() -> Any:
             pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aiguard-mod")
             try:
                 verdicts = pool.submit(moderator.moderate, text).result(settings.timeout)
             except Exception as e:
-                _unavailable(call, settings, e)
-                return
+                _unavailable(findings, settings, e, direction)
+                return result
             finally:
                 pool.shutdown(wait=False, cancel_futures=True)
-            merge_verdicts(call.findings, verdicts, action, starts)
+            merge_verdicts(findings, verdicts, action, starts, direction)
+            return result
 
-        async def async_() -> None:
+        async def async_() -> Any:
             try:
                 verdicts = await asyncio.wait_for(moderator.amoderate(text), settings.timeout)
             except Exception as e:
-                _unavailable(call, settings, e)
-                return
-            merge_verdicts(call.findings, verdicts, action, starts)
+                _unavailable(findings, settings, e, direction)
+                return result
+            merge_verdicts(findings, verdicts, action, starts, direction)
+            return result
 
         return Io(sync=sync, async_=async_)
 
 
-def moderation_text(request: ChatRequest) -> tuple[str, list[tuple[int, int]]]:
-    """The (already redacted) message texts joined for a moderator, with where each starts."""
-    parts: list[str] = []
-    starts: list[tuple[int, int]] = []
+def _judge(
+    inspector: ContentInspector | None,
+    direction: FlowDirection,
+    fallback: Moderator | None = None,
+) -> _Judge | None:
+    if inspector is None or not inspector.enabled:
+        return None
+    moderator = inspector.moderator or fallback
+    if moderator is None:
+        return None
+    settings = inspector.spec.moderator or ModeratorSettings()
+    if settings.direction not in (direction, "both"):
+        return None
+    action = settings.action or ("block" if inspector.spec.default_action == "block" else "flag")
+    return _Judge(moderator, settings, action)
+
+
+def moderate_input(
+    call: Call, inspector: ContentInspector | None, *, fallback: Moderator | None = None
+) -> Io | None:
+    """The ``Io`` that has the moderator judge ``call.request`` (already redacted), or
+    ``None`` when no moderator judges prompts. Used by the client, guard and SDK flows."""
+    judge = _judge(inspector, "input", fallback)
+    if judge is None or not isinstance(call.request, ChatRequest):
+        return None
+    text, starts = moderation_text(call.request)
+    if not text.strip():
+        return None
+    return judge.io(call.findings, text, starts, "input")
+
+
+def moderate_output(
+    findings: list[Any],
+    inspector: ContentInspector | None,
+    texts: Iterable[tuple[str, str]],
+    vault: Vault,
+    *,
+    fallback: Moderator | None = None,
+    result: Any = None,
+) -> Io | None:
+    """The ``Io`` that has the moderator judge an answer's ``(location, text)`` pairs (as
+    the caller would see them; restored values go back to their placeholders first) and
+    then returns ``result``; ``None`` when no moderator judges answers."""
+    judge = _judge(inspector, "output", fallback)
+    if judge is None:
+        return None
+    text, starts = _joined((_unrestored(t, vault), None, where) for where, t in texts)
+    if not text.strip():
+        return None
+    return judge.io(findings, text, starts, "output", result)
+
+
+def response_texts(response: ChatResponse) -> list[tuple[str, str]]:
+    """An answer's text and tool-call arguments, each with its location."""
+    return [
+        ("text", response.text),
+        *(
+            (f"tool_calls[{k}].arguments", tc.function.arguments)
+            for k, tc in enumerate(response.tool_calls)
+        ),
+    ]
+
+
+def moderation_text(request: ChatRequest) -> tuple[str, list[Segment]]:
+    """The (already redacted) message texts and tool-call arguments joined for a moderator,
+    with where each starts."""
+    return _joined(
+        part
+        for i, m in enumerate(request.messages)
+        for part in (
+            (m.text, i, f"messages[{i}]"),
+            *(
+                (tc.function.arguments, i, f"messages[{i}].tool_calls[{k}].arguments")
+                for k, tc in enumerate(m.tool_calls or ())
+            ),
+        )
+    )
+
+
+def _joined(parts: Iterable[tuple[str, int | None, str]]) -> tuple[str, list[Segment]]:
+    texts: list[str] = []
+    starts: list[Segment] = []
     pos = 0
-    for i, m in enumerate(request.messages):
-        t = m.text
-        if not t:
+    for text, index, where in parts:
+        if not text:
             continue
-        starts.append((pos, i))
-        parts.append(t)
-        pos += len(t) + 2
-    return "\n\n".join(parts), starts
+        starts.append((pos, index, where))
+        texts.append(text)
+        pos += len(text) + 2
+    return "\n\n".join(texts), starts
+
+
+def _unrestored(text: str, vault: Vault) -> str:
+    """``text`` with every restorable original written as its placeholder again: what
+    inspection kept from the provider is kept from a remote moderator too."""
+    restorable = vault._restorable
+    if not restorable:
+        return text
+    pairs = sorted(((vault._originals[ph], ph) for ph in restorable), key=lambda p: -len(p[0]))
+    for original, ph in pairs:
+        text = text.replace(original, ph)
+    return text
 
 
 def merge_verdicts(
     findings: list[Any],
     verdicts: Sequence[ModerationVerdict],
     action: str,
-    starts: Sequence[tuple[int, int]],
+    starts: Sequence[Segment],
+    direction: FlowDirection = "input",
 ) -> None:
     """Flagged verdicts become findings; with ``block`` the first one refuses the call."""
     for v in verdicts:
         if not v.flagged:
             continue
-        index, start, end = None, v.start, v.end
+        index, where, start, end = None, _WHOLE[direction], v.start, v.end
         if start is not None:
-            for s, i in starts:
+            offset = None
+            for s, i, loc in starts:
                 if s <= start:
-                    index, offset = i, s
-            if index is not None:
+                    index, where, offset = i, loc, s
+            if offset is not None:
                 start -= offset
                 end = None if end is None else end - offset
         category = f"moderator.{v.category}"
         if action == "block":
             raise ContentBlockedError(
-                category, "input", message_index=index, start=start, end=end, detector="moderator"
+                category, direction, message_index=index, start=start, end=end, detector="moderator"
             )
         findings.append(
             Finding(
                 category=category,
                 action="flag",
-                direction="input",
+                direction=direction,
                 start=start or 0,
                 end=end or 0,
-                location="messages" if index is None else f"messages[{index}]",
+                location=where,
                 message_index=index,
                 detector="moderator",
                 score=v.score,
@@ -231,23 +373,87 @@ def merge_verdicts(
         )
 
 
-def _unavailable(call: Call, settings: ModeratorSettings, error: BaseException) -> None:
+def _unavailable(
+    findings: list[Any],
+    settings: ModeratorSettings,
+    error: BaseException,
+    direction: FlowDirection,
+) -> None:
     """Fail closed (block) or open (record and pass) when the moderator could not judge."""
     if settings.fail_mode == "closed":
-        raise ContentBlockedError("moderator.unavailable", "input", detector="moderator") from (
+        raise ContentBlockedError("moderator.unavailable", direction, detector="moderator") from (
             error if not isinstance(error, concurrent.futures.TimeoutError) else None
         )
-    call.findings.append(
+    findings.append(
         Finding(
             category="moderator.unavailable",
             action="flag",
-            direction="input",
+            direction=direction,
             start=0,
             end=0,
-            location="messages",
+            location=_WHOLE[direction],
             detector="moderator",
         )
     )
+
+
+class OutputGate(Generic[T]):
+    """A stream's released items (events, chunks, bytes) on their way to the caller while a
+    moderator could still refuse the answer, and its verdict at the stream's end.
+
+    ``stream: hold`` keeps every item until the verdict; ``stream: end`` keeps only the
+    latest one (and, once told, the items that close the stream), so the verdict comes
+    before the stream's last item (and before its final response) while the rest flows. A
+    moderator that cannot refuse (``flag`` with ``failMode: open``) holds nothing. ``end``
+    returns the verdict's ``Io`` followed by the items held back: the flows perform the one
+    and release the others in that order.
+    """
+
+    __slots__ = ("_findings", "_held", "_judge", "_keep", "_vault")
+
+    def __init__(self, judge: _Judge, findings: list[Any], vault: Vault) -> None:
+        self._judge = judge
+        self._findings = findings
+        self._vault = vault
+        self._held: list[T] = []
+        self._keep: Literal["all", "last", "none"] = (
+            "none" if not judge.can_stop else "all" if judge.settings.stream == "hold" else "last"
+        )
+
+    def release(self, items: Iterable[T], *, closing: bool = False) -> list[T]:
+        """What of ``items`` (and of what was held) may go to the caller now. ``closing``:
+        these items end the stream (a finish reason, usage), so they and all after them
+        wait for the verdict."""
+        if self._keep == "none":
+            return list(items)
+        if closing:
+            self._keep = "all"
+        self._held.extend(items)
+        if self._keep == "all" or len(self._held) < 2:
+            return []
+        out, self._held = self._held[:-1], self._held[-1:]
+        return out
+
+    def end(self, texts: Iterable[tuple[str, str]]) -> list[T | Io]:
+        """The stream ended: the ``Io`` judging ``texts`` (the ``(location, text)`` pairs
+        released), then what is still held."""
+        held, self._held = self._held, []
+        text, starts = _joined((_unrestored(t, self._vault), None, w) for w, t in texts)
+        if not text.strip():
+            return list(held)
+        return [self._judge.io(self._findings, text, starts, "output"), *held]
+
+
+def output_gate(
+    findings: list[Any],
+    inspector: ContentInspector | None,
+    vault: Vault,
+    *,
+    fallback: Moderator | None = None,
+) -> OutputGate[Any] | None:
+    """The gate for one streamed answer, or ``None`` when no moderator judges answers."""
+    judge = _judge(inspector, "output", fallback)
+    return None if judge is None else OutputGate(judge, findings, vault)
 
 
 class _EventFilter:
@@ -311,6 +517,38 @@ class _EventFilter:
         for si in (self._text, *self._tools.values()):
             self._findings.extend(f for f in si.findings if id(f) not in seen)
             seen.update(id(f) for f in si.findings)
+
+
+class _ModeratedEvents:
+    """A ``StreamFilter`` whose events (inspected by ``inner``, when output inspection or
+    restoring applies) pass an :class:`OutputGate`; ``finish`` ends with its verdict."""
+
+    def __init__(self, inner: _EventFilter | None, gate: OutputGate[StreamEvent]) -> None:
+        self._inner = inner
+        self._gate = gate
+        self._texts: dict[str, list[str]] = {}
+
+    def feed(self, event: StreamEvent) -> list[StreamEvent | Io]:
+        out = self._inner.feed(event) if self._inner is not None else [event]
+        self._note(out)
+        closing = any(ev.finish_reason is not None or ev.usage is not None for ev in out)
+        return list(self._gate.release(out, closing=closing))
+
+    def finish(self) -> list[StreamEvent | Io]:
+        out = self._inner.finish() if self._inner is not None else []
+        self._note(out)
+        released: list[StreamEvent | Io] = list(self._gate.release(out))
+        texts = [(where, "".join(parts)) for where, parts in self._texts.items()]
+        return [*released, *self._gate.end(texts)]
+
+    def _note(self, events: Sequence[StreamEvent]) -> None:
+        for ev in events:
+            if ev.text:
+                self._texts.setdefault("text", []).append(ev.text)
+            tool = ev.tool_call
+            if tool is not None and tool.arguments:
+                where = f"tool_calls[{tool.index}].arguments"
+                self._texts.setdefault(where, []).append(tool.arguments)
 
 
 def _carries(event: StreamEvent) -> bool:

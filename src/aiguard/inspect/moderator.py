@@ -2,10 +2,13 @@
 its verdicts become findings.
 
 The engine stays free of I/O: the pipeline stage calls :meth:`Moderator.moderate` (sync
-client) or :meth:`Moderator.amoderate` (async client) inside an ``Io`` effect, under the
-spec's timeout, and hands the verdicts to :func:`moderation_hits`. A moderator that fails or
-times out blocks the call when ``failMode: closed`` (the default) and is recorded as a
-``moderator.unavailable`` flag when ``failMode: open``.
+drivers, in a worker thread) or :meth:`Moderator.amoderate` (async drivers) inside an ``Io``
+effect, under the spec's timeout, and turns flagged verdicts into findings or a
+``ContentBlockedError`` (``aiguard.inspect._stage``). It judges prompts and answers (text and
+tool-call arguments, streams included) of clients, guarded functions and SDK requests, as
+``moderator.direction`` says. A moderator that fails or times out blocks the call when
+``failMode: closed`` (the default) and is recorded as a ``moderator.unavailable`` flag when
+``failMode: open``.
 """
 
 from __future__ import annotations

@@ -316,10 +316,16 @@ class ModeratorSettings(_Spec):
     """Seconds to wait for a verdict."""
     fail_mode: Literal["open", "closed"] = "closed"
     """``closed``: a moderator that fails or times out blocks the call; ``open``: it passes."""
-    direction: Direction = "input"
+    direction: Direction = "both"
+    """What it judges: prompts (`input`), answers and streams (`output`) or `both`."""
     action: Literal["block", "flag"] | None = None
     """What a flagged verdict does; ``None`` follows ``defaultAction`` (``flag`` if that is a
     rewriting action, since a verdict names a category, not a span to rewrite)."""
+    stream: Literal["hold", "end"] = "hold"
+    """Streamed answers: `hold` releases nothing until the moderator has judged the whole
+    answer; `end` lets text flow and judges it when the stream ends, before its last event
+    (text already delivered cannot be recalled). Either way a stream the moderator could not
+    stop (action `flag` and failMode `open`) is never held."""
 
 
 class ModerationSpec(_Spec):
@@ -346,7 +352,8 @@ class ModerationSpec(_Spec):
     """Name of the environment variable that holds the ``hash`` key (read when the policy
     is compiled; a missing variable is an error, never a silent fallback)."""
     moderator: ModeratorSettings | None = None
-    """Timeout, fail mode and action for a model-based moderator given in code."""
+    """Timeout, fail mode, action, direction and stream handling for a model-based moderator
+    given in code."""
 
     @field_validator("block_list", mode="before")
     @classmethod
