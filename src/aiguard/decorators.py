@@ -67,6 +67,7 @@ def guard(
     retries: int = 0,
     memoize: bool | float | Any = False,
     telemetry: Any = None,
+    moderator: Any = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     async_sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -89,6 +90,7 @@ def guard(
     retries: int = 0,
     memoize: bool | float | Any = False,
     telemetry: Any = None,
+    moderator: Any = None,
     clock: Callable[[], float] | None = None,
     sleep: Callable[[float], None] | None = None,
     async_sleep: Callable[[float], Awaitable[None]] | None = None,
@@ -109,12 +111,15 @@ def guard(
     attempt on retryable provider errors (429, 5xx, timeouts, connection errors; official
     SDK exceptions included). ``memoize``: ``True`` (5 minutes), a TTL in seconds, or a
     ``cachetools`` cache; results are keyed on the inspected arguments and the caller's
-    context. ``telemetry``: a ``Telemetry`` (tests pass in-memory providers). ``clock``,
+    context. ``telemetry``: a ``Telemetry`` (tests pass in-memory providers). ``moderator``:
+    a model-based :class:`~aiguard.inspect.Moderator`, run under the policy's
+    ``contentModeration.moderator`` settings on the prompts and (with ``output``) the answer
+    or the stream; a ``Client``'s or ``Governor``'s own applies without it. ``clock``,
     ``sleep``, ``async_sleep`` and ``rng`` are injectable for tests.
     """
     if callable(client_or_policy) and _is_guardable(client_or_policy):
         return guard()(client_or_policy)
-    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock)
+    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock, moderator)
     retry = runtime.retry_policy(retries, rng)
     if isinstance(inputs, str):
         raise ConfigError(f"guard: inputs must be a tuple of names, e.g. inputs=({inputs!r},)")
@@ -220,8 +225,11 @@ class Governor:
         client: Any = None,
         telemetry: Any = None,
         clock: Callable[[], float] | None = None,
+        moderator: Any = None,
     ) -> None:
-        self.runtime = Runtime(policy=policy, client=client, telemetry=telemetry, clock=clock)
+        self.runtime = Runtime(
+            policy=policy, client=client, telemetry=telemetry, clock=clock, moderator=moderator
+        )
 
     @property
     def policy(self) -> Any:
@@ -272,6 +280,7 @@ def runtime_for(
     client: Any,
     telemetry: Any,
     clock: Callable[[], float] | None,
+    moderator: Any = None,
 ) -> Runtime:
     """The stages a guard or an SDK client uses: a ``Governor``'s, a client's, or new ones
     built from a policy."""
@@ -279,14 +288,16 @@ def runtime_for(
         if policy is not None or client is not None:
             raise ConfigError("pass the policy, client or governor once")
         if isinstance(client_or_policy, Governor):
-            if telemetry is not None or clock is not None:
-                raise ConfigError("telemetry= and clock= belong to the Governor")
+            if telemetry is not None or clock is not None or moderator is not None:
+                raise ConfigError("telemetry=, clock= and moderator= belong to the Governor")
             return client_or_policy.runtime
         if hasattr(client_or_policy, "_core"):
             client = client_or_policy
         else:
             policy = client_or_policy
-    return Runtime(policy=policy, client=client, telemetry=telemetry, clock=clock)
+    return Runtime(
+        policy=policy, client=client, telemetry=telemetry, clock=clock, moderator=moderator
+    )
 
 
 def _is_guardable(obj: Any) -> bool:

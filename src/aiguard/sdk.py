@@ -51,6 +51,7 @@ def http_client(
     forward_credentials: bool = False,
     retries: int = 2,
     telemetry: Any = None,
+    moderator: Any = None,
     transport: Any = None,
     library: Library = "auto",
     clock: Callable[[], float] | None = None,
@@ -70,7 +71,10 @@ def http_client(
     ``context`` gives defaults for the call context (the ambient ``aiguard.context(...)``
     wins). ``retries`` is how often aiguard retries a retryable failure (429, 5xx,
     connection errors; ``Retry-After`` honoured) before the SDK sees it: create the SDK
-    with ``max_retries=0`` so the two layers do not multiply. ``transport`` is the transport
+    with ``max_retries=0`` so the two layers do not multiply. ``moderator`` is a model-based
+    :class:`~aiguard.inspect.Moderator` run under the policy's ``contentModeration.moderator``
+    settings on each request's prompts and its answer or stream (a ``Client``'s or
+    ``Governor``'s own applies without it). ``transport`` is the transport
     to forward with (default: the library's ``HTTPTransport()``); ``client_options`` go to
     the client (``timeout=``...). ``clock`` and ``sleep`` are injectable for tests.
     """
@@ -89,6 +93,7 @@ def async_http_client(
     forward_credentials: bool = False,
     retries: int = 2,
     telemetry: Any = None,
+    moderator: Any = None,
     transport: Any = None,
     library: Library = "auto",
     clock: Callable[[], float] | None = None,
@@ -129,6 +134,7 @@ def _http_client(
     forward_credentials: bool,
     retries: int,
     telemetry: Any,
+    moderator: Any,
     transport: Any,
     library: Library,
     clock: Callable[[], float] | None,
@@ -140,7 +146,7 @@ def _http_client(
     from .decorators import _context, runtime_for
 
     mod = _library(library)
-    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock)
+    runtime = runtime_for(client_or_policy, policy, client, telemetry, clock, moderator)
     if client is None and hasattr(client_or_policy, "_core"):
         client = client_or_policy
     guard = SdkGuard(

@@ -3,9 +3,7 @@ FakeProvider: what the caller receives, what the moderator was shown, what was r
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,43 +11,15 @@ import pytest
 import aiguard
 from aiguard import ChatResponse, StreamEvent
 from aiguard.errors import ConfigError, ContentBlockedError
-from aiguard.inspect import InspectionStage, ModerationSpec, ModerationVerdict
+from aiguard.inspect import InspectionStage, ModerationSpec
 from aiguard.providers import OpenAICompatible
 from aiguard.testing import FakeProvider, Reply
+from guard._moderation import Judge
 from guard._support import Recorded
 
 pytestmark = pytest.mark.filterwarnings("ignore:no price known")
 
 LONG = "fine words here. " * 12  # longer than any hold-back: streams release before the end
-
-
-class Judge:
-    """A moderator double: flags "forbidden" (with its span), fails, or waits on an Event
-    (which the test sets when it ends) for texts containing ``hang_on``."""
-
-    def __init__(self, mode: str = "ok", hang_on: str = "") -> None:
-        self.mode = mode
-        self.hang_on = hang_on
-        self.seen: list[str] = []
-        self.release = threading.Event()
-
-    def _hangs(self, text: str) -> bool:
-        return self.mode == "hang" and self.hang_on in text
-
-    def moderate(self, text: str) -> Sequence[ModerationVerdict]:
-        self.seen.append(text)
-        if self._hangs(text):
-            self.release.wait(10)
-        if self.mode == "fail":
-            raise RuntimeError("moderation endpoint down")
-        at = text.find("forbidden")
-        return [ModerationVerdict("harm", 0.9, start=at, end=at + 9)] if at >= 0 else []
-
-    async def amoderate(self, text: str) -> Sequence[ModerationVerdict]:
-        if self._hangs(text):
-            self.seen.append(text)
-            await asyncio.Event().wait()
-        return self.moderate(text)
 
 
 @pytest.fixture(scope="module")

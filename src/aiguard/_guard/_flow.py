@@ -24,9 +24,9 @@ from .._effects import Io, Sleep
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, Message, Usage
 from ..errors import ConfigError
 from ._runtime import Admission, Flow, Runtime, Target
-from ._texts import Scan, chunk_text, texts_of, usage_of, with_chunk_text
+from ._texts import Scan, answer_texts, chunk_text, texts_of, usage_of, with_chunk_text
 
-__all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen"]
+__all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen", "optional_io"]
 
 _END = object()  # a pulled generator is exhausted
 _DONE = object()  # the flow itself has returned
@@ -170,6 +170,7 @@ class GuardCore:
     def _run(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         rt, call = self.runtime, claim.call
         scan, args, kwargs = self._prepare(call, args, kwargs)
+        yield from optional_io(scan.judge_prompt(call) if scan is not None else None)
         key = self._memo_key(call, args, kwargs)
         if key is not None:
             with self._memo_lock:
@@ -190,6 +191,7 @@ class GuardCore:
             break
         if scan is not None and self.output:
             result = scan.result(result)
+            yield from optional_io(scan.judge_answer(answer_texts(result)))
         usage = usage_of(result)
         call.response = _response(result, usage)
         claim.usage = usage
@@ -223,30 +225,28 @@ class GuardCore:
     def _run_stream(self, claim: Admission, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Flow:
         rt, call = self.runtime, claim.call
         scan, args, kwargs = self._prepare(call, args, kwargs)
-        active = scan is not None and self.output and scan.inspector.active("output")
+        yield from optional_io(scan.judge_prompt(call) if scan is not None else None)
+        out_scan = scan if self.output else None
+        active = out_scan is not None and out_scan.inspector.active("output")
         yield from claim.admit()
-        emitted = False
         while True:
             rt.attempt_start(call, self.target)
-            texts: list[str] = []
+            texts: list[str] = []  # what reached the caller
             try:
                 source = yield Invoke(args, kwargs)
-                state = _Chunks(scan) if active and scan is not None else None
+                state = _Chunks(out_scan) if active and out_scan is not None else None
+                gate = _Gate(out_scan)
                 while True:
                     item = yield Pull(source)
                     if item is _END:
                         break
                     claim.usage = usage_of(item) or claim.usage
                     out = state.feed(item) if state is not None else [item]
-                    for value in out:
-                        emitted = True
-                        texts.append(chunk_text(value) or "")
-                        yield Yield(value)
-                for value in state.finish() if state is not None else ():
-                    texts.append(chunk_text(value) or "")
-                    yield Yield(value)
+                    yield from _hand_over(gate.release(out), texts)
+                tail = state.finish() if state is not None else []
+                yield from _hand_over(gate.end(tail), texts)
             except Exception as e:
-                if emitted:
+                if texts:  # something reached the caller: too late to try again
                     rt.attempt_end(call, e)
                     raise
                 yield from rt.failed(call, e, self.retry)
@@ -295,6 +295,44 @@ class _Chunks:
         out = self._flush(restart=False)
         self.scan.collect(self.used)
         return out
+
+
+class _Gate:
+    """A guarded stream's items on their way out: through the moderator's ``OutputGate``
+    (when one judges answers) with the text released so far, for its verdict at the end."""
+
+    def __init__(self, scan: Scan | None) -> None:
+        self.gate = scan.gate() if scan is not None else None
+        self.texts: list[str] = []
+
+    def release(self, items: list[Any]) -> list[Any]:
+        if self.gate is None:
+            return items
+        self.texts.extend(chunk_text(v) or "" for v in items)
+        return self.gate.release(items)
+
+    def end(self, items: list[Any]) -> list[Any]:
+        if self.gate is None:
+            return items
+        out = self.release(items)
+        return [*out, *self.gate.end([("stream", "".join(self.texts))])]
+
+
+def _hand_over(values: list[Any], texts: list[str]) -> Flow:
+    """``Yield`` each value to the caller in order; an ``Io`` among them (the moderator's
+    verdict) is performed instead, before the values after it."""
+    for value in values:
+        if type(value) is Io:
+            yield value
+            continue
+        texts.append(chunk_text(value) or "")
+        yield Yield(value)
+
+
+def optional_io(io: Io | None) -> Flow:
+    """Perform ``io`` when there is one (a flow's ``yield from``)."""
+    if io is not None:
+        yield io
 
 
 def _response(result: Any, usage: Usage | None) -> ChatResponse:

@@ -56,7 +56,9 @@ class Runtime:
     ``Client``/``AsyncClient`` whose stages (and so whose limit counters, audit log and
     breakers) are shared with the guarded code. ``telemetry`` overrides the ``Telemetry``
     built from the policy's ``logging`` section; ``clock`` is monotonic seconds (tests inject
-    one). Everything guarded through one runtime shares its limit counters and audit log.
+    one). ``moderator`` is the model-based :class:`~aiguard.inspect.Moderator` the policy's
+    ``contentModeration.moderator`` settings apply to (a client's is its inspection stage's).
+    Everything guarded through one runtime shares its limit counters and audit log.
     """
 
     __slots__ = (
@@ -76,9 +78,12 @@ class Runtime:
         client: Any = None,
         telemetry: Any = None,
         clock: Callable[[], float] | None = None,
+        moderator: Any = None,
     ) -> None:
         if policy is not None and client is not None:
             raise ConfigError("pass either policy= or client=, not both")
+        if moderator is not None:
+            _check_moderator(moderator, policy, client)
         self.owned = client is None
         if client is not None:
             core: Any = getattr(client, "_core", None)
@@ -95,9 +100,9 @@ class Runtime:
             self.telemetry: Any = stages.telemetry if telemetry is None else _telemetry(telemetry)
         else:
             self.clock = clock or time.monotonic
-            self._from_policy(policy, telemetry)
+            self._from_policy(policy, telemetry, moderator)
 
-    def _from_policy(self, policy: Any, telemetry: Any) -> None:
+    def _from_policy(self, policy: Any, telemetry: Any, moderator: Any = None) -> None:
         from .._assembly import coerce_policy
         from ..inspect import InspectionStage
         from ..limits import LimitStage, limiter_from_policy
@@ -113,7 +118,7 @@ class Runtime:
             return
         spec = self.policy.spec
         self.authorizer = PolicyAuthorizer(self.policy)
-        self.inspection = InspectionStage()
+        self.inspection = InspectionStage(moderator=moderator)
         self.inspection.prepare(spec.content_moderation)  # surface spec problems now
         from ..tokens import PriceTable
 
@@ -296,6 +301,25 @@ class Admission:
             raise
         finally:
             rt.finish(call)
+
+
+def _check_moderator(moderator: Any, policy: Any, client: Any) -> None:
+    """A moderator needs a policy whose ``contentModeration`` it runs under; a client's is
+    the one its inspection stage holds. Refused rather than silently never called."""
+    if client is not None:
+        raise ConfigError(
+            "moderator= goes with policy=; a client's moderator is the one its "
+            "InspectionStage(moderator=...) holds"
+        )
+    if policy is None:
+        raise ConfigError("moderator= needs policy=: it runs under its contentModeration section")
+    from ..inspect import Moderator
+
+    if not isinstance(moderator, Moderator):
+        raise ConfigError(
+            "moderator= must have moderate(text) and async amoderate(text) methods "
+            f"(aiguard.inspect.Moderator), got {type(moderator).__name__}"
+        )
 
 
 def _telemetry(telemetry: Any) -> Any:

@@ -15,9 +15,12 @@ from typing import TYPE_CHECKING, Any
 from .._types import ChatResponse, Message, StreamEvent, TextPart, Usage
 
 if TYPE_CHECKING:
+    from .._call import Call
+    from .._effects import Io
     from ..inspect import ContentInspector, StreamInspector, Vault
+    from ..inspect._stage import OutputGate
 
-__all__ = ["Scan", "chunk_text", "texts_of", "usage_of", "with_chunk_text"]
+__all__ = ["Scan", "answer_texts", "chunk_text", "texts_of", "usage_of", "with_chunk_text"]
 
 
 class Scan:
@@ -51,6 +54,28 @@ class Scan:
         seen = {id(f) for f in self.findings}
         for s in streams:
             self.findings.extend(f for f in s.findings if id(f) not in seen)
+
+    # ------------------------------------------------------------------ the moderator
+    # The client's own moderator runs (``aiguard.inspect._stage``), applied to what a
+    # guarded function or an SDK request sends and gets back.
+
+    def judge_prompt(self, call: Call) -> Io | None:
+        """The ``Io`` in which the moderator judges ``call.request`` (the inspected prompts)."""
+        from ..inspect._stage import moderate_input
+
+        return moderate_input(call, self.inspector)
+
+    def judge_answer(self, texts: Sequence[tuple[str, str]]) -> Io | None:
+        """The ``Io`` in which the moderator judges an answer's ``(location, text)`` pairs."""
+        from ..inspect._stage import moderate_output
+
+        return moderate_output(self.findings, self.inspector, texts, self.vault)
+
+    def gate(self) -> OutputGate[Any] | None:
+        """What holds a stream's items while the moderator could still refuse them."""
+        from ..inspect._stage import output_gate
+
+        return output_gate(self.findings, self.inspector, self.vault)
 
     # ------------------------------------------------------------------ arguments
 
@@ -133,6 +158,18 @@ class Scan:
                 if new != text:
                     put(new)
         return value
+
+
+def answer_texts(value: Any) -> list[tuple[str, str]]:
+    """The ``(location, text)`` pairs of a return value's answer (what ``Scan.result``
+    inspects, and a ``ChatResponse``'s tool-call arguments)."""
+    if isinstance(value, str):
+        return [("return", value)]
+    if isinstance(value, ChatResponse):
+        from ..inspect._stage import response_texts
+
+        return response_texts(value)
+    return [(where, text) for get, _put, where in _slots(value) if isinstance(text := get(), str)]
 
 
 def _slots(value: Any) -> list[tuple[Any, Any, str]]:

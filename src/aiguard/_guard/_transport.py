@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
-from .._effects import CloseStream, ReadAll, ReadChunk
+from .._effects import CloseStream, Io, ReadAll, ReadChunk
 from .._types import ChatResponse, EmbeddingResponse, Usage
 from ..errors import ConfigError, NoRouteError, error_for_status
 from ..providers._base import parse_retry_after
-from ._flow import Yield
+from ._flow import Yield, optional_io
 from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan
 from ._wire import Api, SseRewriter, call_request, classify, rewrite_request, rewrite_response
@@ -135,6 +135,8 @@ class SdkGuard:
             rewrite_request(api, body, scan.text_in)
             changed = json.dumps(body, sort_keys=True) != before
             call.request = call_request(api, body)
+        if scan is not None:
+            yield from optional_io(scan.judge_prompt(call))
         url, headers, label = self._route(call, api, request)
         yield from claim.admit()
         host = urlsplit(url).netloc
@@ -168,6 +170,7 @@ class SdkGuard:
         out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP]
         if "text/event-stream" in upstream.headers.get("content-type", ""):
             sse = SseRewriter(api, out_scan)
+            gate = scan.gate() if scan is not None else None
             yield Head(upstream, status, out_headers)
             while True:
                 chunk = yield ReadChunk(upstream)
@@ -175,10 +178,12 @@ class SdkGuard:
                     break
                 data = sse.feed(chunk)
                 if data:
-                    yield Yield(data)
+                    yield from _out(gate.release([data]) if gate is not None else [data])
             tail = sse.finish()
-            if tail:
-                yield Yield(tail)
+            rest: list[Any] = [tail] if tail else []
+            if gate is not None:
+                rest = [*gate.release(rest), *gate.end([("stream", "".join(sse.text))])]
+            yield from _out(rest)
             claim.usage = sse.usage
             call.response = _answer(api, "".join(sse.text), claim.usage, None)
         else:
@@ -187,6 +192,8 @@ class SdkGuard:
             if out_scan is not None and isinstance(parsed, dict):
                 rewrite_response(api, parsed, out_scan.text_out)
                 raw = json.dumps(parsed).encode()
+            if scan is not None and isinstance(parsed, dict):
+                yield from optional_io(scan.judge_answer(_answer_texts(api, parsed)))
             claim.usage = _usage_in(parsed)
             call.response = _answer(api, _answer_text(api, parsed), claim.usage, parsed)
             out_headers.append(("content-length", str(len(raw))))
@@ -262,15 +269,29 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _answer_text(api: Api, body: Any) -> str:
-    texts: list[str] = []
+def _answer_texts(api: Api, body: Any) -> list[tuple[str, str]]:
+    texts: list[tuple[str, str]] = []
 
     def collect(text: str, where: str) -> str:
-        texts.append(text)
+        texts.append((where, text))
         return text
 
     rewrite_response(api, body, collect)
-    return "".join(texts)
+    return texts
+
+
+def _answer_text(api: Api, body: Any) -> str:
+    return "".join(text for _where, text in _answer_texts(api, body))
+
+
+def _out(pieces: list[Any]) -> Flow:
+    """Body bytes to the SDK, in order; an ``Io`` among them (the moderator's verdict) is
+    performed before the bytes after it."""
+    for piece in pieces:
+        if type(piece) is Io:
+            yield piece
+        else:
+            yield Yield(piece)
 
 
 def _answer(api: Api, text: str, usage: Usage | None, body: Any) -> Any:
