@@ -10,6 +10,7 @@ import pytest
 
 import aiguard
 from aiguard import ChatResponse, StreamEvent
+from aiguard.cache import MemoryBackend, ResponseCache
 from aiguard.errors import ConfigError, ContentBlockedError
 from aiguard.inspect import InspectionStage, ModerationSpec
 from aiguard.providers import OpenAICompatible
@@ -61,10 +62,12 @@ def spec(**moderator: Any) -> ModerationSpec:
 class Driver:
     """One client, sync or async, driven through the same coroutine interface."""
 
-    def __init__(self, kind: str, fake: FakeProvider, stage: InspectionStage, tel: Any) -> None:
+    def __init__(
+        self, kind: str, fake: FakeProvider, stage: InspectionStage, tel: Any, **stages: Any
+    ) -> None:
         self.kind = kind
         endpoints = {"llm": OpenAICompatible(base_url=fake.openai_url, model="m")}
-        options: dict[str, Any] = {"stages": {"inspector": stage}, "telemetry": tel}
+        options: dict[str, Any] = {"stages": {"inspector": stage, **stages}, "telemetry": tel}
         self.client: Any = (
             aiguard.Client(endpoints, **options)
             if kind == "sync"
@@ -77,19 +80,19 @@ class Driver:
         return await self.client.chat(prompt, model="llm", **kw)  # type: ignore[no-any-return]
 
     async def stream(
-        self, prompt: str, *, on_first: Any = None
+        self, prompt: str, *, on_first: Any = None, **kw: Any
     ) -> tuple[list[StreamEvent], BaseException | None, ChatResponse | None]:
         """Events the caller received, the error it got (if any) and ``stream.response``."""
         got: list[StreamEvent] = []
         try:
             if self.kind == "sync":
-                with self.client.stream(prompt, model="llm") as s:
+                with self.client.stream(prompt, model="llm", **kw) as s:
                     for ev in s:
                         if not got and on_first is not None:
                             on_first()
                         got.append(ev)
                     return got, None, s.response
-            async with self.client.stream(prompt, model="llm") as s:
+            async with self.client.stream(prompt, model="llm", **kw) as s:
                 async for ev in s:
                     if not got and on_first is not None:
                         on_first()
@@ -114,10 +117,10 @@ def kind(request: pytest.FixtureRequest) -> str:
 async def make(kind: str, fake: FakeProvider, judges: list[Judge], recorded: Recorded) -> Any:
     drivers: list[Driver] = []
 
-    def build(judge: Judge, moderation: ModerationSpec | None = None) -> Driver:
+    def build(judge: Judge, moderation: ModerationSpec | None = None, **stages: Any) -> Driver:
         judges.append(judge)
         stage = InspectionStage(moderation or spec(), moderator=judge)
-        d = Driver(kind, fake, stage, recorded.telemetry)
+        d = Driver(kind, fake, stage, recorded.telemetry, **stages)
         drivers.append(d)
         return d
 
@@ -210,6 +213,19 @@ async def test_a_moderator_that_times_out_on_the_answer(
         return
     assert (await d.chat("hello")).text == "a slow answer"
     assert violations(recorded) == [("moderator.unavailable", "flag", "output")]
+
+
+async def test_cached_answers_are_judged_too(fake: FakeProvider, make: Any) -> None:
+    judge = Judge()
+    d = make(judge, cache=ResponseCache(MemoryBackend(), ttl=3600))
+    fake.script(Reply(text="a fine answer"))
+    assert (await d.chat("hello", temperature=0)).text == "a fine answer"
+    again = await d.chat("hello", temperature=0)
+    assert again.cached and again.text == "a fine answer"
+    got, error, _ = await d.stream("hello", temperature=0)
+    assert error is None and "".join(ev.text for ev in got) == "a fine answer"
+    assert len(fake.requests) == 1
+    assert judge.seen == ["hello", "a fine answer"] * 3
 
 
 # --------------------------------------------------------------------------- streams
