@@ -107,7 +107,7 @@ class InspectionStage:
             call.findings.extend(result.findings)
         elif isinstance(request, EmbeddingRequest):
             call.request = self._inspect_embedding(inspector, request, state.vault, call)
-        return self._moderation(call, inspector)
+        return moderate_input(call, inspector, fallback=self._moderator)
 
     def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse | Io:
         """The answer after inspection, or, with a moderator for answers, the ``Io`` that
@@ -117,6 +117,8 @@ class InspectionStage:
             return response
         result = state.inspector.inspect_response(response, vault=state.vault)
         call.findings.extend(result.findings)
+        if state.inspector.moderator is None and self._moderator is None:
+            return result.response
         io = moderate_output(
             call.findings,
             state.inspector,
@@ -172,9 +174,6 @@ class InspectionStage:
         if tuple(inputs) == request.inputs:
             return request
         return request.model_copy(update={"inputs": tuple(inputs)})
-
-    def _moderation(self, call: Call, inspector: ContentInspector) -> Io | None:
-        return moderate_input(call, inspector, fallback=self._moderator)
 
 
 # --------------------------------------------------------------------------- the moderator
