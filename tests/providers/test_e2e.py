@@ -180,6 +180,19 @@ def test_multi_turn_with_system_prompt(h: Harness, fake: FakeProvider) -> None:
     assert "Be brief." in sent and "first answer" in sent
 
 
+def test_echo_stops_at_max_tokens_like_a_model(h: Harness, fake: FakeProvider) -> None:
+    # A model never answers past max_tokens: the echo keeps that many words (the fake's
+    # tokens) and reports the cut in each format's own words, which decode to "length".
+    r = h.chat("one two three four five six", max_tokens=3)
+    assert r.text == "echo: one two"
+    assert r.finish_reason == "length"
+    assert r.usage.output_tokens == 3
+    events, s = h.stream("one two three four five six", max_tokens=3)
+    assert "".join(e.text for e in events) == "echo: one two" == s.text
+    assert s.finish_reason == "length"
+    assert h.chat("one two", max_tokens=3).finish_reason == "stop"  # fits: nothing cut
+
+
 def test_reasoning_tokens_where_reported(h: Harness, fake: FakeProvider, name: str) -> None:
     fake.script(Reply(text="42", usage=(4, 9), reasoning_tokens=6))
     r = h.chat("think")

@@ -45,7 +45,8 @@ class FakeProvider:
     Use it as a context manager (or ``start()``/``stop()``), point an endpoint's ``base_url``
     at ``openai_url``, queue ``Reply`` objects with ``script()`` and ``Fault`` objects with
     ``fault()``, and assert on ``requests``. With nothing scripted it echoes: the answer is
-    ``"echo: "`` plus the last user message, and usage counts words.
+    ``"echo: "`` plus the last user message, cut to the request's ``max_tokens`` words (then
+    finishing with ``"length"``), and usage counts words.
 
     ``chunk_size`` is how many characters each streamed text event carries unless a reply
     says otherwise; ``embed_dimensions`` is the length of embedding vectors unless the

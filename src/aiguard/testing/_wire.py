@@ -31,6 +31,7 @@ __all__ = [
     "WireError",
     "WireFormat",
     "dumps",
+    "echo_reply",
     "embedding_vector",
     "make_route",
     "register_route",
@@ -237,6 +238,29 @@ def sse(data: bytes, event: str | None = None) -> bytes:
 def word_count(text: str) -> int:
     """The fake's deterministic token count: whitespace-separated words."""
     return len(text.split())
+
+
+_WORD = re.compile(r"\S+")
+
+
+def echo_reply(last_user: str, max_tokens: object) -> Reply:
+    """Echo mode's answer, held to the request's output limit the way a model is held to it.
+
+    A real provider never answers past ``max_tokens``; an echo that did would make tests of
+    truncation handling impossible and would hand a caller's output path far more text than
+    it asked for. The answer keeps its first ``max_tokens`` words (the fake's tokens) and
+    then finishes with ``"length"``, which each wire format renders as its own reason.
+    """
+    text = f"echo: {last_user}"
+    if type(max_tokens) is not int or max_tokens < 1:
+        return Reply(text=text)
+    for i, word in enumerate(_WORD.finditer(text), 1):
+        if i == max_tokens:
+            end = word.end()
+            if text[end:].strip():
+                return Reply(text=text[:end], finish_reason="length")
+            break
+    return Reply(text=text)
 
 
 def embedding_vector(text: str, dimensions: int) -> list[float]:

@@ -17,7 +17,18 @@ import json
 from typing import Any
 
 from ._script import Fault, Reply
-from ._wire import Body, Call, Stream, WireError, WireFormat, dumps, register_route, sse, word_count
+from ._wire import (
+    Body,
+    Call,
+    Stream,
+    WireError,
+    WireFormat,
+    dumps,
+    echo_reply,
+    register_route,
+    sse,
+    word_count,
+)
 
 __all__ = ["WIRE", "AnthropicWire", "messages"]
 
@@ -125,7 +136,7 @@ def _usage(reply: Reply, prompt: int, completion: int) -> tuple[dict[str, int], 
 
 def messages(call: Call) -> Body | Stream:
     body, last = _validate(call)
-    reply = call.reply or Reply(text=f"echo: {last}")
+    reply = call.reply or echo_reply(last, body["max_tokens"])
     text = reply.text or ""
     calls = reply.tool_call_ids(f"toolu_fake{call.seq}_")
     prompt = sum(word_count(_text(m.get("content"))) for m in body["messages"])

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..providers._eventstream import encode_message
-from ._script import Fault, Reply
+from ._script import Fault
 from ._wire import (
     Body,
     Call,
@@ -24,6 +24,7 @@ from ._wire import (
     WireError,
     WireFormat,
     dumps,
+    echo_reply,
     embedding_vector,
     register_route,
     word_count,
@@ -127,7 +128,9 @@ def converse(call: Call) -> Body | Stream:
             raise WireError(400, "Each message needs a role and a content list.")
         if m.get("role") == "user":
             last = _block_text(m["content"]) or last
-    reply = call.reply or Reply(text=f"echo: {last}")
+    config = body.get("inferenceConfig")
+    limit = config.get("maxTokens") if isinstance(config, Mapping) else None
+    reply = call.reply or echo_reply(last, limit)
     text = reply.text or ""
     calls = reply.tool_call_ids(f"tooluse_fake{call.seq}_")
     prompt = sum(word_count(_block_text(m["content"])) for m in msgs)

@@ -25,6 +25,7 @@ from ._wire import (
     WireError,
     WireFormat,
     dumps,
+    echo_reply,
     embedding_vector,
     register_route,
     sse,
@@ -142,7 +143,9 @@ def generate(call: Call) -> Body | Stream:
             raise WireError(400, "* GenerateContentRequest.contents: parts must be a list")
         if c.get("role", "user") == "user":
             last = _parts_text(c) or last
-    reply = call.reply or Reply(text=f"echo: {last}")
+    config = body.get("generationConfig")
+    limit = config.get("maxOutputTokens") if isinstance(config, Mapping) else None
+    reply = call.reply or echo_reply(last, limit)
     text = reply.text or ""
     calls = reply.tool_call_ids("")
     prompt = sum(word_count(_parts_text(c)) for c in contents)

@@ -25,6 +25,7 @@ from ._wire import (
     WireError,
     WireFormat,
     dumps,
+    echo_reply,
     embedding_vector,
     register_route,
     sse,
@@ -82,7 +83,6 @@ class OpenAIWire(WireFormat):
 
 
 WIRE = OpenAIWire()
-_ECHO = Reply()  # echo mode: defaults for everything but the text
 
 
 def _text(content: Any) -> str:
@@ -139,9 +139,9 @@ def chat_completions(call: Call) -> Body | Stream:
         prompt_words += word_count(text)
         if m.get("role") == "user":
             last_user = text
-    reply = call.reply or _ECHO
-    echo = None if call.reply else f"echo: {last_user}"
-    text = (reply.text or "") if echo is None else echo
+    limit = body.get("max_completion_tokens", body.get("max_tokens"))
+    reply = call.reply or echo_reply(last_user, limit)
+    text = reply.text or ""
     calls = reply.tool_call_ids(f"call_{call.seq}_")
     completion_words = word_count(text) + sum(word_count(c[2]) for c in calls)
     usage = _usage(reply, prompt_words, completion_words)
@@ -151,7 +151,7 @@ def chat_completions(call: Call) -> Body | Stream:
     if call.request.stream:
         options = body.get("stream_options")
         include_usage = isinstance(options, dict) and options.get("include_usage") is True
-        pieces = reply.pieces(call.chunk_size, echo)
+        pieces = reply.pieces(call.chunk_size)
         return _stream(
             call, reply, pieces, calls, usage if include_usage else None, cid, created, model
         )
