@@ -347,3 +347,45 @@ def test_stream_setting_is_checked() -> None:
             policy={"spec": {"contentModeration": {"moderator": {"stream": "later"}}}},
         )
     assert "stream" in str(e.value) and "pydantic" not in str(e.value).lower()
+
+
+async def test_prompt_tool_call_arguments_are_judged(fake: FakeProvider, make: Any) -> None:
+    judge = Judge()
+    d = make(judge)
+    call = {"id": "c1", "type": "function", "function": {"name": "send", "arguments": "{}"}}
+    forbidden = {**call, "function": {"name": "send", "arguments": '{"x":"forbidden"}'}}
+    messages: list[dict[str, Any]] = [
+        {"role": "user", "content": "send it"},
+        {"role": "assistant", "content": None, "tool_calls": [forbidden]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sent"},
+    ]
+    with pytest.raises(ContentBlockedError) as e:
+        await d.chat(messages)
+    assert (e.value.direction, e.value.message_index, e.value.start) == ("input", 1, 6)
+    assert fake.requests == []
+    messages[1]["tool_calls"] = [call]
+    fake.script(Reply(text="done"))
+    assert (await d.chat(messages)).text == "done"
+    assert judge.seen[-2] == "send it\n\n{}\n\nsent"
+
+
+def test_the_gate_holds_what_the_moderator_could_still_stop() -> None:
+    from aiguard._effects import Io
+    from aiguard.inspect import ContentInspector, Vault
+    from aiguard.inspect._stage import output_gate
+
+    def gate(**moderator: Any) -> Any:
+        inspector = ContentInspector(spec(**moderator), moderator=Judge())
+        return output_gate([], inspector, Vault())
+
+    hold = gate()
+    assert hold.release([1, 2]) == [] and hold.release([3]) == []
+    io, *rest = hold.end([("text", "clean")])
+    assert isinstance(io, Io) and rest == [1, 2, 3]
+    end = gate(stream="end")
+    assert end.release([1, 2]) == [1] and end.release([3]) == [2]
+    assert end.release([4], closing=True) == [] and end.release([5]) == []
+    assert end.end([("text", "   ")]) == [3, 4, 5]  # nothing to judge
+    never = gate(action="flag", failMode="open")
+    assert never.release([1, 2]) == [1, 2]
+    assert gate(direction="input") is None
