@@ -389,3 +389,29 @@ def test_the_gate_holds_what_the_moderator_could_still_stop() -> None:
     never = gate(action="flag", failMode="open")
     assert never.release([1, 2]) == [1, 2]
     assert gate(direction="input") is None
+
+
+class Garbled(Judge):
+    """A moderator that answers with something that is not a list of verdicts."""
+
+    def moderate(self, text: str) -> Any:
+        self.seen.append(text)
+        return "harm" if "answer" in text else []
+
+    async def amoderate(self, text: str) -> Any:
+        return self.moderate(text)
+
+
+@pytest.mark.parametrize("fail_mode", ["closed", "open"])
+async def test_a_malformed_verdict_is_a_moderator_that_could_not_judge(
+    fake: FakeProvider, make: Any, fail_mode: str
+) -> None:
+    d = make(Garbled(), spec(failMode=fail_mode))
+    fake.script(Reply(text="an answer"))
+    if fail_mode == "open":
+        assert (await d.chat("hello")).text == "an answer"
+        return
+    with pytest.raises(ContentBlockedError) as e:
+        await d.chat("hello")
+    assert e.value.category == "moderator.unavailable"
+    assert isinstance(e.value.__cause__, TypeError)

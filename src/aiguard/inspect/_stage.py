@@ -207,7 +207,7 @@ class _Judge:
         def sync() -> Any:
             pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="aiguard-mod")
             try:
-                verdicts = pool.submit(moderator.moderate, text).result(settings.timeout)
+                verdicts = _checked(pool.submit(moderator.moderate, text).result(settings.timeout))
             except Exception as e:
                 _unavailable(findings, settings, e, direction)
                 return result
@@ -218,7 +218,9 @@ class _Judge:
 
         async def async_() -> Any:
             try:
-                verdicts = await asyncio.wait_for(moderator.amoderate(text), settings.timeout)
+                verdicts = _checked(
+                    await asyncio.wait_for(moderator.amoderate(text), settings.timeout)
+                )
             except Exception as e:
                 _unavailable(findings, settings, e, direction)
                 return result
@@ -226,6 +228,16 @@ class _Judge:
             return result
 
         return Io(sync=sync, async_=async_)
+
+
+def _checked(verdicts: object) -> Sequence[ModerationVerdict]:
+    """A moderator's answer, if it is one: anything else means it could not judge (and the
+    fail mode decides), never an error from deep inside the call."""
+    if isinstance(verdicts, Sequence) and all(isinstance(v, ModerationVerdict) for v in verdicts):
+        return verdicts
+    raise TypeError(
+        f"the moderator returned {type(verdicts).__name__}, not a list of ModerationVerdict"
+    )
 
 
 def _judge(
