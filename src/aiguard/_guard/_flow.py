@@ -26,7 +26,15 @@ from ..errors import ConfigError
 from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan, answer_texts, chunk_text, texts_of, usage_of, with_chunk_text
 
-__all__ = ["GuardCore", "drive", "drive_async", "drive_async_gen", "drive_gen", "optional_io"]
+__all__ = [
+    "GuardCore",
+    "drive",
+    "drive_async",
+    "drive_async_gen",
+    "drive_gen",
+    "hand_over",
+    "optional_io",
+]
 
 _END = object()  # a pulled generator is exhausted
 _DONE = object()  # the flow itself has returned
@@ -242,9 +250,9 @@ class GuardCore:
                         break
                     claim.usage = usage_of(item) or claim.usage
                     out = state.feed(item) if state is not None else [item]
-                    yield from _hand_over(gate.release(out), texts)
+                    yield from hand_over(gate.release(out), texts)
                 tail = state.finish() if state is not None else []
-                yield from _hand_over(gate.end(tail), texts)
+                yield from hand_over(gate.end(tail), texts)
             except Exception as e:
                 if texts:  # something reached the caller: too late to try again
                     rt.attempt_end(call, e)
@@ -318,14 +326,16 @@ class _Gate:
         return [*out, *self.gate.end([("stream", "".join(self.texts))])]
 
 
-def _hand_over(values: list[Any], texts: list[str]) -> Flow:
-    """``Yield`` each value to the caller in order; an ``Io`` among them (the moderator's
-    verdict) is performed instead, before the values after it."""
+def hand_over(values: list[Any], texts: list[str] | None = None) -> Flow:
+    """``Yield`` each value to the caller in order (noting its text in ``texts``); an
+    ``Io`` among them (the moderator's verdict) is performed instead, before the values
+    after it."""
     for value in values:
         if type(value) is Io:
             yield value
             continue
-        texts.append(chunk_text(value) or "")
+        if texts is not None:
+            texts.append(chunk_text(value) or "")
         yield Yield(value)
 
 

@@ -17,11 +17,11 @@ from urllib.parse import urlsplit
 
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
-from .._effects import CloseStream, Io, ReadAll, ReadChunk
+from .._effects import CloseStream, ReadAll, ReadChunk
 from .._types import ChatResponse, EmbeddingResponse, Usage
 from ..errors import ConfigError, NoRouteError, error_for_status
 from ..providers._base import parse_retry_after
-from ._flow import Yield, optional_io
+from ._flow import Yield, hand_over, optional_io
 from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan
 from ._wire import Api, SseRewriter, call_request, classify, rewrite_request, rewrite_response
@@ -178,12 +178,12 @@ class SdkGuard:
                     break
                 data = sse.feed(chunk)
                 if data:
-                    yield from _out(gate.release([data]) if gate is not None else [data])
+                    yield from hand_over(gate.release([data]) if gate is not None else [data])
             tail = sse.finish()
             rest: list[Any] = [tail] if tail else []
             if gate is not None:
                 rest = [*gate.release(rest), *gate.end([("stream", "".join(sse.text))])]
-            yield from _out(rest)
+            yield from hand_over(rest)
             claim.usage = sse.usage
             call.response = _answer(api, "".join(sse.text), claim.usage, None)
         else:
@@ -282,16 +282,6 @@ def _answer_texts(api: Api, body: Any) -> list[tuple[str, str]]:
 
 def _answer_text(api: Api, body: Any) -> str:
     return "".join(text for _where, text in _answer_texts(api, body))
-
-
-def _out(pieces: list[Any]) -> Flow:
-    """Body bytes to the SDK, in order; an ``Io`` among them (the moderator's verdict) is
-    performed before the bytes after it."""
-    for piece in pieces:
-        if type(piece) is Io:
-            yield piece
-        else:
-            yield Yield(piece)
 
 
 def _answer(api: Api, text: str, usage: Usage | None, body: Any) -> Any:
