@@ -1,8 +1,9 @@
 """Test your application offline against a real local LLM provider.
 
 ``FakeProvider`` is an HTTP server on 127.0.0.1 that speaks providers' wire formats (OpenAI's
-chat completions and embeddings, streaming included). Script its answers with ``Reply``, make
-it misbehave with ``Fault``, and assert on ``requests`` -- exactly what left your process::
+chat completions, responses and embeddings, streaming included). Script its answers with
+``Reply``, make it misbehave with ``Fault``, and assert on ``requests`` -- exactly what left
+your process::
 
     from aiguard.testing import FakeProvider, Reply, Fault
 
@@ -26,6 +27,7 @@ from . import (  # noqa: F401
     _wire_bedrock,
     _wire_gemini,
     _wire_openai,
+    _wire_openai_responses,
 )
 from ._fake import FakeProvider
 from ._script import Fault, Reply
