@@ -538,6 +538,36 @@ def test_transport_redacts_every_event_carrying_the_text(fake_provider: FakeProv
     assert not [e for e in raw if "jane@example.com" in e]
 
 
+def test_transport_and_the_sdk_stream_helper(fake_provider: FakeProvider) -> None:
+    client = guarded(fake_provider)
+    fake_provider.script(Reply(text="reach me at +1 415 555 2671 please", chunk_size=5))
+    with client.responses.stream(model="m", input="hi") as s:
+        text = "".join(e.delta for e in s if e.type == "response.output_text.delta")
+        final = s.get_final_response()
+    assert text == final.output_text == "reach me at [PHONE_1] please"
+    client.close()
+
+
+@pytest.mark.xfail(
+    reason="the SDK transport inspects message items of a Responses input, not the output "
+    "of function_call_output items (the tool results a chat request sends as role 'tool' "
+    "messages, which are inspected)",
+    strict=False,
+)
+def test_transport_inspects_tool_results_sent_back(fake_provider: FakeProvider) -> None:
+    client = guarded(fake_provider)
+    client.responses.create(
+        model="m",
+        input=[
+            {"role": "user", "content": "who wrote?"},
+            {"type": "function_call_output", "call_id": "c1", "output": "jane@example.com"},
+        ],
+    )
+    client.close()
+    sent = fake_provider.last_request
+    assert sent is not None and "jane@example.com" not in sent.body.decode()
+
+
 async def test_async_transport(fake_provider: FakeProvider) -> None:
     async with openai.AsyncOpenAI(
         base_url=fake_provider.openai_url,
