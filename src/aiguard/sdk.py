@@ -111,13 +111,15 @@ def guarded_transport(
     library: Library = "auto",
     sleep: Callable[[float], None] | None = None,
     async_sleep: Callable[[float], Awaitable[None]] | None = None,
+    asynchronous: bool | None = None,
 ) -> Any:
-    """A transport that applies ``guard`` around ``inner`` (sync or async, as ``inner`` is);
+    """A transport that applies ``guard`` around ``inner`` (sync or async, as ``inner`` is,
+    or as ``asynchronous`` says for a transport that is both, like ``httpx.MockTransport``);
     for mounting beside other transports in a client you build yourself."""
     classes = _classes(_library(library))
-    if hasattr(inner, "handle_async_request"):
+    if asynchronous is not False and hasattr(inner, "handle_async_request"):
         return classes["async"](guard, inner, async_sleep or asyncio.sleep)
-    if hasattr(inner, "handle_request"):
+    if asynchronous is not True and hasattr(inner, "handle_request"):
         return classes["sync"](guard, inner, sleep or time.sleep)
     raise ConfigError(f"transport must be an httpx transport, got {type(inner).__name__}")
 
@@ -160,10 +162,12 @@ def _http_client(
     )
     if asynchronous:
         inner = transport if transport is not None else mod.AsyncHTTPTransport()
-        outer = guarded_transport(guard, inner, library=library, async_sleep=sleep)
+        outer = guarded_transport(
+            guard, inner, library=library, async_sleep=sleep, asynchronous=True
+        )
         return mod.AsyncClient(transport=outer, **client_options)
     inner = transport if transport is not None else mod.HTTPTransport()
-    outer = guarded_transport(guard, inner, library=library, sleep=sleep)
+    outer = guarded_transport(guard, inner, library=library, sleep=sleep, asynchronous=False)
     return mod.Client(transport=outer, **client_options)
 
 
