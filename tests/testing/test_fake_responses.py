@@ -524,12 +524,6 @@ def test_transport_inspects_the_stream(fake_provider: FakeProvider, recorded: Re
     client.close()
 
 
-@pytest.mark.xfail(
-    reason="the SDK transport rewrites response.output_text.delta/.done and "
-    "response.completed, but passes response.content_part.done and "
-    "response.output_item.done (and response.incomplete) through with the raw text",
-    strict=False,
-)
 def test_transport_redacts_every_event_carrying_the_text(fake_provider: FakeProvider) -> None:
     client = guarded(fake_provider)
     fake_provider.script(Reply(text="write to jane@example.com today"))
@@ -548,12 +542,6 @@ def test_transport_and_the_sdk_stream_helper(fake_provider: FakeProvider) -> Non
     client.close()
 
 
-@pytest.mark.xfail(
-    reason="the SDK transport inspects message items of a Responses input, not the output "
-    "of function_call_output items (the tool results a chat request sends as role 'tool' "
-    "messages, which are inspected)",
-    strict=False,
-)
 def test_transport_inspects_tool_results_sent_back(fake_provider: FakeProvider) -> None:
     client = guarded(fake_provider)
     client.responses.create(

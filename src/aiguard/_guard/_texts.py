@@ -39,6 +39,15 @@ class Scan:
         self.findings.extend(found)
         return new
 
+    def arguments_in(self, args: str, location: str, index: int | None = None) -> str:
+        """Outgoing tool-call arguments (a JSON text): each string value inspected, so a
+        redacted argument object stays valid JSON; unchanged arguments keep their bytes."""
+        from ..inspect._messages import inspect_arguments
+
+        new, found = inspect_arguments(self.inspector, args, "input", self.vault, location, index)
+        self.findings.extend(found)
+        return new
+
     def text_out(self, text: str, location: str = "text", index: int | None = None) -> str:
         """Incoming text: inspected, then restorable placeholders put back."""
         new, found = self.inspector.process(text, "output", self.vault, location, index)

@@ -24,7 +24,15 @@ from ..providers._base import parse_retry_after
 from ._flow import Yield, hand_over, optional_io
 from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan
-from ._wire import Api, SseRewriter, call_request, classify, rewrite_request, rewrite_response
+from ._wire import (
+    Api,
+    SseRewriter,
+    call_request,
+    classify,
+    drop_logprobs,
+    rewrite_request,
+    rewrite_response,
+)
 from ._wire import usage_in as _usage_in
 
 __all__ = ["Forward", "Head", "SdkGuard"]
@@ -132,7 +140,7 @@ class SdkGuard:
         changed = False
         if scan is not None and scan.inspector.active("input"):
             before = json.dumps(body, sort_keys=True)
-            rewrite_request(api, body, scan.text_in)
+            rewrite_request(api, body, scan.text_in, scan.arguments_in)
             changed = json.dumps(body, sort_keys=True) != before
             call.request = call_request(api, body)
         if scan is not None:
@@ -191,6 +199,7 @@ class SdkGuard:
             parsed = _json(raw)
             if out_scan is not None and isinstance(parsed, dict):
                 rewrite_response(api, parsed, out_scan.text_out)
+                drop_logprobs(api, parsed)
                 raw = json.dumps(parsed).encode()
             if scan is not None and isinstance(parsed, dict):
                 yield from optional_io(scan.judge_answer(_answer_texts(api, parsed)))

@@ -54,8 +54,12 @@ def classify(method: str, path: str) -> Api | None:
 # ---------------------------------------------------------------------- requests
 
 
-def rewrite_request(api: Api, body: dict[str, Any], text: Rewrite) -> None:
-    """Apply ``text`` to every prompt text of ``body``, in place."""
+def rewrite_request(
+    api: Api, body: dict[str, Any], text: Rewrite, arguments: Rewrite | None = None
+) -> None:
+    """Apply ``text`` to every prompt text of ``body`` (tool results included) and
+    ``arguments`` (default: ``text``) to the tool-call arguments it sends back, in place."""
+    args = arguments or text
     if api.name == "openai.embeddings":
         value = body.get("input")
         if isinstance(value, str):
@@ -73,17 +77,43 @@ def rewrite_request(api: Api, body: dict[str, Any], text: Rewrite) -> None:
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, dict):
-                    _content(item, f"input[{i}]", i, text)
+                    _input_item(item, f"input[{i}]", i, text, args)
         return
     if api.name == "anthropic.messages":
         system = body.get("system")
         if isinstance(system, str):
             body["system"] = text(system, "system", None)
         elif isinstance(system, list):
-            _blocks(system, "system", None, text)
+            _blocks(system, "system", None, text, args)
     for i, m in enumerate(body.get("messages") or ()):
-        if isinstance(m, dict):
-            _content(m, f"messages[{i}]", i, text)
+        if not isinstance(m, dict):
+            continue
+        _content(m, f"messages[{i}]", i, text, args)
+        for k, call in enumerate(m.get("tool_calls") or ()):  # OpenAI chat
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(fn, dict):
+                _field_text(fn, "arguments", f"messages[{i}].tool_calls[{k}].arguments", i, args)
+
+
+def _input_item(item: dict[str, Any], where: str, i: int, text: Rewrite, args: Rewrite) -> None:
+    """One item of a Responses ``input``: a message's content, a tool's output (the tool
+    results of a chat request's ``tool`` messages), the arguments of a call the application
+    sends back, a reasoning summary."""
+    _content(item, where, i, text, args)
+    kind = item.get("type")
+    output = item.get("output")
+    if (isinstance(kind, str) and kind.endswith("_call_output")) or kind == "mcp_call":
+        if isinstance(output, str):
+            item["output"] = text(output, f"{where}.output", i)
+        elif isinstance(output, list):
+            _blocks(output, f"{where}.output", i, text, args)
+    if kind in ("function_call", "mcp_call"):
+        _field_text(item, "arguments", f"{where}.arguments", i, args)
+    elif kind == "custom_tool_call":
+        _field_text(item, "input", f"{where}.input", i, text)
+    summary = item.get("summary")
+    if isinstance(summary, list):
+        _blocks(summary, f"{where}.summary", i, text, args)
 
 
 def _field_text(obj: dict[str, Any], key: str, where: str, i: int | None, text: Rewrite) -> None:
@@ -92,16 +122,17 @@ def _field_text(obj: dict[str, Any], key: str, where: str, i: int | None, text: 
         obj[key] = text(value, where, i)
 
 
-def _content(m: dict[str, Any], where: str, i: int | None, text: Rewrite) -> None:
+def _content(m: dict[str, Any], where: str, i: int | None, text: Rewrite, args: Rewrite) -> None:
     content = m.get("content")
     if isinstance(content, str):
         m["content"] = text(content, f"{where}.content", i)
     elif isinstance(content, list):
-        _blocks(content, f"{where}.content", i, text)
+        _blocks(content, f"{where}.content", i, text, args)
 
 
-def _blocks(blocks: list[Any], where: str, i: int | None, text: Rewrite) -> None:
-    """Text parts (``text``, ``input_text``), tool results, nested content lists."""
+def _blocks(blocks: list[Any], where: str, i: int | None, text: Rewrite, args: Rewrite) -> None:
+    """Text parts (``text``, ``input_text``), tool results, nested content lists, and the
+    input of Anthropic ``tool_use`` blocks (tool-call arguments sent back)."""
     for j, block in enumerate(blocks):
         if not isinstance(block, dict):
             continue
@@ -110,7 +141,13 @@ def _blocks(blocks: list[Any], where: str, i: int | None, text: Rewrite) -> None
         if isinstance(inner, str):
             block["content"] = text(inner, f"{where}[{j}].content", i)
         elif isinstance(inner, list):
-            _blocks(inner, f"{where}[{j}].content", i, text)
+            _blocks(inner, f"{where}[{j}].content", i, text, args)
+        value = block.get("input")
+        if block.get("type") == "tool_use" and isinstance(value, dict) and value:
+            raw = json.dumps(value, ensure_ascii=False)
+            new = args(raw, f"{where}[{j}].input", i)
+            if new != raw:
+                block["input"] = json.loads(new)
 
 
 def call_request(api: Api, body: dict[str, Any]) -> ChatRequest | EmbeddingRequest:
@@ -160,10 +197,59 @@ def rewrite_response(api: Api, body: Any, text: Callable[[str, str], str]) -> No
             if isinstance(block, dict) and isinstance(block.get("text"), str):
                 block["text"] = text(block["text"], f"content[{j}].text")
     elif api.name == "openai.responses":
-        for i, item in enumerate(body.get("output") or ()):
-            for j, part in enumerate(item.get("content") or () if isinstance(item, dict) else ()):
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    part["text"] = text(part["text"], f"output[{i}].content[{j}].text")
+        for (i, j), part, field in _output_parts(body):
+            part[field] = text(part[field], f"output[{i}].content[{j}].{field}")
+
+
+def _output_parts(response: dict[str, Any]) -> list[tuple[tuple[int, int], dict[str, Any], str]]:
+    """``((output index, content index), part, field)`` per text of a Responses ``output``:
+    ``output_text`` parts' ``text``, ``refusal`` parts' ``refusal``."""
+    out = []
+    for i, item in enumerate(response.get("output") or ()):
+        if isinstance(item, dict):
+            out += [((i, j), part, field) for j, part, field in _parts(item.get("content"))]
+    return out
+
+
+def _parts(content: Any) -> list[tuple[int, dict[str, Any], str]]:
+    out = []
+    for j, part in enumerate(content if isinstance(content, list) else ()):
+        if isinstance(part, dict):
+            field = "refusal" if part.get("type") == "refusal" else "text"
+            if isinstance(part.get(field), str):
+                out.append((j, part, field))
+    return out
+
+
+def drop_logprobs(api: Api, body: Any) -> bool:
+    """Empty the log probabilities of an answer (or stream event): they spell out the raw
+    tokens of the text inspection rewrote. Whether anything was dropped."""
+    if not isinstance(body, dict):
+        return False
+    dropped = False
+    if api.name == "openai.chat":
+        for choice in body.get("choices") or ():
+            if isinstance(choice, dict) and choice.get("logprobs"):
+                choice["logprobs"] = None
+                dropped = True
+        return dropped
+    if api.name != "openai.responses":
+        return False
+    holders: list[Any] = [body, body.get("part")]
+    item = body.get("item")
+    for container in (item, body.get("response"), body):
+        if not isinstance(container, dict):
+            continue
+        for entry in container.get("output") or ():
+            if isinstance(entry, dict):
+                holders += entry.get("content") or []
+    if isinstance(item, dict):
+        holders += item.get("content") or []
+    for holder in holders:
+        if isinstance(holder, dict) and holder.get("logprobs"):
+            holder["logprobs"] = []
+            dropped = True
+    return dropped
 
 
 def usage_in(body: Any) -> Usage | None:
@@ -187,11 +273,34 @@ def usage_in(body: Any) -> Usage | None:
 # ---------------------------------------------------------------------- streams
 
 
+_DELTAS = {"response.output_text.delta": "text", "response.refusal.delta": "refusal"}
+_DONES = {"response.output_text.done": "text", "response.refusal.done": "refusal"}
+_TERMINAL = frozenset(
+    ("response.completed", "response.done", "response.incomplete", "response.failed", "error")
+)
+
+
+@dataclass(slots=True)
+class _Held:
+    """A Responses text delta not sent yet: the text held back at the end of its text is
+    added to it, so no event has to be made up (nor a sequence number)."""
+
+    key: Any
+    lines: list[bytes]
+    at: int
+    event: dict[str, Any]
+
+
 class SseRewriter:
     """Rewrites a server-sent event stream as it arrives: each text delta goes through a
-    ``StreamInspector`` (one per choice or content block), whose held-back tail is sent as
-    an extra delta event just before the event that ends that text. Events it does not
-    understand pass through byte for byte."""
+    ``StreamInspector`` (one per choice, content block or content part) with a bounded
+    look-behind. Every event that carries answer text carries what the deltas delivered.
+
+    The text held back at the end of a text goes out just before the event that ends it:
+    for OpenAI's Responses API in the last delta event of that text, which is sent when the
+    next event arrives; for chat completions and Anthropic messages in an extra delta event.
+    Deltas left empty by the look-behind are not sent. Events it does not understand pass
+    through byte for byte."""
 
     def __init__(self, api: Api, scan: Scan | None) -> None:
         self.api = api
@@ -199,6 +308,11 @@ class SseRewriter:
         self._buf = b""
         self._streams: dict[Any, Any] = {}
         self._last: dict[Any, dict[str, Any]] = {}
+        self._sent: dict[Any, list[str]] = {}  # per text: what its deltas delivered
+        self._seen: dict[tuple[Any, str], str] = {}  # text met without deltas, inspected once
+        self._held: _Held | None = None
+        self._shift = 0  # added to upstream sequence numbers after a made-up event
+        self._seq: int | None = None  # the last sequence number sent
         self.usage: Usage | None = None
         self.text: list[str] = []
 
@@ -214,8 +328,7 @@ class SseRewriter:
         """The end of the body: a trailing partial event, then anything still held."""
         rest, self._buf = self._buf, b""
         out = [self._event(rest)] if rest.strip() else []
-        for key in list(self._streams):
-            out.append(self._flush(key))
+        out.append(self._end(list(self._streams)))
         return b"".join(out)
 
     # ------------------------------------------------------------------ internals
@@ -223,25 +336,44 @@ class SseRewriter:
     def _event(self, raw: bytes) -> bytes:
         lines = raw.split(b"\n")
         data_at = [k for k, line in enumerate(lines) if line.startswith(b"data:")]
-        if len(data_at) != 1:
+        if not data_at:  # a comment or a name alone: nothing to keep in order with
             return raw + b"\n\n"
+        if len(data_at) != 1:
+            return self._end([]) + raw + b"\n\n"
         payload = lines[data_at[0]][5:].strip()
         try:
             event = json.loads(payload)
         except ValueError:  # "[DONE]" and friends: whatever is held goes out first
-            return b"".join(self._flush(k) for k in list(self._streams)) + raw + b"\n\n"
+            return self._end(list(self._streams)) + raw + b"\n\n"
         if not isinstance(event, dict):
-            return raw + b"\n\n"
+            return self._end([]) + raw + b"\n\n"
         self.usage = _merge_usage(self.usage, usage_in(event))
-        before, changed = self._rewrite(event)
-        if changed:
-            lines[data_at[0]] = b"data: " + json.dumps(event, separators=(",", ":")).encode()
-        return before + b"\n".join(lines) + b"\n\n"
+        if self.api.name == "openai.responses":
+            return self._responses(lines, data_at[0], event)
+        before, changed, drop = self._rewrite(event)
+        if self.scan is not None and drop_logprobs(self.api, event):
+            changed = True
+        if drop:
+            return before
+        return before + self._encode(lines, data_at[0], event, changed)
 
-    def _rewrite(self, event: dict[str, Any]) -> tuple[bytes, bool]:
-        """Returns (flushed events to send first, whether ``event`` was modified)."""
-        name = self.api.name
-        if name == "openai.chat":
+    def _encode(self, lines: list[bytes], at: int, event: dict[str, Any], changed: bool) -> bytes:
+        """The event as sent: renumbered after a made-up event, re-encoded if changed."""
+        seq = event.get("sequence_number")
+        if isinstance(seq, int) and not isinstance(seq, bool):
+            if self._shift:
+                event["sequence_number"] = seq = seq + self._shift
+                changed = True
+            self._seq = seq
+        if changed:
+            lines = [*lines]
+            lines[at] = b"data: " + json.dumps(event, separators=(",", ":")).encode()
+        return b"\n".join(lines) + b"\n\n"
+
+    def _rewrite(self, event: dict[str, Any]) -> tuple[bytes, bool, bool]:
+        """Chat completions and Anthropic messages: (held text to send first, whether
+        ``event`` was modified, whether it is an empty delta to leave out)."""
+        if self.api.name == "openai.chat":
             before = b""
             changed = False
             for choice in event.get("choices") or ():
@@ -254,89 +386,216 @@ class SseRewriter:
                     delta["content"] = self._feed(key, delta["content"])
                     changed = True
                 if choice.get("finish_reason") is not None:
-                    before += self._flush(key)
-            return before, changed
-        if name == "anthropic.messages":
+                    before += self._end([key])
+            return before, changed, self.scan is not None and _empty_chat_chunk(event)
+        if self.api.name == "anthropic.messages":
             kind = event.get("type")
             key = event.get("index", 0)
             delta = event.get("delta")
+            block = event.get("content_block")
             if (
                 kind == "content_block_delta"
                 and isinstance(delta, dict)
                 and isinstance(delta.get("text"), str)
             ):
-                self._last[key] = event
                 delta["text"] = self._feed(key, delta["text"])
-                return b"", True
+                return b"", True, self.scan is not None and not delta["text"]
+            if kind == "content_block_start" and isinstance(block, dict):
+                text = block.get("text")
+                if isinstance(text, str) and text:  # text the SDK adds the deltas to
+                    block["text"] = self._feed(key, text)
+                    return b"", True, False
+            if kind == "message_start" and self.scan is not None:
+                message = event.get("message")
+                texts = _answer_texts_of(self.api, message)
+                if any(t for _, t in texts):  # not sent by the API today: inspected anyway
+                    rewrite_response(self.api, message, self._once)
+                    return b"", True, False
             if kind in ("content_block_stop", "message_delta", "message_stop"):
                 keys = [key] if kind == "content_block_stop" else list(self._streams)
-                return b"".join(self._flush(k) for k in keys), False
-            return b"", False
-        if name == "openai.responses":
-            kind = event.get("type")
-            key = (event.get("output_index", 0), event.get("content_index", 0))
-            if kind == "response.output_text.delta" and isinstance(event.get("delta"), str):
-                self._last[key] = event
-                event["delta"] = self._feed(key, event["delta"])
-                return b"", True
-            if kind == "response.output_text.done" and isinstance(event.get("text"), str):
-                before = self._flush(key)
-                if self.scan is not None:
-                    event["text"] = self.scan.text_out(event["text"], "output_text")
-                return before, True
-            if kind in ("response.completed", "response.done") and self.scan is not None:
-                response = event.get("response")
-                if isinstance(response, dict):
-                    rewrite_response(self.api, response, self.scan.text_out)
-                    return b"", True
-        return b"", False
+                return self._end(keys), False, False
+        return b"", False, False
+
+    def _responses(self, lines: list[bytes], at: int, event: dict[str, Any]) -> bytes:
+        """OpenAI's Responses API: deltas are held until the next event; every event that
+        ends a text first releases what is held of it; texts in the events that repeat the
+        answer (``.done``, ``content_part``, ``output_item``, the response) are replaced by
+        what the deltas delivered."""
+        kind = event.get("type")
+        field = _DELTAS.get(kind) if isinstance(kind, str) else None
+        if field is not None and isinstance(event.get("delta"), str):
+            key = _key(event)
+            self._last[key] = event
+            event["delta"] = self._feed(key, event["delta"])
+            if self.scan is not None:
+                drop_logprobs(self.api, event)
+            out = self._release()
+            if self.scan is None:
+                return out + self._encode(lines, at, event, False)
+            self._held = _Held(key, lines, at, event)
+            return out
+        out = self._end(self._ends(kind, event), event.get("sequence_number"))
+        changed = False
+        if self.scan is not None:
+            changed = self._texts(kind, event) | drop_logprobs(self.api, event)
+        return out + self._encode(lines, at, event, changed)
+
+    def _ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
+        """The texts (keys of ``_streams``) a Responses event ends."""
+        if kind in _TERMINAL:
+            return list(self._streams)
+        if kind in _DONES or kind == "response.content_part.done":
+            return [_key(event)]
+        if kind == "response.output_item.done":
+            return [k for k in self._streams if k[0] == event.get("output_index", 0)]
+        return []
+
+    def _texts(self, kind: Any, event: dict[str, Any]) -> bool:
+        """Put the delivered (or inspected) text in every text slot of a Responses event."""
+        slots: list[tuple[Any, dict[str, Any], str]] = []
+        if kind in _DONES:
+            slots.append((_key(event), event, _DONES[kind]))
+        part = event.get("part")
+        if isinstance(part, dict):
+            slots += [(_key(event), p, f) for _, p, f in _parts([part])]
+        item = event.get("item")
+        if isinstance(item, dict):
+            oi = event.get("output_index", 0)
+            slots += [((oi, j), p, f) for j, p, f in _parts(item.get("content"))]
+        response = event.get("response")
+        if isinstance(response, dict):
+            slots += [(key, p, f) for key, p, f in _output_parts(response)]
+        changed = False
+        for key, holder, name in slots:
+            old = holder[name]
+            if key in self._sent:
+                new = "".join(self._sent[key])
+            elif not old:
+                continue
+            else:
+                new = self._once(old, f"output[{key[0]}].content[{key[1]}].{name}", key)
+            if new != old:
+                holder[name] = new
+                changed = True
+        return changed
+
+    def _once(self, text: str, location: str, key: Any = None) -> str:
+        """A text that came without deltas: inspected once, however often it is repeated."""
+        assert self.scan is not None
+        seen = self._seen.get((key, text))
+        if seen is None:
+            seen = self._seen[(key, text)] = self.scan.text_out(text, location)
+            self.text.append(seen)
+        return seen
 
     def _feed(self, key: Any, text: str) -> str:
         if self.scan is None:
-            self.text.append(text)
-            return text
-        stream = self._streams.get(key)
-        if stream is None:
-            stream = self._streams[key] = self.scan.stream()
-        released: str = stream.feed(text)
+            released = text
+        else:
+            stream = self._streams.get(key)
+            if stream is None:
+                stream = self._streams[key] = self.scan.stream()
+            released = stream.feed(text)
         self.text.append(released)
+        self._sent.setdefault(key, []).append(released)
         return released
 
-    def _flush(self, key: Any) -> bytes:
-        stream = self._streams.pop(key, None)
-        if stream is None:
+    def _end(self, keys: list[Any], next_seq: Any = None) -> bytes:
+        """Release what is held of these texts (a blocked one raises), then the held delta
+        event, before an event numbered ``next_seq`` (if it has a number)."""
+        held = self._held
+        if held is not None and held.key in keys:
+            keys = [held.key, *(k for k in keys if k != held.key)]
+        out = b""
+        for key in keys:
+            stream = self._streams.pop(key, None)
+            if stream is None:
+                continue
+            tail: str = stream.finish()
+            if self.scan is not None:
+                self.scan.collect([stream])
+            if not tail:
+                continue
+            self.text.append(tail)
+            self._sent.setdefault(key, []).append(tail)
+            if held is not None and held.key == key and self._held is held:
+                held.event["delta"] += tail
+                continue
+            out += self._release() + self._made_up(key, tail, next_seq)
+        return out + self._release()
+
+    def _release(self) -> bytes:
+        """The held Responses delta, unless the look-behind left it empty."""
+        held, self._held = self._held, None
+        if held is None or not held.event["delta"]:
             return b""
-        tail: str = stream.finish()
-        if self.scan is not None:
-            self.scan.collect([stream])
+        return self._encode(held.lines, held.at, held.event, True)
+
+    def _made_up(self, key: Any, tail: str, next_seq: Any) -> bytes:
+        """An extra delta event carrying ``tail``, numbered after the last event sent; the
+        events after it are renumbered when the upstream's next number is taken."""
         last = self._last.get(key)
-        if not tail or last is None:
+        if last is None and self.api.name != "anthropic.messages":
             return b""
-        self.text.append(tail)
-        event = _with_text(self.api, json.loads(json.dumps(last)), tail)
+        event = _with_text(self.api, json.loads(json.dumps(last)) if last else {}, key, tail)
+        if isinstance(event.get("sequence_number"), int):
+            seq = event["sequence_number"] if self._seq is None else self._seq + 1
+            event["sequence_number"] = self._seq = seq
+            if isinstance(next_seq, int) and seq >= next_seq + self._shift:
+                self._shift = seq + 1 - next_seq
         data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
-        name = _DELTA_EVENT.get(self.api.name)
-        return b"event: " + name + b"\n" + data if name else data
+        name = event.get("type") if self.api.name != "openai.chat" else None
+        return b"event: " + str(name).encode() + b"\n" + data if name else data
 
 
-_DELTA_EVENT = {
-    "anthropic.messages": b"content_block_delta",
-    "openai.responses": b"response.output_text.delta",
-}
-"""The ``event:`` line of a synthetic delta (the Anthropic SDK dispatches on it)."""
+def _key(event: dict[str, Any]) -> tuple[Any, Any]:
+    """The text a Responses event is about: (output index, content index)."""
+    return (event.get("output_index", 0), event.get("content_index", 0))
 
 
-def _with_text(api: Api, event: dict[str, Any], text: str) -> dict[str, Any]:
+def _empty_chat_chunk(event: dict[str, Any]) -> bool:
+    """A chat chunk that carries nothing but empty text (left so by the look-behind)."""
+    if event.get("usage") is not None or not event.get("choices"):
+        return False
+    return all(
+        isinstance(choice, dict)
+        and not set(choice) - _CHOICE_KEYS
+        and choice.get("finish_reason") is None
+        and not choice.get("logprobs")
+        and choice.get("delta") == {"content": ""}
+        for choice in event["choices"]
+    )
+
+
+_CHOICE_KEYS = frozenset(("index", "delta", "finish_reason", "logprobs"))
+
+
+def _answer_texts_of(api: Api, body: Any) -> list[tuple[str, str]]:
+    texts: list[tuple[str, str]] = []
+
+    def collect(text: str, where: str) -> str:
+        texts.append((where, text))
+        return text
+
+    rewrite_response(api, body, collect)
+    return texts
+
+
+def _with_text(api: Api, event: dict[str, Any], key: Any, text: str) -> dict[str, Any]:
     """A copy of the last delta event of a text, carrying ``text`` and nothing else new."""
     if api.name == "openai.chat":
         for choice in event.get("choices") or ():
             choice["delta"] = {"content": text}
             choice["finish_reason"] = None
+            choice.pop("logprobs", None)
         event.pop("usage", None)
     elif api.name == "anthropic.messages":
-        event["delta"] = {"type": "text_delta", "text": text}
+        event = {"type": "content_block_delta", "index": key,
+                 "delta": {"type": "text_delta", "text": text}}  # fmt: skip
     else:
         event["delta"] = text
+        if event.get("logprobs"):
+            event["logprobs"] = []
     return event
 
 
