@@ -496,3 +496,42 @@ async def test_anthropic_block_start_text_is_inspected(kind: str) -> None:
     )
     assert text == "mail [EMAIL_1] now"
     assert all(e["delta"]["text"] for e in got if e["type"] == "content_block_delta")
+
+
+@KINDS
+async def test_chat_refusals_are_inspected(kind: str) -> None:
+    chunks: list[Event] = [
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+         "choices": [{"index": 0, "delta": {"role": "assistant", "refusal": ""}}]},
+        *({"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+           "choices": [{"index": 0, "delta": {"refusal": TEXT[i : i + 6]}}]}
+          for i in range(0, len(TEXT), 6)),
+        {"id": "c", "object": "chat.completion.chunk", "created": 1, "model": "m",
+         "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
+    ]  # fmt: skip
+
+    def stream(request: httpx.Request) -> httpx.Response:
+        body = b"".join(b"data: " + json.dumps(c).encode() + b"\n\n" for c in chunks)
+        return httpx.Response(
+            200, headers={"content-type": "text/event-stream"}, content=body + b"data: [DONE]\n\n"
+        )
+
+    chat = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+    raw, error = await post(kind, f"{UPSTREAM}/chat/completions", {**chat, "stream": True}, stream)
+    assert error is None
+    assert_clean(raw)
+    got = [json.loads(b[6:]) for b in raw.split(b"\n\n") if b.startswith(b"data: {")]
+    text = "".join(c["delta"].get("refusal") or "" for g in got for c in g["choices"])
+    assert text == REDACTED
+    assert raw.index(b"[PHONE_1]") < raw.index(b'"finish_reason"')
+
+    refused = {"role": "assistant", "content": None, "refusal": TEXT}
+    answer = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
+              "choices": [{"index": 0, "finish_reason": "stop", "message": refused}]}  # fmt: skip
+
+    def whole(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=answer)
+
+    raw, error = await post(kind, f"{UPSTREAM}/chat/completions", chat, whole)
+    assert error is None
+    assert json.loads(raw)["choices"][0]["message"]["refusal"] == REDACTED

@@ -190,8 +190,9 @@ def rewrite_response(api: Api, body: Any, text: Callable[[str, str], str]) -> No
     if api.name == "openai.chat":
         for i, choice in enumerate(body.get("choices") or ()):
             message = choice.get("message") if isinstance(choice, dict) else None
-            if isinstance(message, dict) and isinstance(message.get("content"), str):
-                message["content"] = text(message["content"], f"choices[{i}].message.content")
+            for field in ("content", "refusal"):
+                if isinstance(message, dict) and isinstance(message.get(field), str):
+                    message[field] = text(message[field], f"choices[{i}].message.{field}")
     elif api.name == "anthropic.messages":
         for j, block in enumerate(body.get("content") or ()):
             if isinstance(block, dict) and isinstance(block.get("text"), str):
@@ -379,14 +380,16 @@ class SseRewriter:
             for choice in event.get("choices") or ():
                 if not isinstance(choice, dict):
                     continue
-                key = choice.get("index", 0)
+                index = choice.get("index", 0)
                 delta = choice.get("delta")
-                if isinstance(delta, dict) and isinstance(delta.get("content"), str):
-                    self._last[key] = event
-                    delta["content"] = self._feed(key, delta["content"])
-                    changed = True
+                for field in ("content", "refusal"):
+                    if isinstance(delta, dict) and isinstance(delta.get(field), str):
+                        key = index if field == "content" else (index, field)
+                        self._last[key] = event
+                        delta[field] = self._feed(key, delta[field])
+                        changed = True
                 if choice.get("finish_reason") is not None:
-                    before += self._end([key])
+                    before += self._end([index, (index, "refusal")])
             return before, changed, self.scan is not None and _empty_chat_chunk(event)
         if self.api.name == "anthropic.messages":
             kind = event.get("type")
@@ -562,7 +565,7 @@ def _empty_chat_chunk(event: dict[str, Any]) -> bool:
         and not set(choice) - _CHOICE_KEYS
         and choice.get("finish_reason") is None
         and not choice.get("logprobs")
-        and choice.get("delta") == {"content": ""}
+        and choice.get("delta") in ({"content": ""}, {"refusal": ""})
         for choice in event["choices"]
     )
 
@@ -585,7 +588,7 @@ def _with_text(api: Api, event: dict[str, Any], key: Any, text: str) -> dict[str
     """A copy of the last delta event of a text, carrying ``text`` and nothing else new."""
     if api.name == "openai.chat":
         for choice in event.get("choices") or ():
-            choice["delta"] = {"content": text}
+            choice["delta"] = {"refusal" if isinstance(key, tuple) else "content": text}
             choice["finish_reason"] = None
             choice.pop("logprobs", None)
         event.pop("usage", None)
