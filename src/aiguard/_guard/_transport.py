@@ -27,6 +27,7 @@ from ._texts import Scan
 from ._wire import (
     Api,
     SseRewriter,
+    answer_texts_in,
     call_request,
     classify,
     drop_logprobs,
@@ -202,7 +203,7 @@ class SdkGuard:
                 drop_logprobs(api, parsed)
                 raw = json.dumps(parsed).encode()
             if scan is not None and isinstance(parsed, dict):
-                yield from optional_io(scan.judge_answer(_answer_texts(api, parsed)))
+                yield from optional_io(scan.judge_answer(answer_texts_in(api, parsed)))
             claim.usage = _usage_in(parsed)
             call.response = _answer(api, _answer_text(api, parsed), claim.usage, parsed)
             out_headers.append(("content-length", str(len(raw))))
@@ -278,19 +279,8 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _answer_texts(api: Api, body: Any) -> list[tuple[str, str]]:
-    texts: list[tuple[str, str]] = []
-
-    def collect(text: str, where: str) -> str:
-        texts.append((where, text))
-        return text
-
-    rewrite_response(api, body, collect)
-    return texts
-
-
 def _answer_text(api: Api, body: Any) -> str:
-    return "".join(text for _where, text in _answer_texts(api, body))
+    return "".join(text for _where, text in answer_texts_in(api, body))
 
 
 def _answer(api: Api, text: str, usage: Usage | None, body: Any) -> Any:

@@ -17,7 +17,15 @@ from typing import Any
 from .._types import ChatRequest, EmbeddingRequest, FunctionDef, Message, Tool, Usage
 from ._texts import Scan
 
-__all__ = ["Api", "SseRewriter", "classify", "rewrite_request", "rewrite_response"]
+__all__ = [
+    "Api",
+    "SseRewriter",
+    "answer_texts_in",
+    "classify",
+    "drop_logprobs",
+    "rewrite_request",
+    "rewrite_response",
+]
 
 Rewrite = Callable[[str, str, "int | None"], str]
 """``(text, location, message_index) -> new text``; raises to block."""
@@ -410,7 +418,7 @@ class SseRewriter:
                     return b"", True, False
             if kind == "message_start" and self.scan is not None:
                 message = event.get("message")
-                texts = _answer_texts_of(self.api, message)
+                texts = answer_texts_in(self.api, message)
                 if any(t for _, t in texts):  # not sent by the API today: inspected anyway
                     rewrite_response(self.api, message, self._once)
                     return b"", True, False
@@ -573,7 +581,8 @@ def _empty_chat_chunk(event: dict[str, Any]) -> bool:
 _CHOICE_KEYS = frozenset(("index", "delta", "finish_reason", "logprobs"))
 
 
-def _answer_texts_of(api: Api, body: Any) -> list[tuple[str, str]]:
+def answer_texts_in(api: Api, body: Any) -> list[tuple[str, str]]:
+    """The ``(location, text)`` pairs of a response body's answer."""
     texts: list[tuple[str, str]] = []
 
     def collect(text: str, where: str) -> str:
