@@ -27,15 +27,18 @@ class Harness:
         *,
         capture_content: bool = False,
         sinks: tuple[AuditSink, ...] = (),
+        sdk: bool = True,
     ) -> None:
         self.otel = otel
         self.store = store
         self.kind = kind
         self.script = Script()
         self.log = AuditLog((store, *sinks))
+        # Without ``sdk`` the process's global providers are used, and the tests never install
+        # any: the audit log is then all the telemetry a call has.
         self.tel = Telemetry(
-            tracer_provider=otel.tracer_provider,
-            meter_provider=otel.meter_provider,
+            tracer_provider=otel.tracer_provider if sdk else None,
+            meter_provider=otel.meter_provider if sdk else None,
             audit=self.log,
             clock=clock.time,
             timer=clock.timer,

@@ -237,3 +237,43 @@ def test_a_batch_that_fails_leaves_nothing_behind(tmp_path: Path, n: int) -> Non
     assert store.count() == 1
     store.write([])
     assert store.count() == 1
+
+
+class _ListSink:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def write(self, records: Any) -> None:
+        self.records.extend(records)
+
+    def purge(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+def test_every_sink_gets_the_same_records_whichever_way_they_were_submitted(
+    tmp_path: Path,
+) -> None:
+    """The writer binds field tuples straight into SQLite and builds record objects for the
+    other sinks: both must see the records a submitted ``AuditRecord`` would give."""
+    store, other = SQLiteAuditStore(tmp_path / "a.db"), _ListSink()
+    full = _full(1e9, 1)
+    fields = tuple(getattr(full, f) for f in AuditRecord.__dataclass_fields__)[:-3]
+    with AuditLog([store, other]) as log:
+        log.submit(full, request=_REQUESTS[0], response=_RESPONSES[0])
+        log.submit_fields(fields, _REQUESTS[0], _RESPONSES[0], True)
+        log.submit(AuditRecord(time=2e9, operation="chat", outcome="ok"))
+        assert log.flush(10)
+        rows = list(store.records())
+    assert rows == other.records
+    submitted, from_fields, bare = rows
+    assert (
+        submitted.input_hash
+        == from_fields.input_hash
+        == _sha(_REQUESTS[0].model_dump_json(exclude_none=True), None)
+    )
+    assert submitted.content == full.content  # not captured: the given content stays
+    assert from_fields.content is not None and "Hello" in from_fields.content
+    assert bare == AuditRecord(time=2e9, operation="chat", outcome="ok")

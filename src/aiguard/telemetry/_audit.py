@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-__all__ = ["AuditRecord", "Violation"]
+__all__ = ["AuditRecord", "Violation", "complete", "completed_fields", "content_hashes"]
 
 
 class Violation(NamedTuple):
@@ -221,6 +221,31 @@ def _response_json(response: Any) -> str | None:
     return None if content is None else _canonical(content)
 
 
+def content_hashes(
+    request: Any, response: Any, capture_content: bool, hash_key: bytes | None
+) -> tuple[str | None, str | None, str | None]:
+    """``(input_hash, output_hash, content)`` of the redacted request and answer; all three
+    ``None`` when there is neither, and each hash ``None`` when its side is missing.
+
+    Runs on the writer thread: canonical JSON and SHA-256 cost tens of microseconds for a
+    large prompt, which the call path should not pay.
+    """
+    req_json = _request_json(request)
+    resp_json = _response_json(response)
+    if req_json is None and resp_json is None:
+        return None, None, None
+    input_hash = None if req_json is None else _digest(req_json, hash_key)
+    output_hash = None if resp_json is None else _digest(resp_json.encode("utf-8"), hash_key)
+    content = None
+    if capture_content:
+        payload = {
+            "input": _content_of_request(request) if request is not None else None,
+            "output": _content_of_response(response),
+        }
+        content = _canonical_unicode(payload)
+    return input_hash, output_hash, content
+
+
 def complete(
     record: AuditRecord,
     request: Any,
@@ -229,24 +254,26 @@ def complete(
     capture_content: bool,
     hash_key: bytes | None,
 ) -> AuditRecord:
-    """Add hashes (and content, when opted in) from the redacted request and response.
-
-    Runs on the writer thread: canonical JSON and SHA-256 cost tens of microseconds for a
-    large prompt, which the call path should not pay.
-    """
-    req_json = _request_json(request)
-    resp_json = _response_json(response)
-    if req_json is None and resp_json is None:
+    """Add hashes (and content, when opted in) from the redacted request and response; a
+    side that is missing keeps the hash the record came with."""
+    input_hash, output_hash, content = content_hashes(request, response, capture_content, hash_key)
+    if input_hash is None and output_hash is None:
         return record
-    input_hash = record.input_hash if req_json is None else _digest(req_json, hash_key)
-    output_hash = (
-        record.output_hash if resp_json is None else _digest(resp_json.encode("utf-8"), hash_key)
+    return _with_hashes(
+        record,
+        record.input_hash if input_hash is None else input_hash,
+        record.output_hash if output_hash is None else output_hash,
+        content if capture_content else record.content,
     )
-    content = record.content
-    if capture_content:
-        payload = {
-            "input": _content_of_request(request) if request is not None else None,
-            "output": _content_of_response(response),
-        }
-        content = _canonical_unicode(payload)
-    return _with_hashes(record, input_hash, output_hash, content)
+
+
+def completed_fields(
+    fields: tuple[Any, ...],
+    request: Any,
+    response: Any,
+    capture_content: bool,
+    hash_key: bytes | None,
+) -> AuditRecord:
+    """The record of ``fields`` (every field but the last three, in declaration order) with
+    its hashes and content: built once, on the writer thread."""
+    return record_of(fields + content_hashes(request, response, capture_content, hash_key))

@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
 from .. import errors
-from .._types import ChatResponse
+from .._types import ChatRequest, ChatResponse
 from . import _semconv as sc
 from ._audit import AuditRecord, Violation, record_of
 
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .._context import CallContext
     from ._telemetry import Telemetry
 
-__all__ = ["AttemptRecorder", "CallRecorder", "error_type", "outcome_of"]
+__all__ = ["AttemptRecorder", "CallRecorder", "error_type", "outcome_of", "settled"]
 
 _Attrs = dict[str, Any]
 _MetricAttrs = tuple[_Attrs, _Attrs, _Attrs]
@@ -56,6 +57,53 @@ def outcome_of(error: BaseException | None, cached: bool = False) -> str:
     if not isinstance(error, Exception):  # CancelledError, GeneratorExit, KeyboardInterrupt
         return "cancelled"
     return "error"
+
+
+_Settled = tuple[
+    Any, "float | None", "str | None", bool, "str | None", "str | None", "str | None", str
+]
+
+
+def settled(response: Any, error: BaseException | None, cached: bool) -> _Settled:
+    """How a call ended, as its span and its audit record both report it: ``(usage, cost,
+    response model, cached, endpoint, provider, error type, outcome)``.
+
+    One function for the recorder and for the stage's audit-only path, so that a record
+    reads the same whether or not an SDK is installed.
+    """
+    usage: Any = None
+    cost: float | None = None
+    model: str | None = None
+    endpoint: str | None = None
+    provider: str | None = None
+    if type(response) is ChatResponse:  # the common case, without getattr
+        usage, cost, model = response.usage, response.cost, response.model
+        cached = cached or response.cached
+        endpoint, provider = response.endpoint, response.provider
+    elif response is not None:
+        usage = getattr(response, "usage", None)
+        cost = getattr(response, "cost", None)
+        model = getattr(response, "model", None)
+        cached = cached or bool(getattr(response, "cached", False))
+        endpoint = getattr(response, "endpoint", None)
+        provider = getattr(response, "provider", None)
+    if error is not None:
+        return usage, cost, model, cached, endpoint, provider, error_type(error), outcome_of(error)
+    # Ended without an answer or an error: the caller let go.
+    outcome = "cancelled" if response is None else "cached" if cached else "ok"
+    return usage, cost, model, cached, endpoint, provider, None, outcome
+
+
+# Request parameters as span attributes: (request field, attribute).
+_PARAMETERS = (
+    ("max_tokens", sc.REQUEST_MAX_TOKENS),
+    ("temperature", sc.REQUEST_TEMPERATURE),
+    ("top_p", sc.REQUEST_TOP_P),
+    ("seed", sc.REQUEST_SEED),
+    ("presence_penalty", sc.REQUEST_PRESENCE_PENALTY),
+    ("frequency_penalty", sc.REQUEST_FREQUENCY_PENALTY),
+)
+_CHAT_PARAMETERS = attrgetter(*(name for name, _ in _PARAMETERS))
 
 
 def _messages_json(request: Any) -> str | None:
@@ -232,15 +280,11 @@ class CallRecorder:
 
     # ------------------------------------------------------------------ helpers
     def _request_attributes(self, a: _Attrs, request: Any) -> None:
-        for attr, key in (
-            ("max_tokens", sc.REQUEST_MAX_TOKENS),
-            ("temperature", sc.REQUEST_TEMPERATURE),
-            ("top_p", sc.REQUEST_TOP_P),
-            ("seed", sc.REQUEST_SEED),
-            ("presence_penalty", sc.REQUEST_PRESENCE_PENALTY),
-            ("frequency_penalty", sc.REQUEST_FREQUENCY_PENALTY),
-        ):
-            v = getattr(request, attr, None)
+        if type(request) is ChatRequest:  # every parameter is a field: read in one C call
+            values = _CHAT_PARAMETERS(request)
+        else:
+            values = tuple(getattr(request, name, None) for name, _ in _PARAMETERS)
+        for (_, key), v in zip(_PARAMETERS, values, strict=True):
             if v is not None:
                 a[key] = v
         if self.stream:
@@ -440,38 +484,42 @@ class CallRecorder:
         ``response`` must be the answer as output inspection left it (redacted). Returns the
         audit record (without hashes, which the writer adds) or ``None`` if already ended.
         """
+        fields = self._close(response, error)
+        audit = self._tel.audit
+        if fields is None or audit is None:
+            return None
+        record = record_of((*fields, None, None, None))  # the writer adds hashes and content
+        audit.submit(
+            record,
+            request=self._redacted,
+            response=response,
+            capture_content=self.capture_content,
+        )
+        return record
+
+    def finish(self, *, response: Any = None, error: BaseException | None = None) -> None:
+        """``end`` without building the record here: the pipeline's stage has no use for it,
+        and the writer builds it once, with its hashes."""
+        fields = self._close(response, error)
+        audit = self._tel.audit
+        if fields is not None and audit is not None:
+            audit.submit_fields(fields, self._redacted, response, self.capture_content)
+
+    def _close(self, response: Any, error: BaseException | None) -> tuple[Any, ...] | None:
+        """Span and metrics; then the audit record's fields without hashes and content
+        (``None`` if already ended or there is no audit log)."""
         if self._ended:
             return None
         self._ended = True
         tel = self._tel
         elapsed = tel.timer() - self._t0
-        usage: Any = None
-        cost: float | None = None
-        resp_model: str | None = None
-        cached = self._cache_hit
-        if type(response) is ChatResponse:  # the common case, without getattr
-            usage, cost, resp_model = response.usage, response.cost, response.model
-            cached = cached or response.cached
-            if self.endpoint is None:
-                self.endpoint = response.endpoint
-            if self.provider is None:
-                self.provider = response.provider
-        elif response is not None:
-            usage = getattr(response, "usage", None)
-            cost = getattr(response, "cost", None)
-            resp_model = getattr(response, "model", None)
-            cached = cached or bool(getattr(response, "cached", False))
-            if self.endpoint is None:
-                self.endpoint = getattr(response, "endpoint", None)
-            if self.provider is None:
-                self.provider = getattr(response, "provider", None)
-        if error is not None:
-            et: str | None = error_type(error)
-            outcome = outcome_of(error, cached)
-        else:
-            et = None
-            # Ended without an answer or an error: the caller let go.
-            outcome = "cancelled" if response is None else "cached" if cached else "ok"
+        usage, cost, resp_model, cached, endpoint, provider, et, outcome = settled(
+            response, error, self._cache_hit
+        )
+        if self.endpoint is None:
+            self.endpoint = endpoint
+        if self.provider is None:
+            self.provider = provider
         in_tok = usage.input_tokens if usage is not None else 0
         out_tok = usage.output_tokens if usage is not None else 0
 
@@ -536,51 +584,39 @@ class CallRecorder:
             c += ((sc.ENDPOINT, self.endpoint),)
         ins.calls.add(c, cost if cost and not cached else 0.0)
 
-        audit = tel.audit
-        if audit is None:
+        if tel.audit is None:
             return None
         ctx = self.context
-        # Positional, in AuditRecord's field order (record_of skips the frozen __init__).
-        record = record_of(
-            (
-                self._time,  # time
-                self.operation,  # operation
-                outcome,  # outcome
-                tel.next_record_id(),  # record_id
-                ctx.user if ctx else None,  # principal
-                ctx.tenant if ctx else None,  # tenant
-                ctx.region if ctx else None,  # region
-                ctx.route if ctx else None,  # route
-                ctx.run_id if ctx else None,  # run_id
-                self.requested_model,  # requested_model
-                self.endpoint,  # endpoint
-                self.provider,  # provider
-                resp_model or self.model,  # model
-                et,  # error_type
-                tuple([Violation(*v) for v in self._violations]),  # violations
-                in_tok,  # input_tokens
-                out_tok,  # output_tokens
-                cost,  # cost
-                elapsed * 1000.0,  # latency_ms
-                cached,  # cache_hit
-                self._attempts,  # attempts
-                self.stream,  # stream
-                getattr(response, "request_id", None)
-                or getattr(error, "request_id", None),  # request_id
-                getattr(response, "id", None),  # response_id
-                self.policy_hash,  # policy_hash
-                None,  # input_hash: the writer adds it
-                None,  # output_hash: the writer adds it
-                None,  # content: the writer adds it when captured
-            )
+        # AuditRecord's fields in order, but for the hashes and content the writer adds
+        # (record_of fills them positionally, skipping the frozen __init__).
+        return (
+            self._time,  # time
+            self.operation,  # operation
+            outcome,  # outcome
+            tel.next_record_id(),  # record_id
+            ctx.user if ctx else None,  # principal
+            ctx.tenant if ctx else None,  # tenant
+            ctx.region if ctx else None,  # region
+            ctx.route if ctx else None,  # route
+            ctx.run_id if ctx else None,  # run_id
+            self.requested_model,  # requested_model
+            self.endpoint,  # endpoint
+            self.provider,  # provider
+            resp_model or self.model,  # model
+            et,  # error_type
+            tuple([Violation(*v) for v in self._violations]),  # violations
+            in_tok,  # input_tokens
+            out_tok,  # output_tokens
+            cost,  # cost
+            elapsed * 1000.0,  # latency_ms
+            cached,  # cache_hit
+            self._attempts,  # attempts
+            self.stream,  # stream
+            getattr(response, "request_id", None)
+            or getattr(error, "request_id", None),  # request_id
+            getattr(response, "id", None),  # response_id
+            self.policy_hash,  # policy_hash
         )
-        audit.submit(
-            record,
-            request=self._redacted,
-            response=response,
-            capture_content=self.capture_content,
-        )
-        return record
 
     def _content_attributes(self, a: _Attrs, response: Any) -> None:
         if self._redacted is not None:

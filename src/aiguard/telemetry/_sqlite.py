@@ -79,6 +79,7 @@ class SQLiteAuditStore:
         self._target = str(path)
         self._synchronous = synchronous
         self._db = self._connect()
+        self._cur = self._db.cursor()  # the writer's, reused: a cursor per batch costs more
         self.purge()
 
     def _connect(self) -> sqlite3.Connection:
@@ -108,19 +109,19 @@ class SQLiteAuditStore:
         # Several rows per statement: executing a statement costs more than a row.
         width = _ROWS_PER_INSERT * _NCOL
         with self._lock:
-            db = self._db
+            cur = self._cur
             if len(params) <= width:  # one statement: atomic without BEGIN and COMMIT
-                db.execute(_insert_sql(len(records)), params)
+                cur.execute(_insert_sql(len(records)), params)
                 return
-            db.execute("BEGIN IMMEDIATE")
+            cur.execute("BEGIN IMMEDIATE")
             try:
                 for start in range(0, len(params), width):
                     chunk = params[start : start + width]
-                    db.execute(_insert_sql(len(chunk) // _NCOL), chunk)
+                    cur.execute(_insert_sql(len(chunk) // _NCOL), chunk)
             except BaseException:
-                db.execute("ROLLBACK")
+                cur.execute("ROLLBACK")
                 raise
-            db.execute("COMMIT")
+            cur.execute("COMMIT")
 
     def cutoff(self) -> float | None:
         """Epoch seconds before which records are out of retention (``None``: keep all)."""
@@ -145,6 +146,7 @@ class SQLiteAuditStore:
         ``fork``); the inherited one is abandoned, not closed, as the parent still uses it."""
         self._lock = threading.Lock()
         self._db = self._connect()
+        self._cur = self._db.cursor()
 
     def __enter__(self) -> SQLiteAuditStore:
         return self
@@ -234,10 +236,19 @@ _CACHE_HIT = _COLUMNS.index("cache_hit")
 _STREAM = _COLUMNS.index("stream")
 
 
+_NONE_AS_NAN: dict[Any, Any] = {None: _NULL}
+_NAN_FOR_NONE = _NONE_AS_NAN.get
+
+
 def _to_row(r: AuditRecord) -> list[Any]:
     """The record's columns in ``_COLUMNS`` order, read straight from its slots, ready to bind:
     NULL as NaN, booleans as integers, violations as JSON."""
-    row = [_NULL if v is None else v for v in _row_values(r)]
+    values = _row_values(r)
+    try:
+        # ``{None: NaN}.get(v, v)`` for every column, without a Python-level loop.
+        row = list(map(_NAN_FOR_NONE, values, values))
+    except TypeError:  # an unhashable value where a field's type has none: one by one
+        row = [_NULL if v is None else v for v in values]
     v = r.violations
     row[_VIOLATIONS] = _violations_json(v) if v else _NULL
     row[_CACHE_HIT] = 1 if r.cache_hit else 0

@@ -13,14 +13,19 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import PolicyViolation
+from ._audit import Violation
 from ._policy import capture_content_of
-from ._recorder import AttemptRecorder, CallRecorder
+from ._recorder import AttemptRecorder, CallRecorder, settled
 from ._telemetry import Telemetry
 
 if TYPE_CHECKING:
     from .._call import Call, Endpoint
 
 __all__ = ["TelemetryStage"]
+
+# What ``start`` keeps for a call that only the audit log wants: (epoch seconds, timer,
+# requested model). Everything else the record needs is on the ``Call`` when it finishes.
+_AuditStart = tuple[float, float, "str | None"]
 
 _REC = "telemetry"
 _ATTEMPT = "telemetry.attempt"
@@ -61,12 +66,9 @@ class TelemetryStage:
         return hit
 
     @staticmethod
-    def _rec(call: Call) -> CallRecorder | None:
-        rec = call.notes.get(_REC)
-        return rec if isinstance(rec, CallRecorder) else None
-
-    @staticmethod
     def _findings(call: Call, rec: CallRecorder) -> None:
+        if not call.findings:
+            return
         seen: int = call.notes.get(_SEEN, 0)
         for f in call.findings[seen:]:
             rec.decision(
@@ -77,25 +79,21 @@ class TelemetryStage:
             )
         call.notes[_SEEN] = len(call.findings)
 
-    def _policy(self, call: Call, rec: CallRecorder) -> None:
+    def _policy(self, call: Call) -> tuple[str | None, bool]:
         """The effective policy the policy stage left in ``notes``: its hash for the record,
         and its ``logging.captureContent`` switch (content is captured if it or the telemetry
         settings say so). Read once per policy object: calls share their client's."""
         eff = call.notes.get(_POLICY)
         if eff is None:
-            return
+            return None, False
         seen = self._last_policy
         if seen is not None and seen[0] is eff:
-            digest, capture = seen[1], seen[2]
-        else:
-            found = getattr(eff, "policy_hash", None)
-            digest = str(found) if found else None
-            capture = capture_content_of(getattr(getattr(eff, "spec", None), "logging", None))
-            self._last_policy = (eff, digest, capture)
-        if digest and rec.policy_hash is None:
-            rec.policy_hash = digest
-        if capture:
-            rec.capture_content = True
+            return seen[1], seen[2]
+        found = getattr(eff, "policy_hash", None)
+        digest = str(found) if found else None
+        capture = capture_content_of(getattr(getattr(eff, "spec", None), "logging", None))
+        self._last_policy = (eff, digest, capture)
+        return digest, capture
 
     @staticmethod
     def _refusal(call: Call, rec: CallRecorder) -> None:
@@ -111,17 +109,20 @@ class TelemetryStage:
     # ------------------------------------------------------------------ hooks
     def start(self, call: Call) -> None:
         tel = self.telemetry
-        if not tel.recording():
-            # No SDK installed and no audit log: nothing would be exported, so no recorder is
-            # made and every later hook returns at its first line.
-            return
-        call.notes[_REC] = tel.start_call(
-            call.operation, call.request, call.context, stream=call.stream
-        )
+        if tel.exporting():
+            call.notes[_REC] = tel.start_call(
+                call.operation, call.request, call.context, stream=call.stream
+            )
+        elif tel.audit is not None:
+            # No SDK: a recorder would only feed the audit record, which ``finish`` reads off
+            # the call instead (a recorder's bookkeeping cost more than the record itself).
+            started: _AuditStart = (tel.clock(), tel.timer(), getattr(call.request, "model", None))
+            call.notes[_REC] = started
+        # Else nothing would be exported or kept: every later hook returns at its first line.
 
     def event(self, call: Call, name: str, attributes: Mapping[str, Any]) -> None:
-        rec = self._rec(call)
-        if rec is None:
+        rec = call.notes.get(_REC)
+        if not isinstance(rec, CallRecorder):
             return
         if name == "aiguard.rate_limit.wait":
             seconds = attributes.get("seconds")
@@ -156,8 +157,8 @@ class TelemetryStage:
                 span.add_event(name, safe)
 
     def attempt_start(self, call: Call, endpoint: Endpoint, attempt: int) -> None:
-        rec = self._rec(call)
-        if rec is None:
+        rec = call.notes.get(_REC)
+        if not isinstance(rec, CallRecorder):
             return
         if len(call.attempts) <= 1:
             # The first attempt: input inspection is over, so the request is the redacted one.
@@ -178,15 +179,22 @@ class TelemetryStage:
             att.end(error, status_code=getattr(error, "status_code", None))
 
     def finish(self, call: Call) -> None:
-        rec = self._rec(call)
-        if rec is None:
+        rec = call.notes.get(_REC)
+        if type(rec) is tuple:
+            self._audit_only(call, rec)
+            return
+        if not isinstance(rec, CallRecorder):
             return
         att = call.notes.pop(_ATTEMPT, None)
         if isinstance(att, AttemptRecorder):  # abandoned mid-attempt
             att.end(call.error)
         self._findings(call, rec)
         self._refusal(call, rec)
-        self._policy(call, rec)
+        digest, capture = self._policy(call)
+        if digest and rec.policy_hash is None:
+            rec.policy_hash = digest
+        if capture:
+            rec.capture_content = True
         if call.plan:  # routing ran, so input inspection finished: the request is redacted
             rec.input_redacted(call.request)
         if call.cached and not call.notes.get(_CACHE_SEEN):
@@ -194,4 +202,83 @@ class TelemetryStage:
         error = call.error
         if error is not None and type(error).__name__ == "_Abandoned":
             error = None  # the caller stopped reading a stream: recorded as cancelled
-        rec.end(response=call.response if error is None else None, error=error)
+        rec.finish(response=call.response if error is None else None, error=error)
+
+    def _audit_only(self, call: Call, started: _AuditStart) -> None:
+        """Queue the audit record of a call that had no recorder, read off the call: what
+        ``CallRecorder`` would have written (tests hold the two to the same record)."""
+        tel = self.telemetry
+        audit = tel.audit
+        if audit is None:
+            return
+        at, t0, requested_model = started
+        elapsed = tel.timer() - t0
+        error = call.error
+        if error is not None and type(error).__name__ == "_Abandoned":
+            error = None  # the caller stopped reading a stream: recorded as cancelled
+        response = call.response if error is None else None
+        usage, cost, resp_model, cached, endpoint, provider, et, outcome = settled(
+            response, error, call.cached
+        )
+        model = None
+        where = call.endpoint  # the last attempt's
+        if where is not None:
+            endpoint, provider, model = where.name, where.provider_name, where.model
+        digest, capture = self._policy(call)
+        policy_hash = tel.policy_hash if tel.policy_hash is not None else digest or None
+        ctx = call.context
+        # AuditRecord's fields in order, as CallRecorder.end gives them, without the hashes
+        # and content: the writer adds those and builds the record.
+        audit.submit_fields(
+            (
+                at,  # time
+                call.operation,  # operation
+                outcome,  # outcome
+                tel.next_record_id(),  # record_id
+                ctx.user if ctx else None,  # principal
+                ctx.tenant if ctx else None,  # tenant
+                ctx.region if ctx else None,  # region
+                ctx.route if ctx else None,  # route
+                ctx.run_id if ctx else None,  # run_id
+                requested_model,  # requested_model
+                endpoint,  # endpoint
+                provider,  # provider
+                resp_model or model,  # model
+                et,  # error_type
+                self._violations(call),  # violations
+                usage.input_tokens if usage is not None else 0,  # input_tokens
+                usage.output_tokens if usage is not None else 0,  # output_tokens
+                cost,  # cost
+                elapsed * 1000.0,  # latency_ms
+                cached,  # cache_hit
+                len(call.attempts),  # attempts
+                call.stream,  # stream
+                getattr(response, "request_id", None)
+                or getattr(error, "request_id", None),  # request_id
+                getattr(response, "id", None),  # response_id
+                policy_hash,  # policy_hash
+            ),
+            # Input inspection is over once the call was routed or tried: it is redacted.
+            call.request if call.plan or call.attempts else None,
+            response,
+            capture or tel.capture_content,
+        )
+
+    @staticmethod
+    def _violations(call: Call) -> tuple[Violation, ...]:
+        """The findings as ``_findings`` reports them, then the refusal ``_refusal`` adds."""
+        found = call.findings
+        out = [
+            Violation(
+                str(getattr(f, "category", "policy")),
+                str(getattr(f, "action", "flag")),
+                str(getattr(f, "direction", "input")),
+            )
+            for f in found
+        ]
+        error = call.error
+        if isinstance(error, PolicyViolation) and not any(
+            getattr(f, "category", None) == error.category for f in found
+        ):
+            out.append(Violation(error.category, "block", error.direction or "input"))
+        return tuple(out)

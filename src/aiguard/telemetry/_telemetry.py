@@ -48,6 +48,13 @@ def _global_set(module: Any, name: str) -> bool | None:
     return value is not None
 
 
+# Both private globals exist in every supported API version; if one ever goes, ``exporting``
+# takes the slower public route instead.
+_GLOBALS_READABLE = (
+    _global_set(trace, "_TRACER_PROVIDER") is not None
+    and _global_set(_metrics_internal, "_METER_PROVIDER") is not None
+)
+
 _TRUE = frozenset(("1", "true", "yes", "on"))
 
 
@@ -103,6 +110,7 @@ class Telemetry:
         self._metrics_seen = meter_provider is not None and metrics_enabled
         self._metrics_on = metrics_enabled
         self._recording = audit is not None or self._tracing_seen or self._metrics_seen
+        self._exporting = (tracing and self._tracing_seen) or self._metrics_seen
         # Resolve the globals once: this is what loads a provider named by the
         # OTEL_PYTHON_TRACER_PROVIDER / OTEL_PYTHON_METER_PROVIDER environment variables.
         trace.get_tracer_provider()
@@ -158,6 +166,25 @@ class Telemetry:
             return True
         live = (self.tracer is not None and self.tracing_live()) or self.metrics_live()
         self._recording = live
+        return live
+
+    def exporting(self) -> bool:
+        """Whether a call's span or metric points would reach an SDK.
+
+        While it is false the stage leaves the recorder out and reads the audit record off
+        the call when it finishes. Until an SDK shows up this is two reads of module globals
+        per call (no provider installed: nothing can be exported); then ``True`` for good.
+        """
+        if self._exporting:
+            return True
+        if (
+            _GLOBALS_READABLE
+            and trace._TRACER_PROVIDER is None
+            and _metrics_internal._METER_PROVIDER is None
+        ):
+            return False
+        live = (self.tracer is not None and self.tracing_live()) or self.metrics_live()
+        self._exporting = live
         return live
 
     def next_record_id(self) -> str:

@@ -13,15 +13,15 @@ import atexit
 import functools
 import logging
 import os
+import queue
 import threading
 import time
 import weakref
-from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
-from ._audit import AuditRecord, complete
+from ._audit import AuditRecord, complete, completed_fields
 
 _LINGER_S = 0.02
 
@@ -44,8 +44,21 @@ class AuditSink(Protocol):
 
 
 # What the call path hands over: (record, request, response, capture_content). A plain tuple
-# is the cheapest thing to build and to unpack on the writer thread.
-_Entry = tuple[AuditRecord, Any, Any, bool]
+# is the cheapest thing to build and to unpack on the writer thread. The record may also be
+# the tuple of its fields without the last three (``submit_fields``): the writer then builds
+# the record once, hashes included.
+_Entry = tuple["AuditRecord | tuple[Any, ...]", Any, Any, bool]
+
+
+class _Marker:
+    """Queued behind the records it waits for: ``flush`` waits on it, ``close`` stops the
+    writer with it."""
+
+    __slots__ = ("done", "stop")
+
+    def __init__(self, stop: bool = False) -> None:
+        self.done = threading.Event()
+        self.stop = stop
 
 
 class AuditLog:
@@ -58,11 +71,13 @@ class AuditLog:
     behind. ``purge_interval_s`` is how often the writer enforces retention on the sinks
     (they also purge when opened); ``clock`` is the monotonic clock that schedules it.
 
-    The call path pays for a tuple, one uncontended lock and a deque append. The writer is
-    woken once per batch, not once per record: it sleeps on an event that the first record
-    after an idle spell sets, then lingers ``_LINGER_S`` so that a busy application's records
-    go into one transaction (a commit costs far more than a row, and every wake-up of the
-    writer is a GIL hand-off that a CPU-bound caller pays for).
+    The call path pays for a tuple, one uncontended lock and a queue put, all in C. The
+    writer is woken once per batch, not once per record: it blocks in the queue's ``get``
+    until the first record after an idle spell, then lingers ``_LINGER_S`` so that a busy
+    application's records go into one transaction (a commit costs far more than a row, and
+    every wake-up of the writer is a GIL hand-off that a CPU-bound caller pays for). ``flush``
+    and ``close`` queue a marker behind the records they wait for, so the writer signals no
+    one after an ordinary batch.
     """
 
     def __init__(
@@ -106,16 +121,17 @@ class AuditLog:
             os.register_at_fork(after_in_child=functools.partial(_after_fork, weakref.ref(self)))
 
     def _fresh_state(self) -> None:
-        self._pending: deque[_Entry] = deque()
-        # A plain lock: the call path takes it once per record, uncontended (directly, not
-        # through the condition's Python-level ``__enter__``).
+        # Records and markers, in order. A C queue: ``put`` wakes a writer blocked in ``get``
+        # without any Python-level condition code on either side.
+        self._queue: queue.SimpleQueue[_Entry | _Marker] = queue.SimpleQueue()
+        # A plain lock: the call path takes it once per record, uncontended; it orders
+        # ``submit`` against ``close`` (nothing is queued behind the closing marker).
         self._lock = threading.Lock()
-        self._cond = threading.Condition(self._lock)
-        self._wake = threading.Event()
+        self._room = threading.Condition(self._lock)  # only for ``full_wait_s``
         self._accepted = 0
-        self._processed = 0
         self._written = 0
         self._write_errors = 0
+        self._stopped = False  # the writer has passed the closing marker and exited
 
     # ------------------------------------------------------------------ call path
     def submit(
@@ -131,28 +147,35 @@ class AuditLog:
         They are used off the call path for content hashes, and for content only when
         ``capture_content`` is true.
         """
-        entry = (record, request, response, capture_content)
+        return self._put((record, request, response, capture_content))
+
+    def submit_fields(
+        self, fields: tuple[Any, ...], request: Any, response: Any, capture_content: bool
+    ) -> bool:
+        """``submit`` for a record given as its fields in declaration order, without
+        ``input_hash``, ``output_hash`` and ``content``: the writer builds the record, once,
+        with them (the call path then spends nothing on the record object)."""
+        return self._put((fields, request, response, capture_content))
+
+    def _put(self, entry: _Entry) -> bool:
+        q = self._queue
         with self._lock:
-            full = self._closed or len(self._pending) >= self._maxsize
+            full = self._closed or q.qsize() >= self._maxsize
             if full and self._full_wait and not self._closed:
-                self._cond.wait_for(self._room_or_closed, self._full_wait)
-                full = self._closed or len(self._pending) >= self._maxsize
+                self._room.wait_for(self._room_or_closed, self._full_wait)
+                full = self._closed or q.qsize() >= self._maxsize
             if not full:
-                self._pending.append(entry)
+                q.put(entry)
                 self._accepted += 1
-        if full:
-            self._drop()
-            return False
-        wake = self._wake
-        if not wake.is_set():  # the writer is asleep (or about to be): one wake-up per batch
-            wake.set()
-        return True
+                return True
+        self._drop()
+        return False
 
     def _room_or_closed(self) -> bool:
-        return self._closed or len(self._pending) < self._maxsize
+        return self._closed or self._queue.qsize() < self._maxsize
 
     def _drop(self) -> None:
-        with self._cond:
+        with self._lock:
             self._dropped += 1
             n = self._dropped
         if n & (n - 1) == 0:  # 1, 2, 4, 8...: reported, without flooding the log
@@ -182,9 +205,12 @@ class AuditLog:
     # ------------------------------------------------------------------ lifecycle
     def flush(self, timeout: float | None = None) -> bool:
         """Wait until every accepted record has reached the sinks; ``False`` on timeout."""
-        with self._cond:
-            target = self._accepted
-            return self._cond.wait_for(lambda: self._processed >= target, timeout)
+        marker = _Marker()
+        with self._lock:
+            if self._stopped:
+                return True  # closed and drained: everything accepted was written
+            self._queue.put(marker)
+        return marker.done.wait(timeout)
 
     def purge(self) -> int:
         """Enforce retention now on every sink (the writer also does it periodically)."""
@@ -198,13 +224,13 @@ class AuditLog:
 
     def close(self, timeout: float | None = 30.0) -> None:
         """Write everything accepted, then close the sinks. Safe to call twice."""
-        with self._cond:
+        with self._lock:
             if self._closed:
                 return
             self._closed = True
-            self._cond.notify_all()  # a submit waiting for room gives up: the log is closed
+            self._room.notify_all()  # a submit waiting for room gives up: the log is closed
+            self._queue.put(_Marker(stop=True))  # behind every accepted record
         atexit.unregister(self.close)
-        self._wake.set()
         self._thread.join(timeout)
         for sink in self.sinks:
             try:
@@ -230,47 +256,83 @@ class AuditLog:
             reopen = getattr(sink, "after_fork", None)
             if callable(reopen):
                 reopen()
-        if not self._closed:
+        if self._closed:
+            self._stopped = True  # no writer in this process: nothing would answer a flush
+        else:
             self._thread = threading.Thread(target=self._run, name="aiguard-audit", daemon=True)
             self._thread.start()
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        pending, wake = self._pending, self._wake
+        q, limit = self._queue, self._batch
         while True:
-            if not pending and not self._closed:
-                wait = max(0.0, self._next_purge - self._clock())
-                wake.clear()  # then look again: a record queued meanwhile has set it anew
-                if not pending and not self._closed:
-                    wake.wait(min(wait, 1.0) if wait else 0.001)
-            if pending and len(pending) < self._batch and not self._closed:
+            # Until the next record, or at least once a second (a test clock may have moved
+            # the purge time meanwhile).
+            wait = min(max(self._next_purge - self._clock(), 0.001), 1.0)
+            try:
+                first = q.get(timeout=wait)
+            except queue.Empty:
+                first = None
+            if first is not None and type(first) is tuple and q.qsize() < limit - 1:
                 # Linger briefly so a busy app writes one transaction per batch, not one per
                 # call (a commit costs far more than a row).
                 time.sleep(_LINGER_S)
-            stop = self._closed  # read before draining: whatever was accepted is written
-            n = min(len(pending), self._batch)
-            batch = [pending.popleft() for _ in range(n)]
-            if batch and self._full_wait:  # a caller may be waiting for room
-                with self._cond:
-                    self._cond.notify_all()
+            taken = [] if first is None else [first]
+            n = min(q.qsize(), limit - len(taken))
+            taken += [q.get() for _ in range(n)]
+            if taken and self._full_wait:  # a caller may be waiting for room
+                with self._lock:
+                    self._room.notify_all()
             if self._clock() >= self._next_purge:  # before the write: flush() implies it
                 self._next_purge = self._clock() + self._purge_every
                 self.purge()
-            if batch:
-                self._write(batch)
-            if stop and not pending:
+            if self._drain(taken):
                 return
+
+    def _drain(self, taken: list[_Entry | _Marker]) -> bool:
+        """Write the records taken, releasing each marker once what precedes it is written;
+        ``True`` once the closing marker is reached."""
+        records: list[_Entry] = []
+        stop = False
+        for item in taken:
+            if type(item) is tuple:
+                records.append(item)
+                continue
+            assert isinstance(item, _Marker)
+            if records:
+                self._write(records)
+                records = []
+            stop = stop or item.stop
+            item.done.set()
+        if records:
+            self._write(records)
+        if stop:  # only markers can follow the closing one: release any flush waiting
+            with self._lock:  # and no flush queues one after this (it sees ``_stopped``)
+                self._stopped = True
+                while not self._queue.empty():
+                    late = self._queue.get()
+                    if isinstance(late, _Marker):
+                        late.done.set()
+        return stop
 
     def _write(self, batch: list[_Entry]) -> None:
         records: list[AuditRecord] = []
         hash_key = self._hash_key
-        for record, request, response, capture in batch:
+        for item, request, response, capture in batch:
             try:
-                records.append(
-                    complete(record, request, response, capture_content=capture, hash_key=hash_key)
-                )
+                if isinstance(item, tuple):
+                    records.append(completed_fields(item, request, response, capture, hash_key))
+                else:
+                    records.append(
+                        complete(
+                            item, request, response, capture_content=capture, hash_key=hash_key
+                        )
+                    )
             except Exception:  # a record we cannot hash is still kept, without hashes
-                records.append(record)
+                try:
+                    records.append(_unhashed(item) if isinstance(item, tuple) else item)
+                except Exception:  # not a record's fields at all: counted, not written
+                    self._write_errors += 1
         ok = True
         for sink in self.sinks:
             try:
@@ -278,13 +340,14 @@ class AuditLog:
             except Exception as e:
                 ok = False
                 _log.warning("aiguard audit sink %s failed: %s", type(sink).__name__, e)
-        with self._cond:
-            if ok:
-                self._written += len(records)
-            else:
-                self._write_errors += len(records)
-            self._processed += len(batch)
-            self._cond.notify_all()
+        if ok:
+            self._written += len(records)
+        else:
+            self._write_errors += len(records)
+
+
+def _unhashed(fields: tuple[Any, ...]) -> AuditRecord:
+    return completed_fields(fields, None, None, False, None)
 
 
 def _after_fork(ref: weakref.ref[AuditLog]) -> None:
