@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-__all__ = ["AuditRecord", "Violation", "complete", "completed_fields", "content_hashes"]
+__all__ = ["AuditRecord", "Violation", "complete", "content_hashes", "record_fields", "record_of"]
 
 
 class Violation(NamedTuple):
@@ -98,6 +98,8 @@ class AuditRecord:
 
 _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
 _get_fields = attrgetter(*_FIELDS)
+record_fields: Callable[[AuditRecord], tuple[Any, ...]] = _get_fields
+"""Every field's value in declaration order: what ``record_of`` takes."""
 
 
 class _Unfrozen(AuditRecord):
@@ -265,15 +267,3 @@ def complete(
         record.output_hash if output_hash is None else output_hash,
         content if capture_content else record.content,
     )
-
-
-def completed_fields(
-    fields: tuple[Any, ...],
-    request: Any,
-    response: Any,
-    capture_content: bool,
-    hash_key: bytes | None,
-) -> AuditRecord:
-    """The record of ``fields`` (every field but the last three, in declaration order) with
-    its hashes and content: built once, on the writer thread."""
-    return record_of(fields + content_hashes(request, response, capture_content, hash_key))

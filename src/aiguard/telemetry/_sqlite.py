@@ -15,7 +15,8 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from operator import attrgetter
+from dataclasses import fields
+from operator import attrgetter, itemgetter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -103,7 +104,19 @@ class SQLiteAuditStore:
         """Insert the records in one transaction: all of them or (on error) none."""
         params: list[Any] = []
         for r in records:
-            params += _to_row(r)
+            params += _bindable(_row_values(r))
+        self._insert(params, len(records))
+
+    def write_fields(self, rows: Sequence[tuple[Any, ...]]) -> None:
+        """``write`` for records given as their fields, every one in ``AuditRecord``'s
+        declaration order: what the ``AuditLog`` writer hands this store, so that it builds
+        no record object only for this store to read back."""
+        params: list[Any] = []
+        for values in rows:
+            params += _bindable(_columns_of_fields(values))
+        self._insert(params, len(rows))
+
+    def _insert(self, params: list[Any], rows: int) -> None:
         if not params:
             return
         # Several rows per statement: executing a statement costs more than a row.
@@ -111,7 +124,7 @@ class SQLiteAuditStore:
         with self._lock:
             cur = self._cur
             if len(params) <= width:  # one statement: atomic without BEGIN and COMMIT
-                cur.execute(_insert_sql(len(records)), params)
+                cur.execute(_insert_sql(rows), params)
                 return
             cur.execute("BEGIN IMMEDIATE")
             try:
@@ -230,7 +243,9 @@ def _violations_json(v: Sequence[Violation]) -> str:
     return json.dumps([list(x) for x in v])
 
 
-_row_values = attrgetter(*_COLUMNS)
+_row_values = attrgetter(*_COLUMNS)  # a record's columns, read straight from its slots
+_FIELD_NAMES = tuple(f.name for f in fields(AuditRecord))
+_columns_of_fields = itemgetter(*(_FIELD_NAMES.index(c) for c in _COLUMNS))
 _VIOLATIONS = _COLUMNS.index("violations")
 _CACHE_HIT = _COLUMNS.index("cache_hit")
 _STREAM = _COLUMNS.index("stream")
@@ -240,19 +255,18 @@ _NONE_AS_NAN: dict[Any, Any] = {None: _NULL}
 _NAN_FOR_NONE = _NONE_AS_NAN.get
 
 
-def _to_row(r: AuditRecord) -> list[Any]:
-    """The record's columns in ``_COLUMNS`` order, read straight from its slots, ready to bind:
-    NULL as NaN, booleans as integers, violations as JSON."""
-    values = _row_values(r)
+def _bindable(values: Sequence[Any]) -> list[Any]:
+    """A record's columns in ``_COLUMNS`` order, ready to bind: NULL as NaN, booleans as
+    integers, violations as JSON."""
     try:
         # ``{None: NaN}.get(v, v)`` for every column, without a Python-level loop.
         row = list(map(_NAN_FOR_NONE, values, values))
     except TypeError:  # an unhashable value where a field's type has none: one by one
         row = [_NULL if v is None else v for v in values]
-    v = r.violations
+    v = values[_VIOLATIONS]
     row[_VIOLATIONS] = _violations_json(v) if v else _NULL
-    row[_CACHE_HIT] = 1 if r.cache_hit else 0
-    row[_STREAM] = 1 if r.stream else 0
+    row[_CACHE_HIT] = 1 if values[_CACHE_HIT] else 0
+    row[_STREAM] = 1 if values[_STREAM] else 0
     return row
 
 

@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ConfigError
-from ._audit import AuditRecord, complete, completed_fields
+from ._audit import AuditRecord, complete, content_hashes, record_fields, record_of
+from ._sqlite import SQLiteAuditStore
 
 _LINGER_S = 0.02
 
@@ -45,8 +46,8 @@ class AuditSink(Protocol):
 
 # What the call path hands over: (record, request, response, capture_content). A plain tuple
 # is the cheapest thing to build and to unpack on the writer thread. The record may also be
-# the tuple of its fields without the last three (``submit_fields``): the writer then builds
-# the record once, hashes included.
+# the tuple of its fields without the last three (``submit_fields``): no record object is
+# then built on the call path, and none at all for a SQLite store, which binds the fields.
 _Entry = tuple["AuditRecord | tuple[Any, ...]", Any, Any, bool]
 
 
@@ -153,8 +154,8 @@ class AuditLog:
         self, fields: tuple[Any, ...], request: Any, response: Any, capture_content: bool
     ) -> bool:
         """``submit`` for a record given as its fields in declaration order, without
-        ``input_hash``, ``output_hash`` and ``content``: the writer builds the record, once,
-        with them (the call path then spends nothing on the record object)."""
+        ``input_hash``, ``output_hash`` and ``content`` (the writer adds them). The pipeline's
+        stage has no use for a record object, and the SQLite store needs none either."""
         return self._put((fields, request, response, capture_content))
 
     def _put(self, entry: _Entry) -> bool:
@@ -316,38 +317,43 @@ class AuditLog:
         return stop
 
     def _write(self, batch: list[_Entry]) -> None:
-        records: list[AuditRecord] = []
+        # Every record as its fields, hashes included; record objects only for sinks that
+        # take them (the SQLite store binds the fields as they are).
+        rows: list[tuple[Any, ...]] = []
         hash_key = self._hash_key
         for item, request, response, capture in batch:
             try:
                 if isinstance(item, tuple):
-                    records.append(completed_fields(item, request, response, capture, hash_key))
+                    rows.append(item + content_hashes(request, response, capture, hash_key))
                 else:
-                    records.append(
-                        complete(
-                            item, request, response, capture_content=capture, hash_key=hash_key
+                    rows.append(
+                        record_fields(
+                            complete(
+                                item, request, response, capture_content=capture, hash_key=hash_key
+                            )
                         )
                     )
             except Exception:  # a record we cannot hash is still kept, without hashes
-                try:
-                    records.append(_unhashed(item) if isinstance(item, tuple) else item)
-                except Exception:  # not a record's fields at all: counted, not written
-                    self._write_errors += 1
+                rows.append(
+                    (*item, None, None, None) if isinstance(item, tuple) else record_fields(item)
+                )
+        records: list[AuditRecord] | None = None
         ok = True
         for sink in self.sinks:
             try:
+                if type(sink) is SQLiteAuditStore:
+                    sink.write_fields(rows)
+                    continue
+                if records is None:
+                    records = [record_of(r) for r in rows]
                 sink.write(records)
             except Exception as e:
                 ok = False
                 _log.warning("aiguard audit sink %s failed: %s", type(sink).__name__, e)
         if ok:
-            self._written += len(records)
+            self._written += len(rows)
         else:
-            self._write_errors += len(records)
-
-
-def _unhashed(fields: tuple[Any, ...]) -> AuditRecord:
-    return completed_fields(fields, None, None, False, None)
+            self._write_errors += len(rows)
 
 
 def _after_fork(ref: weakref.ref[AuditLog]) -> None:
