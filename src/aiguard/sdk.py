@@ -353,7 +353,7 @@ def _visible(error: AIGuardError, request: Any) -> AIGuardError:
     agent = str(request.headers.get("user-agent", ""))
     sdk = sys.modules.get("anthropic")
     base = getattr(sdk, "AnthropicError", None)
-    if not agent.startswith("Anthropic/") or not isinstance(base, type):
+    if not agent.startswith(("Anthropic/", "AsyncAnthropic/")) or not isinstance(base, type):
         return error
     if not isinstance(error, base):
         error.__class__ = _mixed(type(error), base)

@@ -54,6 +54,15 @@ class Scan:
         self.findings.extend(found)
         return self.vault.restore(new)
 
+    def arguments_out(self, args: str, location: str) -> str:
+        """Incoming tool-call arguments (a JSON text), inspected as ``arguments_in`` does,
+        then restorable placeholders put back; unchanged arguments keep their bytes."""
+        from ..inspect._messages import inspect_arguments, restore_arguments
+
+        new, found = inspect_arguments(self.inspector, args, "output", self.vault, location, None)
+        self.findings.extend(found)
+        return restore_arguments(new, self.vault)
+
     def stream(self, location: str = "text") -> StreamInspector:
         from ..inspect import StreamInspector
 

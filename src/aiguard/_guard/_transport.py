@@ -10,7 +10,7 @@ or is closed. The sync and async transports only perform its effects.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -18,9 +18,10 @@ from urllib.parse import urlsplit
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
 from .._effects import CloseStream, ReadAll, ReadChunk
-from .._types import ChatResponse, EmbeddingResponse, Usage
+from .._types import ChatResponse, EmbeddingResponse, FunctionCall, ToolCall, Usage
 from ..errors import ConfigError, NoRouteError, error_for_status
 from ..providers._base import parse_retry_after
+from ._calls import Inspect, calls_in, rewrite_calls
 from ._flow import Yield, hand_over, optional_io
 from ._runtime import Admission, Flow, Runtime, Target
 from ._texts import Scan
@@ -176,10 +177,15 @@ class SdkGuard:
                 return upstream.response  # the SDK raises its own error from it
         rt.attempt_end(call, None)
         out_scan = scan if scan is not None and scan.inspector.active("output") else None
+        gate = scan.gate() if scan is not None else None
+        check = getattr(rt.authorizer, "check_tool_name", None)
+        tools = (lambda name: check(call, name)) if check is not None else None
         out_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _HOP]
         if "text/event-stream" in upstream.headers.get("content-type", ""):
-            sse = SseRewriter(api, out_scan)
-            gate = scan.gate() if scan is not None else None
+            args: Inspect | None = out_scan.arguments_out if out_scan is not None else None
+            if args is None and gate is not None:
+                args = _as_is  # held whole for the moderator, which judges them too
+            sse = SseRewriter(api, out_scan, arguments=args, tools=tools)
             yield Head(upstream, status, out_headers)
             while True:
                 chunk = yield ReadChunk(upstream)
@@ -191,21 +197,27 @@ class SdkGuard:
             tail = sse.finish()
             rest: list[Any] = [tail] if tail else []
             if gate is not None:
-                rest = [*gate.release(rest), *gate.end([("stream", "".join(sse.text))])]
+                judged = [("stream", "".join(sse.text)), *((w, a) for w, _, _, a in sse.calls)]
+                rest = [*gate.release(rest), *gate.end(judged)]
             yield from hand_over(rest)
             claim.usage = sse.usage
-            call.response = _answer(api, "".join(sse.text), claim.usage, None)
+            calls = [(i, n, a) for _, i, n, a in sse.calls]
+            call.response = _answer(api, "".join(sse.text), claim.usage, None, calls)
         else:
             raw = yield ReadAll(upstream)
             parsed = _json(raw)
+            slots = calls_in(api.name, parsed)
+            rewrite_calls(slots, out_scan.arguments_out if out_scan is not None else None, tools)
             if out_scan is not None and isinstance(parsed, dict):
                 rewrite_response(api, parsed, out_scan.text_out)
                 drop_logprobs(api, parsed)
                 raw = json.dumps(parsed).encode()
             if scan is not None and isinstance(parsed, dict):
-                yield from optional_io(scan.judge_answer(answer_texts_in(api, parsed)))
+                texts = [*answer_texts_in(api, parsed), *((s.where, s.get()) for s in slots)]
+                yield from optional_io(scan.judge_answer(texts))
             claim.usage = _usage_in(parsed)
-            call.response = _answer(api, _answer_text(api, parsed), claim.usage, parsed)
+            calls = [(s.id, s.name or "", s.get()) for s in slots]
+            call.response = _answer(api, _answer_text(api, parsed), claim.usage, parsed, calls)
             out_headers.append(("content-length", str(len(raw))))
             yield Head(upstream, status, out_headers)
             yield Yield(raw)
@@ -283,9 +295,25 @@ def _answer_text(api: Api, body: Any) -> str:
     return "".join(text for _where, text in answer_texts_in(api, body))
 
 
-def _answer(api: Api, text: str, usage: Usage | None, body: Any) -> Any:
-    """The response the span and audit record describe."""
+def _answer(
+    api: Api,
+    text: str,
+    usage: Usage | None,
+    body: Any,
+    calls: Sequence[tuple[str, str, str]] = (),
+) -> Any:
+    """The response the span and audit record describe; ``calls`` are the answer's tool
+    calls ``(id, name, arguments)`` as delivered."""
     model = _str(body.get("model")) if isinstance(body, dict) else None
     if api.operation == "embeddings":
         return EmbeddingResponse(vectors=(), usage=usage or Usage(estimated=True), model=model)
-    return ChatResponse(text=text, usage=usage or Usage(estimated=True), model=model)
+    tool_calls = tuple(
+        ToolCall(id=i, function=FunctionCall(name=n, arguments=a)) for i, n, a in calls
+    )
+    return ChatResponse(
+        text=text, tool_calls=tool_calls, usage=usage or Usage(estimated=True), model=model
+    )
+
+
+def _as_is(args: str, where: str) -> str:
+    return args

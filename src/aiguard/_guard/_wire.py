@@ -15,6 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from .._types import ChatRequest, EmbeddingRequest, FunctionDef, Message, Tool, Usage
+from ._calls import (
+    RESPONSES_DELTAS,
+    RESPONSES_DONES,
+    CallSlot,
+    HeldArguments,
+    Inspect,
+    anthropic_release,
+    calls_in,
+    chat_release,
+    field_slot,
+    responses_item,
+    strip_chat_fragments,
+)
 from ._texts import Scan
 
 __all__ = [
@@ -309,11 +322,25 @@ class SseRewriter:
     for OpenAI's Responses API in the last delta event of that text, which is sent when the
     next event arrives; for chat completions and Anthropic messages in an extra delta event.
     Deltas left empty by the look-behind are not sent. Events it does not understand pass
-    through byte for byte."""
+    through byte for byte.
 
-    def __init__(self, api: Api, scan: Scan | None) -> None:
+    Tool-call arguments are held per call until the call ends, then go through
+    ``arguments`` whole and out as one fragment (see ``_calls``); every event that repeats
+    them carries that version. ``tools`` is called with each tool name the answer calls
+    (the policy's allow-list raises), before anything of that call is sent."""
+
+    def __init__(
+        self,
+        api: Api,
+        scan: Scan | None,
+        *,
+        arguments: Inspect | None = None,
+        tools: Callable[[str], None] | None = None,
+    ) -> None:
         self.api = api
         self.scan = scan
+        self.tools = tools
+        self._args = HeldArguments(arguments)
         self._buf = b""
         self._streams: dict[Any, Any] = {}
         self._last: dict[Any, dict[str, Any]] = {}
@@ -324,6 +351,12 @@ class SseRewriter:
         self._seq: int | None = None  # the last sequence number sent
         self.usage: Usage | None = None
         self.text: list[str] = []
+
+    @property
+    def calls(self) -> list[tuple[str, str, str, str]]:
+        """``(location, id, tool name, arguments)`` of each tool call as delivered."""
+        names = self._args.names
+        return [(w, *names.get(k, ("", "")), a) for k, w, a in self._args.calls]
 
     def feed(self, data: bytes) -> bytes:
         self._buf += data.replace(b"\r\n", b"\n")
@@ -337,7 +370,7 @@ class SseRewriter:
         """The end of the body: a trailing partial event, then anything still held."""
         rest, self._buf = self._buf, b""
         out = [self._event(rest)] if rest.strip() else []
-        out.append(self._end(list(self._streams)))
+        out.append(self._end(list(self._streams), None, self._args.held()))
         return b"".join(out)
 
     # ------------------------------------------------------------------ internals
@@ -353,7 +386,7 @@ class SseRewriter:
         try:
             event = json.loads(payload)
         except ValueError:  # "[DONE]" and friends: whatever is held goes out first
-            return self._end(list(self._streams)) + raw + b"\n\n"
+            return self._end(list(self._streams), None, self._args.held()) + raw + b"\n\n"
         if not isinstance(event, dict):
             return self._end([]) + raw + b"\n\n"
         self.usage = _merge_usage(self.usage, usage_in(event))
@@ -384,12 +417,18 @@ class SseRewriter:
         ``event`` was modified, whether it is an empty delta to leave out)."""
         if self.api.name == "openai.chat":
             before = b""
-            changed = False
+            changed = held = False
             for choice in event.get("choices") or ():
                 if not isinstance(choice, dict):
                     continue
                 index = choice.get("index", 0)
                 delta = choice.get("delta")
+                calls = delta.get("tool_calls") if isinstance(delta, dict) else None
+                if isinstance(calls, list) and isinstance(delta, dict):
+                    out, took = self._chat_calls(event, index, delta, calls)
+                    before += out
+                    changed |= took
+                    held |= took
                 for field in ("content", "refusal"):
                     if isinstance(delta, dict) and isinstance(delta.get(field), str):
                         key = index if field == "content" else (index, field)
@@ -397,8 +436,9 @@ class SseRewriter:
                         delta[field] = self._feed(key, delta[field])
                         changed = True
                 if choice.get("finish_reason") is not None:
-                    before += self._end([index, (index, "refusal")])
-            return before, changed, self.scan is not None and _empty_chat_chunk(event)
+                    mine = [k for k in self._args.held() if k[1][0] == index]
+                    before += self._end([index, (index, "refusal")], None, mine)
+            return before, changed, (self.scan is not None or held) and _empty_chat_chunk(event)
         if self.api.name == "anthropic.messages":
             kind = event.get("type")
             key = event.get("index", 0)
@@ -407,24 +447,42 @@ class SseRewriter:
             if (
                 kind == "content_block_delta"
                 and isinstance(delta, dict)
+                and delta.get("type") == "input_json_delta"
+                and isinstance(delta.get("partial_json"), str)
+                and self._args.inspect is not None
+            ):  # held until the block ends
+                if delta["partial_json"]:
+                    where = f"content[{key}].input"
+                    self._args.hold(("call", key), delta["partial_json"], where, None)
+                return b"", False, True
+            if (
+                kind == "content_block_delta"
+                and isinstance(delta, dict)
                 and isinstance(delta.get("text"), str)
             ):
                 delta["text"] = self._feed(key, delta["text"])
                 return b"", True, self.scan is not None and not delta["text"]
             if kind == "content_block_start" and isinstance(block, dict):
+                if self._repeat(calls_in(self.api.name, {"content": [block]}), key):
+                    return b"", True, False
                 text = block.get("text")
                 if isinstance(text, str) and text:  # text the SDK adds the deltas to
                     block["text"] = self._feed(key, text)
                     return b"", True, False
-            if kind == "message_start" and self.scan is not None:
+            if kind == "message_start":
                 message = event.get("message")
+                changed = self._repeat(calls_in(self.api.name, message))
+                if self.scan is None:
+                    return b"", changed, False
                 texts = answer_texts_in(self.api, message)
                 if any(t for _, t in texts):  # not sent by the API today: inspected anyway
                     rewrite_response(self.api, message, self._once)
                     return b"", True, False
-            if kind in ("content_block_stop", "message_delta", "message_stop"):
-                keys = [key] if kind == "content_block_stop" else list(self._streams)
-                return self._end(keys), False, False
+                return b"", changed, False
+            if kind == "content_block_stop":
+                return self._end([key], None, [("call", key)]), False, False
+            if kind in ("message_delta", "message_stop"):
+                return self._end(list(self._streams), None, self._args.held()), False, False
         return b"", False, False
 
     def _responses(self, lines: list[bytes], at: int, event: dict[str, Any]) -> bytes:
@@ -433,6 +491,14 @@ class SseRewriter:
         answer (``.done``, ``content_part``, ``output_item``, the response) are replaced by
         what the deltas delivered."""
         kind = event.get("type")
+        if kind in RESPONSES_DELTAS and self._args.inspect is not None:
+            out = self._end([])  # a text delta held before it goes first
+            piece = event.get("delta")
+            if isinstance(piece, str) and piece:
+                oi = event.get("output_index", 0)
+                where = f"output[{oi}].{RESPONSES_DONES[RESPONSES_DELTAS[kind]]}"
+                self._args.hold(("call", oi), piece, where, (lines, at, event))
+            return out
         field = _DELTAS.get(kind) if isinstance(kind, str) else None
         if field is not None and isinstance(event.get("delta"), str):
             key = _key(event)
@@ -445,11 +511,78 @@ class SseRewriter:
                 return out + self._encode(lines, at, event, False)
             self._held = _Held(key, lines, at, event)
             return out
-        out = self._end(self._ends(kind, event), event.get("sequence_number"))
-        changed = False
+        seq = event.get("sequence_number")
+        out = self._end(self._ends(kind, event), seq, self._call_ends(kind, event))
+        changed = self._repeat(self._call_slots(kind, event))
         if self.scan is not None:
-            changed = self._texts(kind, event) | drop_logprobs(self.api, event)
+            changed = self._texts(kind, event) | drop_logprobs(self.api, event) | changed
         return out + self._encode(lines, at, event, changed)
+
+    def _call_ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
+        """The tool calls (keys of held arguments) a Responses event ends."""
+        if kind in _TERMINAL:
+            return self._args.held()
+        if kind in RESPONSES_DONES or kind == "response.output_item.done":
+            return [("call", event.get("output_index", 0))]
+        return []
+
+    def _call_slots(self, kind: Any, event: dict[str, Any]) -> list[CallSlot]:
+        """Every tool call a Responses event names or repeats the arguments of."""
+        oi = event.get("output_index", 0)
+        slots = []
+        field = RESPONSES_DONES.get(kind) if isinstance(kind, str) else None
+        if field is not None and isinstance(event.get(field), str):
+            slots.append(field_slot(event, field, oi, None, event, f"output[{oi}].{field}"))
+        if isinstance(event.get("item"), dict):
+            slots += responses_item(event["item"], oi)
+        slots += calls_in(self.api.name, event.get("response"))
+        return slots
+
+    def _repeat(self, slots: list[CallSlot], key: Any = None) -> bool:
+        """Check the tool names of these calls, and put the arguments delivered (or, for
+        arguments that came whole, inspected) in each; whether anything changed. ``key``
+        is the call's own key when the slots' is only their place in a one-block list."""
+        changed = False
+        for slot in slots:
+            call = ("call", slot.key if key is None else key)
+            self._name(call, slot.name, slot.id)
+            if self._args.inspect is None:
+                continue
+            old = slot.get()
+            new = self._args.repeat(call, old, slot.where)
+            if new != old:
+                slot.put(new)
+                changed = True
+        return changed
+
+    def _name(self, call: Any, name: Any, cid: Any) -> None:
+        """A tool call's name: checked against the policy's allow-list, kept with its id."""
+        if not isinstance(name, str) or not name:
+            return
+        if self.tools is not None:
+            self.tools(name)
+        old_id, _ = self._args.names.get(call, ("", ""))
+        self._args.names[call] = (cid if isinstance(cid, str) and cid else old_id, name)
+
+    def _chat_calls(
+        self, event: dict[str, Any], choice: Any, delta: dict[str, Any], calls: list[Any]
+    ) -> tuple[bytes, bool]:
+        """A chat chunk's ``delta.tool_calls``: names checked, argument fragments held (a
+        call with a new ``index`` ends the one before it). Returns what to send before the
+        chunk and whether fragments were taken out of it."""
+        for call in calls:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(call, dict) and isinstance(fn, dict):
+                self._name(("call", (choice, call.get("index", 0))), fn.get("name"), call.get("id"))
+        if self._args.inspect is None:
+            return b"", False
+        indexes = {c.get("index", 0) for c in calls if isinstance(c, dict)}
+        ended = [k for k in self._args.held() if k[1][0] == choice and k[1][1] not in indexes]
+        before = self._end([], None, ended)
+        kept, held = strip_chat_fragments(self._args, event, choice, calls)
+        if not kept:
+            delta.pop("tool_calls", None)
+        return before, held
 
     def _ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
         """The texts (keys of ``_streams``) a Responses event ends."""
@@ -511,9 +644,10 @@ class SseRewriter:
         self._sent.setdefault(key, []).append(released)
         return released
 
-    def _end(self, keys: list[Any], next_seq: Any = None) -> bytes:
+    def _end(self, keys: list[Any], next_seq: Any = None, calls: list[Any] | None = None) -> bytes:
         """Release what is held of these texts (a blocked one raises), then the held delta
-        event, before an event numbered ``next_seq`` (if it has a number)."""
+        event, then the arguments of these tool ``calls``, before an event numbered
+        ``next_seq`` (if it has a number)."""
         held = self._held
         if held is not None and held.key in keys:
             keys = [held.key, *(k for k in keys if k != held.key)]
@@ -533,7 +667,43 @@ class SseRewriter:
                 held.event["delta"] += tail
                 continue
             out += self._release() + self._made_up(key, tail, next_seq)
-        return out + self._release()
+        out += self._release()
+        for call in calls or ():
+            out += self._release_call(call, next_seq)
+        return out
+
+    def _release_call(self, call: Any, next_seq: Any) -> bytes:
+        """One tool call's held arguments, inspected whole (a block raises), as one
+        fragment: an extra chunk (chat completions) or delta event (Anthropic), or, on the
+        Responses API, the call's last delta event."""
+        done = self._args.complete(call)
+        if done is None or not done[0]:
+            return b""
+        text, template = done
+        if self.api.name == "openai.chat":
+            event = chat_release(template, call[1][0], call[1][1], text)
+            return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        if self.api.name == "anthropic.messages":
+            event = anthropic_release(call[1], text)
+            data = json.dumps(event, separators=(",", ":")).encode()
+            return b"event: content_block_delta\ndata: " + data + b"\n\n"
+        lines, at, event = template
+        event["delta"] = text
+        seq = event.get("sequence_number")
+        if not isinstance(seq, int) or self._seq is None or seq + self._shift > self._seq:
+            return self._encode(lines, at, event, True)
+        self._number(event, next_seq)  # something went out after its last delta
+        lines = [*lines]
+        lines[at] = b"data: " + json.dumps(event, separators=(",", ":")).encode()
+        return b"\n".join(lines) + b"\n\n"
+
+    def _number(self, event: dict[str, Any], next_seq: Any) -> None:
+        """Number an event sent out of the upstream's order after the last one sent; the
+        events after it are renumbered when the upstream's next number is taken."""
+        seq = event["sequence_number"] if self._seq is None else self._seq + 1
+        event["sequence_number"] = self._seq = seq
+        if isinstance(next_seq, int) and seq >= next_seq + self._shift:
+            self._shift = seq + 1 - next_seq
 
     def _release(self) -> bytes:
         """The held Responses delta, unless the look-behind left it empty."""
@@ -550,10 +720,7 @@ class SseRewriter:
             return b""
         event = _with_text(self.api, json.loads(json.dumps(last)) if last else {}, key, tail)
         if isinstance(event.get("sequence_number"), int):
-            seq = event["sequence_number"] if self._seq is None else self._seq + 1
-            event["sequence_number"] = self._seq = seq
-            if isinstance(next_seq, int) and seq >= next_seq + self._shift:
-                self._shift = seq + 1 - next_seq
+            self._number(event, next_seq)
         data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
         name = event.get("type") if self.api.name != "openai.chat" else None
         return b"event: " + str(name).encode() + b"\n" + data if name else data
@@ -573,7 +740,7 @@ def _empty_chat_chunk(event: dict[str, Any]) -> bool:
         and not set(choice) - _CHOICE_KEYS
         and choice.get("finish_reason") is None
         and not choice.get("logprobs")
-        and choice.get("delta") in ({"content": ""}, {"refusal": ""})
+        and choice.get("delta") in ({}, {"content": ""}, {"refusal": ""})
         for choice in event["choices"]
     )
 

@@ -1,0 +1,383 @@
+"""Tool calls in answers through ``aiguard.http_client``: their arguments are inspected on
+chat completions, Anthropic messages and the Responses API, streamed and not, and the
+policy's tool allow-list refuses calls to tools it does not allow.
+
+Each answer is read twice: as raw bytes from the guarded client (no byte may carry a raw
+value) and through the official ``openai`` and ``anthropic`` SDKs (what they parse is valid
+JSON with the redacted values; arguments without findings keep their exact bytes)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from aiguard.errors import ContentBlockedError, ToolNotAllowedError
+from aiguard.sdk import async_http_client, http_client
+from aiguard.testing import FakeProvider, Reply
+
+from ._support import api_key
+
+KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
+APIS = pytest.mark.parametrize("api", ["chat", "anthropic", "responses"])
+STREAMED = pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
+
+POLICY: dict[str, Any] = {
+    "spec": {
+        "authentication": {"tools": {"deny": ["delete_*"]}},
+        "contentModeration": {
+            "enabled": True,
+            "blockList": ["investment advice"],
+            "pii": {"action": "redact"},
+            "secrets": {"action": "block"},
+        },
+        "logging": {"enabled": False},
+    }
+}
+PII = ("jane@example.com", "415 555 2671")
+ARGS = '{"to": "jane@example.com", "note": "call +1 415 555 2671 now", "count": 3}'
+REDACTED = {"to": "[EMAIL_1]", "note": "call [PHONE_1] now", "count": 3}
+CLEAN = '{"city":  "Paris", "units": ["metric"], "days": 3}'  # odd spacing: bytes kept
+
+
+def fake_secret() -> str:
+    """A credential-shaped value, built at run time."""
+    return "ghp_" + "".join(("aB3dE6gH9j", "K2mN5pQ8sT", "1vW4yZ7bC0", "eF3h"))
+
+
+def payload(api: str, stream: bool) -> tuple[str, dict[str, Any]]:
+    if api == "chat":
+        body: dict[str, Any] = {"model": "m", "messages": [{"role": "user", "content": "hi"}]}
+        path = "chat/completions"
+    elif api == "anthropic":
+        body = {"model": "m", "max_tokens": 200, "messages": [{"role": "user", "content": "hi"}]}
+        path = "messages"
+    else:
+        body = {"model": "m", "input": "hi"}
+        path = "responses"
+    return path, {**body, "stream": stream}
+
+
+def headers() -> dict[str, str]:
+    return {"x-api-key": api_key(), "anthropic-version": "2023-06-01",
+            "authorization": f"Bearer {api_key()}"}  # fmt: skip
+
+
+def url(fake: FakeProvider, api: str, path: str) -> str:
+    return f"{fake.url}/v1/{path}" if api == "anthropic" else f"{fake.openai_url}/{path}"
+
+
+async def post(kind: str, fake: FakeProvider, api: str, stream: bool) -> bytes:
+    """The bytes the guarded client hands its caller for one request."""
+    path, body = payload(api, stream)
+    options: dict[str, Any] = {"policy": POLICY, "retries": 0}
+    raw = b""
+    target = url(fake, api, path)
+    if kind == "sync":
+        with (
+            http_client(**options) as hc,
+            hc.stream("POST", target, json=body, headers=headers()) as r,
+        ):
+            for chunk in r.iter_raw():
+                raw += chunk
+        return raw
+    async with (
+        async_http_client(**options) as ahc,
+        ahc.stream("POST", target, json=body, headers=headers()) as r,
+    ):
+        async for chunk in r.aiter_raw():
+            raw += chunk
+    return raw
+
+
+def client(fake: FakeProvider, api: str, kind: str) -> Any:
+    if api == "anthropic":
+        cls: Any = anthropic.Anthropic if kind == "sync" else anthropic.AsyncAnthropic
+        return cls(
+            base_url=fake.url, api_key=api_key(), max_retries=0,
+            default_headers={"x-api-key": api_key()},
+            http_client=(http_client if kind == "sync" else async_http_client)(
+                policy=POLICY, retries=0),
+        )  # fmt: skip
+    cls = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+    return cls(
+        base_url=fake.openai_url, api_key=api_key(), max_retries=0,
+        http_client=(http_client if kind == "sync" else async_http_client)(
+            policy=POLICY, retries=0),
+    )  # fmt: skip
+
+
+async def _await(value: Any) -> Any:
+    return await value if hasattr(value, "__await__") else value
+
+
+async def _items(stream: Any) -> list[Any]:
+    if hasattr(stream, "__aiter__"):
+        return [e async for e in stream]
+    return list(stream)
+
+
+async def sdk_arguments(fake: FakeProvider, api: str, kind: str, stream: bool) -> list[str]:
+    """The arguments of each tool call, as the official SDK parsed them (JSON texts)."""
+    c = client(fake, api, kind)
+    _, body = payload(api, stream)
+    body.pop("stream")
+    try:
+        if api == "chat":
+            if not stream:
+                answer = await _await(c.chat.completions.create(**body))
+                calls = answer.choices[0].message.tool_calls or []
+                return [call.function.arguments for call in calls]
+            chunks = await _items(await _await(c.chat.completions.create(stream=True, **body)))
+            out: dict[int, str] = {}
+            for chunk in chunks:
+                for choice in chunk.choices:
+                    for call in choice.delta.tool_calls or ():
+                        piece = call.function.arguments if call.function else None
+                        out[call.index] = out.get(call.index, "") + (piece or "")
+            return [out[i] for i in sorted(out)]
+        if api == "anthropic":
+            if not stream:
+                message = await _await(c.messages.create(**body))
+            elif kind == "sync":
+                with c.messages.stream(**body) as s:
+                    message = s.get_final_message()
+            else:
+                async with c.messages.stream(**body) as s:
+                    message = await s.get_final_message()
+            return [json.dumps(b.input) for b in message.content if b.type == "tool_use"]
+        if not stream:
+            response = await _await(c.responses.create(**body))
+        elif kind == "sync":
+            with c.responses.stream(**body) as s:
+                response = s.get_final_response()
+        else:
+            async with c.responses.stream(**body) as s:
+                response = await s.get_final_response()
+        return [item.arguments for item in response.output if item.type == "function_call"]
+    finally:
+        await _await(c.close())
+
+
+def repeated_arguments(api: str, raw: bytes, stream: bool) -> list[str]:
+    """Every place the raw bytes carry a call's arguments (each streamed call's fragments
+    joined), as JSON texts."""
+    if not stream:
+        body = json.loads(raw)
+        if api == "chat":
+            return [c["function"]["arguments"] for c in body["choices"][0]["message"]["tool_calls"]]
+        if api == "anthropic":
+            return [json.dumps(b["input"]) for b in body["content"] if b["type"] == "tool_use"]
+        return [i["arguments"] for i in body["output"] if i["type"] == "function_call"]
+    events = []
+    for block in raw.split(b"\n\n"):
+        for line in block.split(b"\n"):
+            if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
+                events.append(json.loads(line[5:]))
+    joined: dict[Any, str] = {}
+    whole: list[str] = []
+    for e in events:
+        if api == "chat":
+            for ch in e.get("choices") or ():
+                for c in ch["delta"].get("tool_calls") or ():
+                    piece = c.get("function", {}).get("arguments") or ""
+                    joined[c["index"]] = joined.get(c["index"], "") + piece
+        elif api == "anthropic":
+            if e["type"] == "content_block_delta" and e["delta"]["type"] == "input_json_delta":
+                joined[e["index"]] = joined.get(e["index"], "") + e["delta"]["partial_json"]
+        else:
+            kind = e["type"]
+            if kind == "response.function_call_arguments.delta":
+                joined[e["output_index"]] = joined.get(e["output_index"], "") + e["delta"]
+            elif kind == "response.function_call_arguments.done":
+                whole.append(e["arguments"])
+            elif kind == "response.output_item.done" and e["item"]["type"] == "function_call":
+                whole.append(e["item"]["arguments"])
+            elif kind == "response.completed":
+                out = e["response"]["output"]
+                whole += [i["arguments"] for i in out if i["type"] == "function_call"]
+    if api == "responses":
+        numbers = [e["sequence_number"] for e in events]
+        assert numbers == sorted(set(numbers)), numbers
+    return [joined[k] for k in sorted(joined)] + whole
+
+
+# ------------------------------------------------------------------------------ inspected
+
+
+@KINDS
+@APIS
+@STREAMED
+@pytest.mark.parametrize("size", [3, 1000])
+async def test_arguments_are_redacted(
+    fake: FakeProvider, kind: str, api: str, stream: bool, size: int
+) -> None:
+    reply = Reply(tool_calls=[("send", ARGS), ("lookup", CLEAN)], chunk_size=size)
+    fake.script(reply)
+    raw = await post(kind, fake, api, stream)
+    for value in PII:
+        assert value.encode() not in raw
+    seen = repeated_arguments(api, raw, stream)
+    assert seen, raw
+    for text in seen:
+        assert json.loads(text) in (REDACTED, json.loads(CLEAN))
+    if api != "anthropic":  # Anthropic's input is an object, its spacing not kept whole
+        assert seen.count(CLEAN) == len(seen) // 2
+    elif stream:
+        assert seen[1] == CLEAN  # streamed: the fragments joined, byte for byte
+
+    fake.script(reply)
+    parsed = await sdk_arguments(fake, api, kind, stream)
+    assert [json.loads(a) for a in parsed] == [REDACTED, json.loads(CLEAN)]
+    if api != "anthropic":
+        assert parsed[1] == CLEAN
+
+
+@KINDS
+@APIS
+@STREAMED
+async def test_text_and_arguments_together(
+    fake: FakeProvider, kind: str, api: str, stream: bool
+) -> None:
+    fake.script(Reply(text="mail jane@example.com", tool_calls=[("send", ARGS)], chunk_size=4))
+    raw = await post(kind, fake, api, stream)
+    for value in PII:
+        assert value.encode() not in raw
+    assert json.loads(repeated_arguments(api, raw, stream)[0]) == REDACTED
+
+
+@KINDS
+@APIS
+@STREAMED
+@pytest.mark.parametrize("what", ["phrase", "secret"])
+async def test_a_block_in_arguments_raises(
+    fake: FakeProvider, kind: str, api: str, stream: bool, what: str
+) -> None:
+    value = "some investment advice" if what == "phrase" else fake_secret()
+    args = json.dumps({"q": "hello", "detail": value})
+    fake.script(Reply(tool_calls=[("lookup", args)], chunk_size=5))
+    received = b""
+    with pytest.raises(ContentBlockedError) as caught:
+        received = await post(kind, fake, api, stream)
+    assert caught.value.direction == "output"
+    assert value not in str(caught.value)
+    assert value.encode() not in received
+
+    fake.script(Reply(tool_calls=[("lookup", args)], chunk_size=5))
+    with pytest.raises(ContentBlockedError):
+        await sdk_arguments(fake, api, kind, stream)
+
+
+@KINDS
+@APIS
+@STREAMED
+async def test_a_block_stops_the_stream_before_the_arguments(
+    fake: FakeProvider, kind: str, api: str, stream: bool
+) -> None:
+    """What reached the caller before the refusal carries none of the call's arguments."""
+    args = json.dumps({"q": "my investment advice", "n": "jane@example.com"})
+    fake.script(Reply(text="hello there", tool_calls=[("lookup", args)], chunk_size=3))
+    path, body = payload(api, stream)
+    got = b""
+    options: dict[str, Any] = {"policy": POLICY, "retries": 0}
+    with pytest.raises(ContentBlockedError):
+        if kind == "sync":
+            with (
+                http_client(**options) as hc,
+                hc.stream("POST", url(fake, api, path), json=body, headers=headers()) as r,
+            ):
+                for chunk in r.iter_raw():
+                    got += chunk
+        else:
+            async with (
+                async_http_client(**options) as ahc,
+                ahc.stream("POST", url(fake, api, path), json=body, headers=headers()) as r,
+            ):
+                async for chunk in r.aiter_raw():
+                    got += chunk
+    assert b"investment" not in got and b"jane" not in got
+    assert stream or got == b""
+
+
+# ------------------------------------------------------------------------------ allow-list
+
+
+@KINDS
+@APIS
+@STREAMED
+async def test_a_tool_the_policy_denies_is_refused(
+    fake: FakeProvider, kind: str, api: str, stream: bool
+) -> None:
+    fake.script(Reply(tool_calls=[("delete_everything", CLEAN)], chunk_size=4))
+    with pytest.raises(ToolNotAllowedError) as caught:
+        await sdk_arguments(fake, api, kind, stream)
+    assert caught.value.direction == "output"
+
+    fake.script(Reply(tool_calls=[("delete_everything", CLEAN)], chunk_size=4))
+    received = b""
+    with pytest.raises(ToolNotAllowedError):
+        received = await post(kind, fake, api, stream)
+    assert b"delete_everything" not in received
+
+
+# ------------------------------------------------------------------------------ scripted
+
+
+def _chat_sse(chunks: list[dict[str, Any]]) -> bytes:
+    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m"}
+    out = b"".join(b"data: " + json.dumps({**base, **c}).encode() + b"\n\n" for c in chunks)
+    return out + b"data: [DONE]\n\n"
+
+
+def _tc(index: int, args: str, name: str | None = None) -> dict[str, Any]:
+    call: dict[str, Any] = {"index": index, "function": {"arguments": args}}
+    if name is not None:
+        call.update(id=f"call_{index}", type="function")
+        call["function"]["name"] = name
+    return {"choices": [{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}]}
+
+
+@KINDS
+async def test_a_new_chat_index_ends_the_call_before_it(kind: str) -> None:
+    """Two calls, the second starting while the first has no finish: the first call's
+    arguments are released before the second call's first chunk."""
+    half = len(ARGS) // 2
+    chunks = [
+        _tc(0, ARGS[:half], "send"),
+        _tc(0, ARGS[half:]),
+        _tc(1, "", "lookup"),
+        _tc(1, CLEAN),
+        {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+    ]
+    body = _chat_sse(chunks)
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    options: dict[str, Any] = {
+        "policy": POLICY, "retries": 0, "transport": httpx.MockTransport(handler),
+        "library": "httpx",
+    }  # fmt: skip
+    cls: Any = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+    factory = http_client if kind == "sync" else async_http_client
+    c = cls(base_url="http://upstream.test/v1", api_key=api_key(), max_retries=0,
+            http_client=factory(**options))  # fmt: skip
+    stream = await _await(
+        c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+                                  stream=True)
+    )  # fmt: skip
+    order: list[tuple[int, str]] = []
+    for chunk in await _items(stream):
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or ():
+                order.append((call.index, (call.function.arguments or "") if call.function else ""))
+    await _await(c.close())
+    with_args = [(i, a) for i, a in order if a]
+    assert [i for i, _ in with_args] == [0, 1]
+    assert json.loads(with_args[0][1]) == REDACTED
+    assert with_args[1][1] == CLEAN
+    assert order.index((1, "")) > order.index(with_args[0])  # released before call 1 began
