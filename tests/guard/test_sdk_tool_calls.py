@@ -381,3 +381,122 @@ async def test_a_new_chat_index_ends_the_call_before_it(kind: str) -> None:
     assert json.loads(with_args[0][1]) == REDACTED
     assert with_args[1][1] == CLEAN
     assert order.index((1, "")) > order.index(with_args[0])  # released before call 1 began
+
+
+def _mock(body: bytes, policy: dict[str, Any] | None = None, **kw: Any) -> dict[str, Any]:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": "text/event-stream"}, content=body)
+
+    return {"policy": policy or POLICY, "retries": 0, "library": "httpx",
+            "transport": httpx.MockTransport(handler), **kw}  # fmt: skip
+
+
+async def _raw(kind: str, options: dict[str, Any], path: str, body: dict[str, Any]) -> bytes:
+    raw = b""
+    target = f"http://upstream.test/v1/{path}"
+    if kind == "sync":
+        with http_client(**options) as hc, hc.stream("POST", target, json=body) as r:
+            for chunk in r.iter_raw():
+                raw += chunk
+        return raw
+    async with async_http_client(**options) as ahc, ahc.stream("POST", target, json=body) as r:
+        async for chunk in r.aiter_raw():
+            raw += chunk
+    return raw
+
+
+def _function_call(arguments: str, status: str = "completed") -> dict[str, Any]:
+    return {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "send",
+            "arguments": arguments, "status": status}  # fmt: skip
+
+
+def _responses_stream(pieces: list[str], between: list[dict[str, Any]]) -> bytes:
+    """A Responses stream of one function call; ``between`` go after its last delta."""
+    whole = "".join(pieces)
+    envelope = {"id": "resp_1", "object": "response", "created_at": 1, "model": "m",
+                "output": [], "parallel_tool_calls": True, "tools": [], "tool_choice": "auto",
+                "error": None, "incomplete_details": None, "instructions": None,
+                "metadata": {}, "temperature": 1.0, "top_p": 1.0}  # fmt: skip
+    where = {"item_id": "fc_1", "output_index": 0}
+    events: list[dict[str, Any]] = [
+        {"type": "response.created", "response": {**envelope, "status": "in_progress"}},
+        {"type": "response.output_item.added", "output_index": 0,
+         "item": _function_call("", "in_progress")},
+        *({"type": "response.function_call_arguments.delta", **where, "delta": p}
+          for p in pieces),
+        *between,
+        {"type": "response.function_call_arguments.done", **where, "arguments": whole},
+        {"type": "response.output_item.done", "output_index": 0, "item": _function_call(whole)},
+        {"type": "response.completed",
+         "response": {**envelope, "status": "completed", "output": [_function_call(whole)]}},
+    ]  # fmt: skip
+    for n, e in enumerate(events):
+        e["sequence_number"] = n
+    return b"".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n".encode() for e in events)
+
+
+@KINDS
+@pytest.mark.parametrize("between", [0, 1], ids=["adjacent", "event-between"])
+async def test_responses_events_keep_their_order(kind: str, between: int) -> None:
+    """The released arguments take the call's last delta event; when an event went out
+    after it, the delta is numbered after that event and the rest are renumbered."""
+    pieces = [ARGS[:10], ARGS[10:30], ARGS[30:]]
+    other = [{"type": "response.in_progress", "response": {"id": "resp_1"}}] * between
+    body = _responses_stream(pieces, other)
+    raw = await _raw(kind, _mock(body), "responses", {"model": "m", "input": "x", "stream": True})
+    for value in PII:
+        assert value.encode() not in raw
+    seen = repeated_arguments("responses", raw, True)  # asserts the sequence numbers
+    assert [json.loads(a) for a in seen] == [REDACTED] * 4
+    assert len(set(seen)) == 1  # every event repeats exactly what the delta delivered
+    assert raw.count(b"response.function_call_arguments.delta") == 2  # name line + type
+    kinds = [json.loads(b.split(b"data: ")[1])["type"] for b in raw.split(b"\n\n") if b]
+    delta = kinds.index("response.function_call_arguments.delta")
+    assert kinds[delta + 1] == "response.function_call_arguments.done"
+
+
+@KINDS
+async def test_arguments_without_deltas_are_inspected(kind: str) -> None:
+    """Arguments that arrive only in the events that end the call are inspected once."""
+    body = _responses_stream([], [])
+    body = body.replace(b'"arguments": ""', b'"arguments": ' + json.dumps(json.dumps(
+        json.loads(ARGS))).encode())  # fmt: skip
+    raw = await _raw(kind, _mock(body), "responses", {"model": "m", "input": "x", "stream": True})
+    for value in PII:
+        assert value.encode() not in raw
+    assert raw.count(b"[EMAIL_1]") == 4  # added, .done, output_item.done, completed
+
+
+@KINDS
+async def test_without_inspection_fragments_pass_as_they_come(kind: str) -> None:
+    chunks = [_tc(0, ARGS[:7], "send"), _tc(0, ARGS[7:]),
+              {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]  # fmt: skip
+    body = _chat_sse(chunks)
+    plain: dict[str, Any] = {"spec": {"logging": {"enabled": False}}}
+    raw = await _raw(kind, _mock(body, plain), "chat/completions",
+                     {"model": "m", "messages": [], "stream": True})  # fmt: skip
+    assert raw == body
+
+
+@KINDS
+async def test_the_moderator_judges_arguments(fake: FakeProvider, kind: str) -> None:
+    from ._moderation import Judge, moderated_policy
+
+    judge = Judge()
+    args = json.dumps({"q": "something forbidden"})
+    for stream in (False, True):
+        fake.script(Reply(tool_calls=[("lookup", args)], chunk_size=4))
+        options: dict[str, Any] = {"moderator": judge, "retries": 0}
+        factory = http_client if kind == "sync" else async_http_client
+        cls: Any = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+        c = cls(base_url=fake.openai_url, api_key=api_key(), max_retries=0,
+                http_client=factory(moderated_policy(), **options))  # fmt: skip
+        messages = [{"role": "user", "content": "hi"}]
+        with pytest.raises(ContentBlockedError):
+            answer = await _await(
+                c.chat.completions.create(model="m", messages=messages, stream=stream)
+            )
+            if stream:
+                await _items(answer)
+        await _await(c.close())
+    assert any("something forbidden" in text for text in judge.seen)
