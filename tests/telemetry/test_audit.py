@@ -350,6 +350,30 @@ def test_a_failing_sink_never_fails_the_call() -> None:
     log.close()
 
 
+def test_flush_returns_once_what_was_accepted_before_it_is_written(tmp_path: Path) -> None:
+    """``flush`` queues a marker behind the records it waits for: from several threads at
+    once, while others keep submitting, each returns with its own records written."""
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    log = AuditLog(store, batch_size=5)
+    seen: list[bool] = []
+
+    def work(k: int) -> None:
+        for i in range(40):
+            assert log.submit(_record(1e9 + k * 100 + i, tenant=f"t{k}"))
+        assert log.flush(10)
+        seen.append(len(list(store.records(tenant=f"t{k}"))) == 40)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert seen == [True] * 4
+    log.close()
+    assert log.flush(0)  # closed and drained: nothing to wait for
+    assert log.written == 160 and log.dropped == 0
+
+
 def test_close_writes_everything_accepted(tmp_path: Path, clock: FakeClock) -> None:
     store = SQLiteAuditStore(tmp_path / "a.db", clock=clock.time)
     log = AuditLog(store, batch_size=7)
