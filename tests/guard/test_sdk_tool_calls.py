@@ -500,3 +500,34 @@ async def test_the_moderator_judges_arguments(fake: FakeProvider, kind: str) -> 
                 await _items(answer)
         await _await(c.close())
     assert any("something forbidden" in text for text in judge.seen)
+
+
+@KINDS
+async def test_chat_arguments_in_the_first_chunk_and_side_by_side(kind: str) -> None:
+    """Arguments that come whole with the call's id and name, and two calls in one chunk."""
+    both = _tc(0, ARGS, "send")
+    both["choices"][0]["delta"]["tool_calls"].append(_tc(1, CLEAN, "lookup")["choices"][0]
+                                                     ["delta"]["tool_calls"][0])  # fmt: skip
+    chunks = [both, {"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}]
+    options = _mock(_chat_sse(chunks))
+    cls: Any = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+    factory = http_client if kind == "sync" else async_http_client
+    c = cls(base_url="http://upstream.test/v1", api_key=api_key(), max_retries=0,
+            http_client=factory(**options))  # fmt: skip
+    stream = await _await(
+        c.chat.completions.create(model="m", messages=[{"role": "user", "content": "x"}],
+                                  stream=True)
+    )  # fmt: skip
+    got: dict[int, str] = {}
+    names: dict[int, str] = {}
+    for chunk in await _items(stream):
+        for choice in chunk.choices:
+            for call in choice.delta.tool_calls or ():
+                assert call.function is not None
+                got[call.index] = got.get(call.index, "") + (call.function.arguments or "")
+                if call.function.name:
+                    names[call.index] = call.function.name
+    await _await(c.close())
+    assert names == {0: "send", 1: "lookup"}
+    assert json.loads(got[0]) == REDACTED
+    assert got[1] == CLEAN

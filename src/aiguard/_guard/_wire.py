@@ -3,7 +3,8 @@
 The SDK transport sees bytes, not ``ChatRequest``s. This module recognises the APIs it
 governs by method and path (OpenAI chat completions, responses and embeddings; Anthropic
 messages), rewrites the texts of a JSON body through a callback (inspection decides what
-becomes of each), reads usage, and rewrites server-sent event streams incrementally.
+becomes of each), reads usage, and rewrites server-sent event streams incrementally (the
+tool calls of answers, and their arguments held until complete, are ``_calls``'s).
 Everything else the SDK sends is passed through untouched.
 """
 
