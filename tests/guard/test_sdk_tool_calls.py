@@ -405,14 +405,24 @@ async def _raw(kind: str, options: dict[str, Any], path: str, body: dict[str, An
     return raw
 
 
-def _function_call(arguments: str, status: str = "completed") -> dict[str, Any]:
+def _function_call(
+    arguments: str, status: str = "completed", custom: bool = False
+) -> dict[str, Any]:
+    if custom:  # a custom tool's input is free text
+        return {"id": "ctc_1", "type": "custom_tool_call", "call_id": "call_1", "name": "send",
+                "input": arguments}  # fmt: skip
     return {"id": "fc_1", "type": "function_call", "call_id": "call_1", "name": "send",
             "arguments": arguments, "status": status}  # fmt: skip
 
 
-def _responses_stream(pieces: list[str], between: list[dict[str, Any]]) -> bytes:
-    """A Responses stream of one function call; ``between`` go after its last delta."""
+def _responses_stream(
+    pieces: list[str], between: list[dict[str, Any]], custom: bool = False
+) -> bytes:
+    """A Responses stream of one function (or custom tool) call; ``between`` go after its
+    last delta."""
     whole = "".join(pieces)
+    name = "custom_tool_call_input" if custom else "function_call_arguments"
+    field = "input" if custom else "arguments"
     envelope = {"id": "resp_1", "object": "response", "created_at": 1, "model": "m",
                 "output": [], "parallel_tool_calls": True, "tools": [], "tool_choice": "auto",
                 "error": None, "incomplete_details": None, "instructions": None,
@@ -421,14 +431,14 @@ def _responses_stream(pieces: list[str], between: list[dict[str, Any]]) -> bytes
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": {**envelope, "status": "in_progress"}},
         {"type": "response.output_item.added", "output_index": 0,
-         "item": _function_call("", "in_progress")},
-        *({"type": "response.function_call_arguments.delta", **where, "delta": p}
-          for p in pieces),
+         "item": _function_call("", "in_progress", custom)},
+        *({"type": f"response.{name}.delta", **where, "delta": p} for p in pieces),
         *between,
-        {"type": "response.function_call_arguments.done", **where, "arguments": whole},
-        {"type": "response.output_item.done", "output_index": 0, "item": _function_call(whole)},
-        {"type": "response.completed",
-         "response": {**envelope, "status": "completed", "output": [_function_call(whole)]}},
+        {"type": f"response.{name}.done", **where, field: whole},
+        {"type": "response.output_item.done", "output_index": 0,
+         "item": _function_call(whole, custom=custom)},
+        {"type": "response.completed", "response": {
+            **envelope, "status": "completed", "output": [_function_call(whole, custom=custom)]}},
     ]  # fmt: skip
     for n, e in enumerate(events):
         e["sequence_number"] = n
@@ -531,3 +541,18 @@ async def test_chat_arguments_in_the_first_chunk_and_side_by_side(kind: str) -> 
     assert names == {0: "send", 1: "lookup"}
     assert json.loads(got[0]) == REDACTED
     assert got[1] == CLEAN
+
+
+@KINDS
+async def test_a_custom_tools_input_is_inspected(kind: str) -> None:
+    text = "write to jane@example.com today"
+    body = _responses_stream([text[:12], text[12:]], [], custom=True)
+    raw = await _raw(kind, _mock(body), "responses", {"model": "m", "input": "x", "stream": True})
+    assert b"jane@example.com" not in raw
+    events = [json.loads(b.split(b"data: ")[1]) for b in raw.split(b"\n\n") if b]
+    numbers = [e["sequence_number"] for e in events]
+    assert numbers == sorted(set(numbers))
+    deltas = [e["delta"] for e in events if e["type"] == "response.custom_tool_call_input.delta"]
+    assert deltas == ["write to [EMAIL_1] today"]
+    final = events[-1]["response"]["output"][0]["input"]
+    assert final == deltas[0]
