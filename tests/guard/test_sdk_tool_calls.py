@@ -556,3 +556,52 @@ async def test_a_custom_tools_input_is_inspected(kind: str) -> None:
     assert deltas == ["write to [EMAIL_1] today"]
     final = events[-1]["response"]["output"][0]["input"]
     assert final == deltas[0]
+
+
+@KINDS
+@STREAMED
+async def test_a_legacy_function_call_is_inspected(kind: str, stream: bool) -> None:
+    """The deprecated ``functions`` parameter's answer: ``message.function_call``."""
+    if stream:
+        pieces = [{"name": "send", "arguments": ARGS[:9]}, {"arguments": ARGS[9:]}]
+        chunks = [{"choices": [{"index": 0, "delta": {"function_call": p},
+                                "finish_reason": None}]} for p in pieces]  # fmt: skip
+        chunks.append({"choices": [{"index": 0, "delta": {}, "finish_reason": "function_call"}]})
+        options = _mock(_chat_sse(chunks))
+    else:
+        message = {"role": "assistant", "content": None,
+                   "function_call": {"name": "send", "arguments": ARGS}}  # fmt: skip
+        choice = {"index": 0, "message": message, "finish_reason": "function_call"}
+        answer = {"id": "c1", "object": "chat.completion", "created": 1, "model": "m",
+                  "choices": [choice]}  # fmt: skip
+
+        def handler(request: httpx.Request) -> httpx.Response:
+            return httpx.Response(200, json=answer)
+
+        options = {**_mock(b""), "transport": httpx.MockTransport(handler)}
+    cls: Any = openai.OpenAI if kind == "sync" else openai.AsyncOpenAI
+    factory = http_client if kind == "sync" else async_http_client
+    c = cls(base_url="http://upstream.test/v1", api_key=api_key(), max_retries=0,
+            http_client=factory(**options))  # fmt: skip
+    messages = [{"role": "user", "content": "x"}]
+    got = await _await(c.chat.completions.create(model="m", messages=messages, stream=stream))
+    if stream:
+        args = ""
+        for chunk in await _items(got):
+            for choice in chunk.choices:
+                if choice.delta.function_call is not None:
+                    args += choice.delta.function_call.arguments or ""
+    else:
+        args = got.choices[0].message.function_call.arguments
+    await _await(c.close())
+    assert json.loads(args) == REDACTED
+
+    denied = json.loads(json.dumps(options.get("policy")))
+    denied["spec"]["authentication"]["tools"]["deny"] = ["send"]
+    c = cls(base_url="http://upstream.test/v1", api_key=api_key(), max_retries=0,
+            http_client=factory(**{**options, "policy": denied}))  # fmt: skip
+    with pytest.raises(ToolNotAllowedError):
+        got = await _await(c.chat.completions.create(model="m", messages=messages, stream=stream))
+        if stream:
+            await _items(got)
+    await _await(c.close())

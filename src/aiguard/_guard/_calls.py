@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "LEGACY",
     "RESPONSES_DELTAS",
     "RESPONSES_DONES",
     "CallSlot",
@@ -27,10 +28,14 @@ __all__ = [
     "responses_item",
     "rewrite_calls",
     "strip_chat_fragments",
+    "strip_chat_function_call",
 ]
 
 Inspect = Callable[[str, str], str]
 """``(arguments, location) -> inspected arguments``; raises to block."""
+
+LEGACY = "function_call"
+"""The index of a chat answer's legacy ``function_call`` (the deprecated ``functions``)."""
 
 RESPONSES_CALLS = {
     "function_call": "arguments",
@@ -81,6 +86,10 @@ def calls_in(api: str, body: Any) -> list[CallSlot]:
                 if isinstance(fn, dict) and isinstance(fn.get("arguments", ""), str):
                     where = f"choices[{i}].message.tool_calls[{k}].function.arguments"
                     out.append(field_slot(fn, "arguments", (i, k), fn.get("name"), call, where))
+            fc = message.get("function_call") if isinstance(message, dict) else None
+            if isinstance(fc, dict) and isinstance(fc.get("arguments", ""), str):  # legacy
+                where = f"choices[{i}].message.function_call.arguments"
+                out.append(field_slot(fc, "arguments", (i, LEGACY), fc.get("name"), fc, where))
     elif api == "anthropic.messages":
         for j, block in enumerate(body.get("content") or ()):
             if isinstance(block, dict) and str(block.get("type", "")).endswith("tool_use"):
@@ -236,16 +245,34 @@ def strip_chat_fragments(
     return kept, held
 
 
-def chat_release(template: dict[str, Any], choice: int, index: int, text: str) -> dict[str, Any]:
+def strip_chat_function_call(
+    args: HeldArguments, event: dict[str, Any], choice: int, delta: dict[str, Any]
+) -> bool:
+    """Hold the argument fragment of a chat chunk's legacy ``delta.function_call``; whether
+    one was held."""
+    fc = delta.get("function_call")
+    piece = fc.get("arguments") if isinstance(fc, dict) else None
+    if not isinstance(fc, dict) or not isinstance(piece, str) or not piece:
+        return False
+    where = f"choices[{choice}].delta.function_call.arguments"
+    args.hold(("call", (choice, LEGACY)), piece, where, event)
+    fc["arguments"] = ""
+    if not set(fc) - {"arguments"}:
+        del delta["function_call"]
+    return True
+
+
+def chat_release(template: dict[str, Any], choice: int, index: Any, text: str) -> dict[str, Any]:
     """A chat chunk carrying one call's whole (inspected) arguments, in the envelope of the
     chunk that brought its last fragment."""
     event = {k: v for k, v in template.items() if k not in ("choices", "usage")}
     if "usage" in template:
         event["usage"] = None
-    call = {"index": index, "function": {"arguments": text}}
-    event["choices"] = [
-        {"index": choice, "delta": {"tool_calls": [call]}, "logprobs": None, "finish_reason": None}
-    ]
+    fragment = {"arguments": text}
+    delta: dict[str, Any] = {"tool_calls": [{"index": index, "function": fragment}]}
+    if index == LEGACY:
+        delta = {"function_call": fragment}
+    event["choices"] = [{"index": choice, "delta": delta, "logprobs": None, "finish_reason": None}]
     return event
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._types import ChatRequest, EmbeddingRequest, FunctionDef, Message, Tool, Usage
 from ._calls import (
+    LEGACY,
     RESPONSES_DELTAS,
     RESPONSES_DONES,
     CallSlot,
@@ -28,6 +29,7 @@ from ._calls import (
     field_slot,
     responses_item,
     strip_chat_fragments,
+    strip_chat_function_call,
 )
 from ._texts import Scan
 
@@ -430,6 +432,13 @@ class SseRewriter:
                     before += out
                     changed |= took
                     held |= took
+                fc = delta.get("function_call") if isinstance(delta, dict) else None
+                if isinstance(fc, dict) and isinstance(delta, dict):  # the legacy form
+                    self._name(("call", (index, LEGACY)), fc.get("name"), "")
+                    if self._args.inspect is not None:
+                        took = strip_chat_function_call(self._args, event, index, delta)
+                        changed |= took
+                        held |= took
                 for field in ("content", "refusal"):
                     if isinstance(delta, dict) and isinstance(delta.get(field), str):
                         key = index if field == "content" else (index, field)
