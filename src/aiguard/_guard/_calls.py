@@ -5,7 +5,7 @@ Arguments are JSON that cannot be judged piecewise: a stream's argument fragment
 per tool call until that call ends, inspected whole (each string value on its own, so a
 redacted argument object stays valid JSON and unchanged arguments keep their bytes), then
 released as one fragment. Every event that repeats a call's arguments carries the version
-that was released.
+that was released. ``ToolCallEvents`` is that side of the SDK transport's ``SseRewriter``.
 """
 
 from __future__ import annotations
@@ -19,8 +19,10 @@ __all__ = [
     "LEGACY",
     "RESPONSES_DELTAS",
     "RESPONSES_DONES",
+    "RESPONSES_TERMINAL",
     "CallSlot",
     "HeldArguments",
+    "ToolCallEvents",
     "anthropic_release",
     "calls_in",
     "chat_release",
@@ -50,6 +52,11 @@ RESPONSES_DELTAS = {
     "response.custom_tool_call_input.delta": "response.custom_tool_call_input.done",
 }
 """A Responses argument delta event, and the event that ends those arguments."""
+
+RESPONSES_TERMINAL = frozenset(
+    ("response.completed", "response.done", "response.incomplete", "response.failed", "error")
+)
+"""The Responses events that end every text and tool call still open."""
 
 RESPONSES_DONES = {
     "response.function_call_arguments.done": "arguments",
@@ -283,3 +290,120 @@ def anthropic_release(index: int, text: str) -> dict[str, Any]:
         "index": index,
         "delta": {"type": "input_json_delta", "partial_json": text},
     }
+
+
+class ToolCallEvents:
+    """The tool-call side of ``SseRewriter`` (which defines the framing: ``_end``,
+    ``_encode``): names checked, arguments held per call and released when it ends, and
+    the arguments in every event that repeats them."""
+
+    api: Any
+    tools: Callable[[str], None] | None
+    _args: HeldArguments
+    _seq: int | None
+    _shift: int
+
+    def _end(self, keys: list[Any], next_seq: Any = None, calls: list[Any] | None = None) -> bytes:
+        raise NotImplementedError
+
+    def _encode(self, lines: list[bytes], at: int, event: dict[str, Any], changed: bool) -> bytes:
+        raise NotImplementedError
+
+    def _call_ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
+        """The tool calls (keys of held arguments) a Responses event ends."""
+        if kind in RESPONSES_TERMINAL:
+            return self._args.held()
+        if kind in RESPONSES_DONES or kind == "response.output_item.done":
+            return [("call", event.get("output_index", 0))]
+        return []
+
+    def _call_slots(self, kind: Any, event: dict[str, Any]) -> list[CallSlot]:
+        """Every tool call a Responses event names or repeats the arguments of."""
+        oi = event.get("output_index", 0)
+        slots = []
+        field = RESPONSES_DONES.get(kind) if isinstance(kind, str) else None
+        if field is not None and isinstance(event.get(field), str):
+            slots.append(field_slot(event, field, oi, None, event, f"output[{oi}].{field}"))
+        if isinstance(event.get("item"), dict):
+            slots += responses_item(event["item"], oi)
+        slots += calls_in(self.api.name, event.get("response"))
+        return slots
+
+    def _repeat(self, slots: list[CallSlot], key: Any = None) -> bool:
+        """Check the tool names of these calls, and put the arguments delivered (or, for
+        arguments that came whole, inspected) in each; whether anything changed. ``key``
+        is the call's own key when the slots' is only their place in a one-block list."""
+        changed = False
+        for slot in slots:
+            call = ("call", slot.key if key is None else key)
+            self._name(call, slot.name, slot.id)
+            if self._args.inspect is None:
+                continue
+            old = slot.get()
+            new = self._args.repeat(call, old, slot.where)
+            if new != old:
+                slot.put(new)
+                changed = True
+        return changed
+
+    def _name(self, call: Any, name: Any, cid: Any) -> None:
+        """A tool call's name: checked against the policy's allow-list, kept with its id."""
+        if not isinstance(name, str) or not name:
+            return
+        if self.tools is not None:
+            self.tools(name)
+        old_id, _ = self._args.names.get(call, ("", ""))
+        self._args.names[call] = (cid if isinstance(cid, str) and cid else old_id, name)
+
+    def _chat_calls(
+        self, event: dict[str, Any], choice: Any, delta: dict[str, Any], calls: list[Any]
+    ) -> tuple[bytes, bool]:
+        """A chat chunk's ``delta.tool_calls``: names checked, argument fragments held (a
+        call with a new ``index`` ends the one before it). Returns what to send before the
+        chunk and whether fragments were taken out of it."""
+        for call in calls:
+            fn = call.get("function") if isinstance(call, dict) else None
+            if isinstance(call, dict) and isinstance(fn, dict):
+                self._name(("call", (choice, call.get("index", 0))), fn.get("name"), call.get("id"))
+        if self._args.inspect is None:
+            return b"", False
+        indexes = {c.get("index", 0) for c in calls if isinstance(c, dict)}
+        ended = [k for k in self._args.held() if k[1][0] == choice and k[1][1] not in indexes]
+        before = self._end([], None, ended)
+        kept, held = strip_chat_fragments(self._args, event, choice, calls)
+        if not kept:
+            delta.pop("tool_calls", None)
+        return before, held
+
+    def _release_call(self, call: Any, next_seq: Any) -> bytes:
+        """One tool call's held arguments, inspected whole (a block raises), as one
+        fragment: an extra chunk (chat completions) or delta event (Anthropic), or, on the
+        Responses API, the call's last delta event."""
+        done = self._args.complete(call)
+        if done is None or not done[0]:
+            return b""
+        text, template = done
+        if self.api.name == "openai.chat":
+            event = chat_release(template, call[1][0], call[1][1], text)
+            return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
+        if self.api.name == "anthropic.messages":
+            event = anthropic_release(call[1], text)
+            data = json.dumps(event, separators=(",", ":")).encode()
+            return b"event: content_block_delta\ndata: " + data + b"\n\n"
+        lines, at, event = template
+        event["delta"] = text
+        seq = event.get("sequence_number")
+        if not isinstance(seq, int) or self._seq is None or seq + self._shift > self._seq:
+            return self._encode(lines, at, event, True)
+        self._number(event, next_seq)  # something went out after its last delta
+        lines = [*lines]
+        lines[at] = b"data: " + json.dumps(event, separators=(",", ":")).encode()
+        return b"\n".join(lines) + b"\n\n"
+
+    def _number(self, event: dict[str, Any], next_seq: Any) -> None:
+        """Number an event sent out of the upstream's order after the last one sent; the
+        events after it are renumbered when the upstream's next number is taken."""
+        seq = event["sequence_number"] if self._seq is None else self._seq + 1
+        event["sequence_number"] = self._seq = seq
+        if isinstance(next_seq, int) and seq >= next_seq + self._shift:
+            self._shift = seq + 1 - next_seq
