@@ -36,3 +36,22 @@ def test_colon_pair_gate() -> None:
     assert _colon_pair("x 12:ab:34")
     assert not _colon_pair("writes: hello. later: bye")
     assert not _colon_pair("no colon at all")
+
+
+def _random_texts(n: int) -> list[str]:
+    import random
+
+    rng = random.Random(7)
+    alphabet = "GB82 WEST1234.-()/+:aZ0\n"
+    return ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(n)]
+
+
+def test_code_starts_are_every_two_capitals_and_two_digits_starting_a_code() -> None:
+    import re
+
+    from aiguard.inspect._scan import Prepared
+
+    regex = re.compile(r"(?<![A-Z0-9])(?=[A-Z]{2}[0-9]{2})")
+    for text in [*_random_texts(3000), "GB82 WEST", "xGB82", "AB12CD34 EF56", "GB8", "GB"]:
+        expected = [m.start() for m in regex.finditer(text)]
+        assert Prepared(text).code_starts() == expected, text

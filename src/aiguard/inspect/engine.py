@@ -278,8 +278,13 @@ class ContentInspector:
             runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases need them
             if prep.is_ascii:
                 # only a wide gap between a number's groups folds in ASCII, and every one has
-                # two whitespace characters in a row: most texts need no number runs here
-                numbers = prep.number_runs(4) if plan.pii and two_gap_chars(text) else []
+                # a digit and two whitespace characters in a row: most texts need no number
+                # runs here (the digit shape is the PII scan's own, so asking costs nothing)
+                numbers = (
+                    prep.number_runs(4)
+                    if plan.pii and prep.has_digit and two_gap_chars(text)
+                    else []
+                )
                 view = (
                     detector_view(text, prep.ascii, numbers, runs, gaps=True) if numbers else None
                 )
