@@ -122,6 +122,16 @@ def test_values_without_a_faithful_encoding_are_uncacheable(extra: Any) -> None:
         canonical_request(r)
 
 
+def test_a_text_json_cannot_carry_makes_the_request_uncacheable() -> None:
+    """A lone surrogate is a valid Python string but has no JSON form: the request is not
+    cached (the lookup must not fail the call)."""
+    r = ChatRequest(messages=(Message(role="user", content="\ud800"),), temperature=0)
+    with pytest.raises(UncacheableRequest):
+        canonical_request(r)
+    p = OpenAICompatible(base_url="http://a.example/v1", model="m")
+    assert ResponseCache().key_for(_call(r, p)) is None
+
+
 def test_free_form_values_are_keyed_as_they_are_sent() -> None:
     """``extra`` is sent as JSON; values that send the same bytes share a key."""
     msgs = (Message(role="user", content="x"),)

@@ -22,9 +22,14 @@ import hashlib
 import json
 from collections.abc import Mapping
 from math import isfinite
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from pydantic_core import PydanticSerializationError
 
 from .._types import ChatRequest
+
+if TYPE_CHECKING:
+    from hashlib import _Hash
 
 __all__ = [
     "KEY_SCHEMA_VERSION",
@@ -70,25 +75,25 @@ def canonical_request(request: ChatRequest) -> bytes:
     sorted keys; an array can never equal an object, so the two forms cannot collide. Raises
     ``UncacheableRequest`` for values without a faithful encoding.
     """
-    for v in (
-        request.temperature,
-        request.top_p,
-        request.presence_penalty,
-        request.frequency_penalty,
-    ):
+    d = request.__dict__  # a pydantic attribute read costs several dict lookups
+    for name in _FLOAT_FIELDS:
+        v = d[name]
         if v is not None and not isfinite(v):
-            name = next(n for n in _FLOAT_FIELDS if getattr(request, n) is v)
             raise UncacheableRequest(f"{name} is not a finite number")
     serializer = request.__pydantic_serializer__
-    if (
-        request.extra is None
-        and request.tools is None
-        and (request.tool_choice is None or isinstance(request.tool_choice, str))
-        and (request.response_format is None or request.response_format.json_schema is None)
-    ):
-        # Fast path: every value is typed, so pydantic's JSON in field order is canonical.
-        return serializer.to_json(request, exclude_none=True)
-    typed = serializer.to_json(request, exclude_none=True, exclude=_FREE_FIELDS)
+    choice, fmt = d["tool_choice"], d["response_format"]
+    try:
+        if (
+            d["extra"] is None
+            and d["tools"] is None
+            and (choice is None or isinstance(choice, str))
+            and (fmt is None or fmt.json_schema is None)
+        ):
+            # Fast path: every value is typed, so pydantic's JSON in field order is canonical.
+            return serializer.to_json(request, exclude_none=True)
+        typed = serializer.to_json(request, exclude_none=True, exclude=_FREE_FIELDS)
+    except PydanticSerializationError as e:  # a lone surrogate in a text, for one
+        raise UncacheableRequest(f"request without a JSON form: {e}") from None
     free: dict[str, Any] = {}
     if request.extra is not None:
         free["extra"] = request.extra
@@ -128,7 +133,13 @@ def key_prefix(
 
 def cache_key(prefix: bytes, request: ChatRequest) -> str:
     """Hex SHA-256 of ``prefix`` (from ``key_prefix``) + the canonical request."""
-    h = hashlib.sha256(prefix)
+    return keyed_hash(hashlib.sha256(prefix), request)
+
+
+def keyed_hash(prefix_hash: _Hash, request: ChatRequest) -> str:
+    """``cache_key`` from a hash that has already taken in the prefix (it is not changed):
+    a stage keeps one per scope instead of hashing the same prefix on every call."""
+    h = prefix_hash.copy()
     h.update(canonical_request(request))
     h.update(b"}")
     return h.hexdigest()

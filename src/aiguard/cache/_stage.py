@@ -24,6 +24,7 @@ Why it is built this way:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
 import time
@@ -36,10 +37,12 @@ from .._stages import CacheHit
 from .._types import ChatRequest, ChatResponse, StreamEvent
 from ..errors import ProviderError, StreamInterrupted
 from ._flight import Flight
-from ._keys import KEY_SCHEMA_VERSION, UncacheableRequest, cache_key, key_prefix
+from ._keys import KEY_SCHEMA_VERSION, UncacheableRequest, key_prefix, keyed_hash
 from ._memory import MemoryBackend
 
 if TYPE_CHECKING:
+    from hashlib import _Hash
+
     from .._call import Call
     from ..policy.cache import CacheSpec
 
@@ -161,7 +164,7 @@ class ResponseCache:
         # collector, which may run inside one of our critical sections and call ``abandon``.
         self._lock = threading.RLock()
         self._flights: dict[str, Flight] = {}
-        self._prefixes: dict[tuple[int, str | None, bool], tuple[Any, Any, bytes]] = {}
+        self._prefixes: dict[tuple[int, str | None, bool], tuple[Any, Any, _Hash]] = {}
         self._last_spec: tuple[Any, tuple[bool, bool, bool, float]] | None = None
         self._counts = dict.fromkeys(
             ("hits", "coalesced", "misses", "uncacheable", "stores", "not_stored", "errors"), 0
@@ -263,8 +266,9 @@ class ResponseCache:
         provider = call.plan[0].provider
         describe = provider.describe()
         tenant = None if share else call.context.tenant
-        # The prefix depends on the endpoint's describe() and the scope only; it is kept per
-        # provider object and reused while describe() still answers the same.
+        # The prefix depends on the endpoint's describe() and the scope only; it is hashed
+        # once per provider object and scope, and that hash state is copied for each key
+        # while describe() still answers the same.
         memo_key: tuple[int, str | None, bool] | None = (id(provider), tenant, share)
         try:
             memo = self._prefixes.get(memo_key)  # type: ignore[arg-type]
@@ -272,21 +276,23 @@ class ResponseCache:
             memo_key, memo = None, None
         try:
             if memo is not None and memo[0] is provider and memo[1] == describe:
-                prefix = memo[2]
+                prefix_hash = memo[2]
             else:
-                prefix = key_prefix(
-                    describe,
-                    tenant=tenant,
-                    share_across_tenants=share,
-                    policy_hash=self.policy_hash,
-                    schema_version=self.key_schema_version,
+                prefix_hash = hashlib.sha256(
+                    key_prefix(
+                        describe,
+                        tenant=tenant,
+                        share_across_tenants=share,
+                        policy_hash=self.policy_hash,
+                        schema_version=self.key_schema_version,
+                    )
                 )
                 if memo_key is not None:
                     if len(self._prefixes) > 1024:
                         self._prefixes.clear()
                     # A copy: a provider that hands out one dict and edits it is still seen.
-                    self._prefixes[memo_key] = (provider, dict(describe), prefix)
-            return cache_key(prefix, request)
+                    self._prefixes[memo_key] = (provider, dict(describe), prefix_hash)
+            return keyed_hash(prefix_hash, request)
         except UncacheableRequest:
             return None
 
