@@ -20,7 +20,15 @@ from typing import Any, NamedTuple
 
 from pydantic import BaseModel
 
-__all__ = ["AuditRecord", "Violation", "complete", "content_hashes", "record_fields", "record_of"]
+__all__ = [
+    "AuditRecord",
+    "Violation",
+    "call_fields",
+    "complete",
+    "content_hashes",
+    "record_fields",
+    "record_of",
+]
 
 
 class Violation(NamedTuple):
@@ -100,6 +108,64 @@ _FIELDS: tuple[str, ...] = tuple(f.name for f in fields(AuditRecord))
 _get_fields = attrgetter(*_FIELDS)
 record_fields: Callable[[AuditRecord], tuple[Any, ...]] = _get_fields
 """Every field's value in declaration order: what ``record_of`` takes."""
+
+
+def call_fields(
+    *,
+    time: float,
+    operation: str,
+    outcome: str,
+    record_id: str,
+    context: Any,
+    requested_model: str | None,
+    endpoint: str | None,
+    provider: str | None,
+    model: str | None,
+    error_type: str | None,
+    violations: tuple[Violation, ...],
+    input_tokens: int,
+    output_tokens: int,
+    cost: float | None,
+    latency_ms: float,
+    cache_hit: bool,
+    attempts: int,
+    stream: bool,
+    response: Any,
+    error: BaseException | None,
+    policy_hash: str | None,
+) -> tuple[Any, ...]:
+    """A finished call's record fields in declaration order, without the hashes and content
+    the writer adds: both telemetry paths (with and without a span recorder) build them here,
+    so the positional layout ``record_of`` needs is written once. ``context`` gives the
+    principal, tenant, region, route and run id; the answer, else the error, the request id."""
+    c = context
+    return (
+        time,
+        operation,
+        outcome,
+        record_id,
+        c.user if c else None,
+        c.tenant if c else None,
+        c.region if c else None,
+        c.route if c else None,
+        c.run_id if c else None,
+        requested_model,
+        endpoint,
+        provider,
+        model,
+        error_type,
+        violations,
+        input_tokens,
+        output_tokens,
+        cost,
+        latency_ms,
+        cache_hit,
+        attempts,
+        stream,
+        getattr(response, "request_id", None) or getattr(error, "request_id", None),
+        getattr(response, "id", None),
+        policy_hash,
+    )
 
 
 class _Unfrozen(AuditRecord):

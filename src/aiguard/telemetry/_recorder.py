@@ -18,80 +18,20 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import trace
 from opentelemetry.trace import INVALID_SPAN, Span, SpanKind, Status, StatusCode
 
-from .. import errors
-from .._types import ChatRequest, ChatResponse
+from .._types import ChatRequest
 from . import _semconv as sc
-from ._audit import AuditRecord, Violation, record_of
+from ._audit import AuditRecord, Violation, call_fields, record_of
+from ._outcome import error_type, settled
 
 if TYPE_CHECKING:
     from .._context import CallContext
     from ._telemetry import Telemetry
 
-__all__ = ["AttemptRecorder", "CallRecorder", "error_type", "outcome_of", "settled"]
+__all__ = ["AttemptRecorder", "CallRecorder"]
 
 _Attrs = dict[str, Any]
 _MetricAttrs = tuple[_Attrs, _Attrs, _Attrs]
 _METRIC_ATTRS_CACHED = 1024  # distinct (endpoint, model, error type) combinations kept
-
-
-def error_type(error: BaseException) -> str:
-    """``error.type``: the exception's qualified class name, never its message.
-
-    Provider messages can echo a key (``Incorrect API key provided: sk-...``) or a prompt
-    fragment, so only the type ever leaves.
-    """
-    cls = type(error)
-    mod = cls.__module__
-    return cls.__qualname__ if mod == "builtins" else f"{mod}.{cls.__qualname__}"
-
-
-def outcome_of(error: BaseException | None, cached: bool = False) -> str:
-    if error is None:
-        return "cached" if cached else "ok"
-    if isinstance(error, errors.PolicyViolation):
-        return "blocked"
-    if isinstance(error, errors.LimitExceeded):
-        return "limited"
-    if isinstance(error, errors.RefusalError):
-        return "refused"
-    if not isinstance(error, Exception):  # CancelledError, GeneratorExit, KeyboardInterrupt
-        return "cancelled"
-    return "error"
-
-
-_Settled = tuple[
-    Any, "float | None", "str | None", bool, "str | None", "str | None", "str | None", str
-]
-
-
-def settled(response: Any, error: BaseException | None, cached: bool) -> _Settled:
-    """How a call ended, as its span and its audit record both report it: ``(usage, cost,
-    response model, cached, endpoint, provider, error type, outcome)``.
-
-    One function for the recorder and for the stage's audit-only path, so that a record
-    reads the same whether or not an SDK is installed.
-    """
-    usage: Any = None
-    cost: float | None = None
-    model: str | None = None
-    endpoint: str | None = None
-    provider: str | None = None
-    if type(response) is ChatResponse:  # the common case, without getattr
-        usage, cost, model = response.usage, response.cost, response.model
-        cached = cached or response.cached
-        endpoint, provider = response.endpoint, response.provider
-    elif response is not None:
-        usage = getattr(response, "usage", None)
-        cost = getattr(response, "cost", None)
-        model = getattr(response, "model", None)
-        cached = cached or bool(getattr(response, "cached", False))
-        endpoint = getattr(response, "endpoint", None)
-        provider = getattr(response, "provider", None)
-    if error is not None:
-        return usage, cost, model, cached, endpoint, provider, error_type(error), outcome_of(error)
-    # Ended without an answer or an error: the caller let go.
-    outcome = "cancelled" if response is None else "cached" if cached else "ok"
-    return usage, cost, model, cached, endpoint, provider, None, outcome
 
 
 # Request parameters as span attributes: (request field, attribute).
@@ -586,36 +526,28 @@ class CallRecorder:
 
         if tel.audit is None:
             return None
-        ctx = self.context
-        # AuditRecord's fields in order, but for the hashes and content the writer adds
-        # (record_of fills them positionally, skipping the frozen __init__).
-        return (
-            self._time,  # time
-            self.operation,  # operation
-            outcome,  # outcome
-            tel.next_record_id(),  # record_id
-            ctx.user if ctx else None,  # principal
-            ctx.tenant if ctx else None,  # tenant
-            ctx.region if ctx else None,  # region
-            ctx.route if ctx else None,  # route
-            ctx.run_id if ctx else None,  # run_id
-            self.requested_model,  # requested_model
-            self.endpoint,  # endpoint
-            self.provider,  # provider
-            resp_model or self.model,  # model
-            et,  # error_type
-            tuple([Violation(*v) for v in self._violations]),  # violations
-            in_tok,  # input_tokens
-            out_tok,  # output_tokens
-            cost,  # cost
-            elapsed * 1000.0,  # latency_ms
-            cached,  # cache_hit
-            self._attempts,  # attempts
-            self.stream,  # stream
-            getattr(response, "request_id", None)
-            or getattr(error, "request_id", None),  # request_id
-            getattr(response, "id", None),  # response_id
-            self.policy_hash,  # policy_hash
+        return call_fields(
+            time=self._time,
+            operation=self.operation,
+            outcome=outcome,
+            record_id=tel.next_record_id(),
+            context=self.context,
+            requested_model=self.requested_model,
+            endpoint=self.endpoint,
+            provider=self.provider,
+            model=resp_model or self.model,
+            error_type=et,
+            violations=tuple([Violation(*v) for v in self._violations]),
+            input_tokens=in_tok,
+            output_tokens=out_tok,
+            cost=cost,
+            latency_ms=elapsed * 1000.0,
+            cache_hit=cached,
+            attempts=self._attempts,
+            stream=self.stream,
+            response=response,
+            error=error,
+            policy_hash=self.policy_hash,
         )
 
     def _content_attributes(self, a: _Attrs, response: Any) -> None:

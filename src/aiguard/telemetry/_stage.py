@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from ..errors import PolicyViolation
-from ._audit import Violation
+from ._audit import Violation, call_fields
+from ._outcome import settled
 from ._policy import capture_content_of
-from ._recorder import AttemptRecorder, CallRecorder, settled
+from ._recorder import AttemptRecorder, CallRecorder
 from ._telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -226,37 +227,29 @@ class TelemetryStage:
             endpoint, provider, model = where.name, where.provider_name, where.model
         digest, capture = self._policy(call)
         policy_hash = tel.policy_hash if tel.policy_hash is not None else digest or None
-        ctx = call.context
-        # AuditRecord's fields in order, as CallRecorder.end gives them, without the hashes
-        # and content: the writer adds those and builds the record.
         audit.submit_fields(
-            (
-                at,  # time
-                call.operation,  # operation
-                outcome,  # outcome
-                tel.next_record_id(),  # record_id
-                ctx.user if ctx else None,  # principal
-                ctx.tenant if ctx else None,  # tenant
-                ctx.region if ctx else None,  # region
-                ctx.route if ctx else None,  # route
-                ctx.run_id if ctx else None,  # run_id
-                requested_model,  # requested_model
-                endpoint,  # endpoint
-                provider,  # provider
-                resp_model or model,  # model
-                et,  # error_type
-                self._violations(call),  # violations
-                usage.input_tokens if usage is not None else 0,  # input_tokens
-                usage.output_tokens if usage is not None else 0,  # output_tokens
-                cost,  # cost
-                elapsed * 1000.0,  # latency_ms
-                cached,  # cache_hit
-                len(call.attempts),  # attempts
-                call.stream,  # stream
-                getattr(response, "request_id", None)
-                or getattr(error, "request_id", None),  # request_id
-                getattr(response, "id", None),  # response_id
-                policy_hash,  # policy_hash
+            call_fields(
+                time=at,
+                operation=call.operation,
+                outcome=outcome,
+                record_id=tel.next_record_id(),
+                context=call.context,
+                requested_model=requested_model,
+                endpoint=endpoint,
+                provider=provider,
+                model=resp_model or model,
+                error_type=et,
+                violations=self._violations(call),
+                input_tokens=usage.input_tokens if usage is not None else 0,
+                output_tokens=usage.output_tokens if usage is not None else 0,
+                cost=cost,
+                latency_ms=elapsed * 1000.0,
+                cache_hit=cached,
+                attempts=len(call.attempts),
+                stream=call.stream,
+                response=response,
+                error=error,
+                policy_hash=policy_hash,
             ),
             # Input inspection is over once the call was routed or tried: it is redacted.
             call.request if call.plan or call.attempts else None,
