@@ -7,8 +7,9 @@ from typing import Any
 
 import pytest
 
+from aiguard._guard._sse import SseRewriter
 from aiguard._guard._texts import Scan
-from aiguard._guard._wire import SseRewriter, classify, rewrite_request, rewrite_response
+from aiguard._guard._wire import classify, rewrite_request, rewrite_response
 from aiguard.errors import ContentBlockedError
 from aiguard.inspect import ContentInspector, Vault
 

@@ -24,10 +24,10 @@ from ..providers._base import parse_retry_after
 from ._calls import Inspect, calls_in, rewrite_calls
 from ._flow import Yield, hand_over, optional_io
 from ._runtime import Admission, Flow, Runtime, Target
+from ._sse import SseRewriter
 from ._texts import Scan
 from ._wire import (
     Api,
-    SseRewriter,
     answer_texts_in,
     call_request,
     classify,
