@@ -155,6 +155,43 @@ class Usage(_Frozen):
         return self.input_tokens + self.output_tokens
 
 
+_REPORTED: dict[tuple[int, int, int, int, int], Usage] = {}
+
+
+def reported_usage(
+    input_tokens: int,
+    output_tokens: int,
+    cached_input_tokens: int = 0,
+    reasoning_tokens: int = 0,
+    cache_creation_input_tokens: int = 0,
+) -> Usage:
+    """The ``Usage`` a provider reported, shared between answers with the same counts.
+
+    Why: validating a new ``Usage`` cost more than the rest of decoding an answer, and the
+    objects are frozen, so one per distinct set of counts serves them all. The table is
+    bounded; clearing it only costs the next answers a validation each.
+    """
+    key = (
+        input_tokens,
+        output_tokens,
+        cached_input_tokens,
+        reasoning_tokens,
+        cache_creation_input_tokens,
+    )
+    usage = _REPORTED.get(key)
+    if usage is None:
+        if len(_REPORTED) >= 4096:
+            _REPORTED.clear()
+        usage = _REPORTED[key] = Usage(
+            input_tokens=input_tokens,
+            output_tokens=output_tokens,
+            cached_input_tokens=cached_input_tokens,
+            reasoning_tokens=reasoning_tokens,
+            cache_creation_input_tokens=cache_creation_input_tokens,
+        )
+    return usage
+
+
 # The shared "nothing reported" default, built without validation so that importing aiguard
 # does not build the validator (nor make pydantic scan installed packages for plugins).
 _NO_USAGE = Usage.model_construct()

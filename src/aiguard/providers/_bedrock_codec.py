@@ -27,6 +27,7 @@ from .._types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reported_usage,
 )
 from ..errors import (
     AuthenticationError,
@@ -215,9 +216,9 @@ def usage_from(u: Any) -> Usage:
         return Usage(estimated=True)
     read = int(u.get("cacheReadInputTokens") or 0)
     write = int(u.get("cacheWriteInputTokens") or 0)
-    return Usage(
-        input_tokens=int(u.get("inputTokens") or 0) + read + write,
-        output_tokens=int(u.get("outputTokens") or 0),
+    return reported_usage(
+        int(u.get("inputTokens") or 0) + read + write,
+        int(u.get("outputTokens") or 0),
         cached_input_tokens=read,
         cache_creation_input_tokens=write,
     )

@@ -38,6 +38,7 @@ from .._types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reported_usage,
 )
 from ..errors import (
     APIStatusError,
@@ -248,9 +249,9 @@ def usage_from(u: Any) -> Usage:
     if not isinstance(u, Mapping):
         return Usage(estimated=True)
     thoughts = int(u.get("thoughtsTokenCount") or 0)
-    return Usage(
-        input_tokens=int(u.get("promptTokenCount") or 0),
-        output_tokens=int(u.get("candidatesTokenCount") or 0) + thoughts,
+    return reported_usage(
+        int(u.get("promptTokenCount") or 0),
+        int(u.get("candidatesTokenCount") or 0) + thoughts,
         cached_input_tokens=int(u.get("cachedContentTokenCount") or 0),
         reasoning_tokens=thoughts,
     )

@@ -24,6 +24,7 @@ from .._types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reported_usage,
 )
 from ..errors import DecodeError, ProviderError, StreamInterrupted, error_for_status
 from ._codec_util import SHAPE_ERRORS, invalid_json, shape_error
@@ -135,9 +136,9 @@ def _usage(u: Any) -> Usage:
         return Usage(estimated=True)
     prompt_details = u.get("prompt_tokens_details") or {}
     completion_details = u.get("completion_tokens_details") or {}
-    return Usage(
-        input_tokens=int(u.get("prompt_tokens") or 0),
-        output_tokens=int(u.get("completion_tokens") or 0),
+    return reported_usage(
+        int(u.get("prompt_tokens") or 0),
+        int(u.get("completion_tokens") or 0),
         cached_input_tokens=int(prompt_details.get("cached_tokens") or 0),
         reasoning_tokens=int(completion_details.get("reasoning_tokens") or 0),
     )

@@ -31,6 +31,7 @@ from .._types import (
     ToolCall,
     ToolCallDelta,
     Usage,
+    reported_usage,
 )
 from ..errors import (
     APIStatusError,
@@ -228,9 +229,9 @@ def _usage(u: Any, base: Mapping[str, Any] | None = None) -> Usage:
     uncached = int(merged.get("input_tokens") or 0)
     read = int(merged.get("cache_read_input_tokens") or 0)
     write = int(merged.get("cache_creation_input_tokens") or 0)
-    return Usage(
-        input_tokens=uncached + read + write,
-        output_tokens=int(merged.get("output_tokens") or 0),
+    return reported_usage(
+        uncached + read + write,
+        int(merged.get("output_tokens") or 0),
         cached_input_tokens=read,
         cache_creation_input_tokens=write,
     )
