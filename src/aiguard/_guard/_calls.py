@@ -309,6 +309,10 @@ class ToolCallEvents:
     def _encode(self, lines: list[bytes], at: int, event: dict[str, Any], changed: bool) -> bytes:
         raise NotImplementedError
 
+    def _index(self, index: Any) -> Any:
+        """A content block's index as sent (Anthropic: thinking blocks may be dropped)."""
+        return index
+
     def _call_ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
         """The tool calls (keys of held arguments) a Responses event ends."""
         if kind in RESPONSES_TERMINAL:
@@ -387,7 +391,7 @@ class ToolCallEvents:
             event = chat_release(template, call[1][0], call[1][1], text)
             return b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
         if self.api.name == "anthropic.messages":
-            event = anthropic_release(call[1], text)
+            event = anthropic_release(self._index(call[1]), text)
             data = json.dumps(event, separators=(",", ":")).encode()
             return b"event: content_block_delta\ndata: " + data + b"\n\n"
         lines, at, event = template

@@ -282,6 +282,10 @@ class Admission:
         yield from self.runtime.admit(self.call)
 
     def settle(self) -> Flow:
+        """Settle what ``admit`` reserved; a call that was never admitted (a stored
+        response read back) has nothing to settle."""
+        if not self.admitted:
+            return
         self.admitted = False
         yield from self.runtime.settle(self.call, self.usage)
 

@@ -2,59 +2,33 @@
 
 Each text delta goes through a stream inspector, and every event that repeats the answer's
 text carries what the deltas delivered, so no event lets the raw text through. Where the text
-sits in a whole body is ``_wire``'s; tool-call arguments are ``_calls``'s.
+sits in a whole body is ``_wire``'s; tool-call arguments are ``_calls``'s; the Responses
+API's events are ``_sse_responses``'s; Anthropic thinking blocks are ``_thinking``'s.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from .._types import Usage
 from ._calls import (
     LEGACY,
-    RESPONSES_DELTAS,
-    RESPONSES_DONES,
-    RESPONSES_TERMINAL,
     HeldArguments,
     Inspect,
-    ToolCallEvents,
     calls_in,
     strip_chat_function_call,
 )
+from ._sse_responses import Held, ResponsesEvents
 from ._texts import Scan
-from ._wire import (
-    Api,
-    answer_texts_in,
-    content_parts,
-    drop_logprobs,
-    output_parts,
-    rewrite_response,
-    usage_in,
-)
+from ._thinking import ThinkingBlocks
+from ._wire import Api, answer_texts_in, drop_logprobs, rewrite_response, usage_in
 
 __all__ = ["SseRewriter"]
 
 
-_DELTAS = {"response.output_text.delta": "text", "response.refusal.delta": "refusal"}
-_DONES = {"response.output_text.done": "text", "response.refusal.done": "refusal"}
-_TERMINAL = RESPONSES_TERMINAL
-
-
-@dataclass(slots=True)
-class _Held:
-    """A Responses text delta not sent yet: the text held back at the end of its text is
-    added to it, so no event has to be made up (nor a sequence number)."""
-
-    key: Any
-    lines: list[bytes]
-    at: int
-    event: dict[str, Any]
-
-
-class SseRewriter(ToolCallEvents):
+class SseRewriter(ResponsesEvents, ThinkingBlocks):
     """Rewrites a server-sent event stream as it arrives: each text delta goes through a
     ``StreamInspector`` (one per choice, content block or content part) with a bounded
     look-behind. Every event that carries answer text carries what the deltas delivered.
@@ -68,7 +42,12 @@ class SseRewriter(ToolCallEvents):
     Tool-call arguments are held per call until the call ends, then go through
     ``arguments`` whole and out as one fragment (see ``_calls``); every event that repeats
     them carries that version. ``tools`` is called with each tool name the answer calls
-    (the policy's allow-list raises), before anything of that call is sent."""
+    (the policy's allow-list raises), before anything of that call is sent.
+
+    Reasoning (Responses reasoning summaries and text) is inspected like answer text and
+    noted in ``reasoning``, not ``text``; Anthropic thinking blocks are judged whole (see
+    ``_thinking``). ``resumed``: the stream starts after an upstream sequence number (a
+    stored response streamed again with ``starting_after``)."""
 
     def __init__(
         self,
@@ -77,17 +56,23 @@ class SseRewriter(ToolCallEvents):
         *,
         arguments: Inspect | None = None,
         tools: Callable[[str], None] | None = None,
+        resumed: bool = False,
     ) -> None:
         self.api = api
         self.scan = scan
         self.tools = tools
+        self.resumed = resumed
+        self._started: set[Any] = set()
+        self._thoughts: dict[Any, Any] = {}
+        self._gone: list[int] = []
+        self.reasoning: list[str] = []
         self._args = HeldArguments(arguments)
         self._buf = b""
         self._streams: dict[Any, Any] = {}
         self._last: dict[Any, dict[str, Any]] = {}
         self._sent: dict[Any, list[str]] = {}  # per text: what its deltas delivered
         self._seen: dict[tuple[Any, str], str] = {}  # text met without deltas, inspected once
-        self._held: _Held | None = None
+        self._held: Held | None = None
         self._shift = 0  # added to upstream sequence numbers after a made-up event
         self._seq: int | None = None  # the last sequence number sent
         self.usage: Usage | None = None
@@ -112,6 +97,8 @@ class SseRewriter(ToolCallEvents):
         rest, self._buf = self._buf, b""
         out = [self._event(rest)] if rest.strip() else []
         out.append(self._end(list(self._streams), None, self._args.held()))
+        if self._thoughts:
+            out.append(self._thinking_end())
         return b"".join(out)
 
     # ------------------------------------------------------------------ internals
@@ -133,7 +120,12 @@ class SseRewriter(ToolCallEvents):
         self.usage = _merge_usage(self.usage, usage_in(event))
         if self.api.name == "openai.responses":
             return self._responses(lines, data_at[0], event)
+        if self.api.name == "anthropic.messages":
+            thought = self._thinking(lines, data_at[0], event)
+            if thought is not None:
+                return thought
         before, changed, drop = self._rewrite(event)
+        changed = self._renumber(event) or changed
         if self.scan is not None and drop_logprobs(self.api, event):
             changed = True
         if drop:
@@ -233,85 +225,13 @@ class SseRewriter(ToolCallEvents):
                 return self._end(list(self._streams), None, self._args.held()), False, False
         return b"", False, False
 
-    def _responses(self, lines: list[bytes], at: int, event: dict[str, Any]) -> bytes:
-        """OpenAI's Responses API: deltas are held until the next event; every event that
-        ends a text first releases what is held of it; texts in the events that repeat the
-        answer (``.done``, ``content_part``, ``output_item``, the response) are replaced by
-        what the deltas delivered."""
-        kind = event.get("type")
-        if kind in RESPONSES_DELTAS and self._args.inspect is not None:
-            out = self._end([])  # a text delta held before it goes first
-            piece = event.get("delta")
-            if isinstance(piece, str) and piece:
-                oi = event.get("output_index", 0)
-                where = f"output[{oi}].{RESPONSES_DONES[RESPONSES_DELTAS[kind]]}"
-                self._args.hold(("call", oi), piece, where, (lines, at, event))
-            return out
-        field = _DELTAS.get(kind) if isinstance(kind, str) else None
-        if field is not None and isinstance(event.get("delta"), str):
-            key = _key(event)
-            self._last[key] = event
-            event["delta"] = self._feed(key, event["delta"])
-            if self.scan is not None:
-                drop_logprobs(self.api, event)
-            out = self._release()
-            if self.scan is None:
-                return out + self._encode(lines, at, event, False)
-            self._held = _Held(key, lines, at, event)
-            return out
-        seq = event.get("sequence_number")
-        out = self._end(self._ends(kind, event), seq, self._call_ends(kind, event))
-        changed = self._repeat(self._call_slots(kind, event))
-        if self.scan is not None:
-            changed = self._texts(kind, event) | drop_logprobs(self.api, event) | changed
-        return out + self._encode(lines, at, event, changed)
-
-    def _ends(self, kind: Any, event: dict[str, Any]) -> list[Any]:
-        """The texts (keys of ``_streams``) a Responses event ends."""
-        if kind in _TERMINAL:
-            return list(self._streams)
-        if kind in _DONES or kind == "response.content_part.done":
-            return [_key(event)]
-        if kind == "response.output_item.done":
-            return [k for k in self._streams if k[0] == event.get("output_index", 0)]
-        return []
-
-    def _texts(self, kind: Any, event: dict[str, Any]) -> bool:
-        """Put the delivered (or inspected) text in every text slot of a Responses event."""
-        slots: list[tuple[Any, dict[str, Any], str]] = []
-        if kind in _DONES:
-            slots.append((_key(event), event, _DONES[kind]))
-        part = event.get("part")
-        if isinstance(part, dict):
-            slots += [(_key(event), p, f) for _, p, f in content_parts([part])]
-        item = event.get("item")
-        if isinstance(item, dict):
-            oi = event.get("output_index", 0)
-            slots += [((oi, j), p, f) for j, p, f in content_parts(item.get("content"))]
-        response = event.get("response")
-        if isinstance(response, dict):
-            slots += [(key, p, f) for key, p, f in output_parts(response)]
-        changed = False
-        for key, holder, name in slots:
-            old = holder[name]
-            if key in self._sent:
-                new = "".join(self._sent[key])
-            elif not old:
-                continue
-            else:
-                new = self._once(old, f"output[{key[0]}].content[{key[1]}].{name}", key)
-            if new != old:
-                holder[name] = new
-                changed = True
-        return changed
-
     def _once(self, text: str, location: str, key: Any = None) -> str:
         """A text that came without deltas: inspected once, however often it is repeated."""
         assert self.scan is not None
         seen = self._seen.get((key, text))
         if seen is None:
             seen = self._seen[(key, text)] = self.scan.text_out(text, location)
-            self.text.append(seen)
+            self._sink(key).append(seen)
         return seen
 
     def _feed(self, key: Any, text: str) -> str:
@@ -322,7 +242,7 @@ class SseRewriter(ToolCallEvents):
             if stream is None:
                 stream = self._streams[key] = self.scan.stream()
             released = stream.feed(text)
-        self.text.append(released)
+        self._sink(key).append(released)
         self._sent.setdefault(key, []).append(released)
         return released
 
@@ -343,7 +263,7 @@ class SseRewriter(ToolCallEvents):
                 self.scan.collect([stream])
             if not tail:
                 continue
-            self.text.append(tail)
+            self._sink(key).append(tail)
             self._sent.setdefault(key, []).append(tail)
             if held is not None and held.key == key and self._held is held:
                 held.event["delta"] += tail
@@ -368,16 +288,12 @@ class SseRewriter(ToolCallEvents):
         if last is None and self.api.name != "anthropic.messages":
             return b""
         event = _with_text(self.api, json.loads(json.dumps(last)) if last else {}, key, tail)
+        self._renumber(event)
         if isinstance(event.get("sequence_number"), int):
             self._number(event, next_seq)
         data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
         name = event.get("type") if self.api.name != "openai.chat" else None
         return b"event: " + str(name).encode() + b"\n" + data if name else data
-
-
-def _key(event: dict[str, Any]) -> tuple[Any, Any]:
-    """The text a Responses event is about: (output index, content index)."""
-    return (event.get("output_index", 0), event.get("content_index", 0))
 
 
 def _empty_chat_chunk(event: dict[str, Any]) -> bool:

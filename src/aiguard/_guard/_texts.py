@@ -54,6 +54,14 @@ class Scan:
         self.findings.extend(found)
         return self.vault.restore(new)
 
+    def thought(self, text: str, location: str) -> str:
+        """An Anthropic ``thinking`` text: judged as output text (a block raises), but
+        placeholders are not put back, since the signed block can only be kept as it came;
+        the caller drops a block whose text this changes."""
+        new, found = self.inspector.process(text, "output", self.vault, location, None)
+        self.findings.extend(found)
+        return new
+
     def arguments_out(self, args: str, location: str) -> str:
         """Incoming tool-call arguments (a JSON text), inspected as ``arguments_in`` does,
         then restorable placeholders put back; unchanged arguments keep their bytes."""

@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from .._call import Call, Endpoint
 from .._context import CallContext, current_context
@@ -121,12 +121,18 @@ class SdkGuard:
         """The flow for one request; its return value is a response to hand back as is."""
         api = classify(request.method, request.url.path)
         body = _json(content) if api is not None else None
+        if api is not None and api.stored:
+            body = {}  # a read: no prompt (a body, if any, is not one)
         if api is None or not isinstance(body, dict):
             upstream = yield Forward(request)
             return upstream.response
         rt = self.runtime
         ctx = self.context.merged(current_context())
-        call = rt.new_call(call_request(api, body), ctx, stream=body.get("stream") is True)
+        if api.stored:
+            stream = request.url.params.get("stream") == "true"
+        else:
+            stream = body.get("stream") is True
+        call = rt.new_call(call_request(api, body), ctx, stream=stream)
         claim = Admission(rt, call)
         return (yield from claim.around(self._exchange(claim, api, request, body)))
 
@@ -140,15 +146,19 @@ class SdkGuard:
 
             scan = Scan(inspector, Vault(), call.findings)
         changed = False
-        if scan is not None and scan.inspector.active("input"):
+        if scan is not None and scan.inspector.active("input") and not api.stored:
             before = json.dumps(body, sort_keys=True)
             rewrite_request(api, body, scan.text_in, scan.arguments_in)
             changed = json.dumps(body, sort_keys=True) != before
             call.request = call_request(api, body)
-        if scan is not None:
+        if scan is not None and not api.stored:
             yield from optional_io(scan.judge_prompt(call))
-        url, headers, label = self._route(call, api, request)
-        yield from claim.admit()
+        if api.stored:  # where the response was made; nothing generated, nothing admitted
+            url, headers, label = str(request.url), None, None
+            rt.telemetry.event(call, "aiguard.sdk.stored_response", {"stream": call.stream})
+        else:
+            url, headers, label = self._route(call, api, request)
+            yield from claim.admit()
         host = urlsplit(url).netloc
         target = Target(api.name.split(".", 1)[0], _str(body.get("model")), url)
         endpoint = target.endpoint(label or host)
@@ -185,7 +195,8 @@ class SdkGuard:
             args: Inspect | None = out_scan.arguments_out if out_scan is not None else None
             if args is None and gate is not None:
                 args = _as_is  # held whole for the moderator, which judges them too
-            sse = SseRewriter(api, out_scan, arguments=args, tools=tools)
+            resumed = api.stored and "starting_after" in request.url.params
+            sse = SseRewriter(api, out_scan, arguments=args, tools=tools, resumed=resumed)
             yield Head(upstream, status, out_headers)
             while True:
                 chunk = yield ReadChunk(upstream)
@@ -198,6 +209,8 @@ class SdkGuard:
             rest: list[Any] = [tail] if tail else []
             if gate is not None:
                 judged = [("stream", "".join(sse.text)), *((w, a) for w, _, _, a in sse.calls)]
+                if sse.reasoning:
+                    judged.append(("reasoning", "".join(sse.reasoning)))
                 rest = [*gate.release(rest), *gate.end(judged)]
             yield from hand_over(rest)
             claim.usage = sse.usage
@@ -209,7 +222,7 @@ class SdkGuard:
             slots = calls_in(api.name, parsed)
             rewrite_calls(slots, out_scan.arguments_out if out_scan is not None else None, tools)
             if out_scan is not None and isinstance(parsed, dict):
-                rewrite_response(api, parsed, out_scan.text_out)
+                rewrite_response(api, parsed, out_scan.text_out, out_scan.thought)
                 drop_logprobs(api, parsed)
                 raw = json.dumps(parsed).encode()
             if scan is not None and isinstance(parsed, dict):
@@ -221,6 +234,9 @@ class SdkGuard:
             out_headers.append(("content-length", str(len(raw))))
             yield Head(upstream, status, out_headers)
             yield Yield(raw)
+        if api.stored:
+            call.response = _read_back(call.response, api)
+            return None
         yield from claim.settle()
         return None
 
@@ -292,7 +308,17 @@ def _str(value: Any) -> str | None:
 
 
 def _answer_text(api: Api, body: Any) -> str:
-    return "".join(text for _where, text in answer_texts_in(api, body))
+    return "".join(text for _where, text in answer_texts_in(api, body, reasoning=False))
+
+
+def _read_back(response: Any, api: Api) -> Any:
+    """A stored response read back, as its audit record tells it: an access to model output
+    (the response's id from the path, its model and the delivered text) that generated
+    nothing, so it carries no tokens and no cost; the call that made it recorded those."""
+    if not isinstance(response, ChatResponse):
+        return response
+    rid = api.suffix.split("/")[2]  # "/responses/{id}[/cancel]"
+    return response.model_copy(update={"usage": Usage(), "id": unquote(rid)})
 
 
 def _answer(

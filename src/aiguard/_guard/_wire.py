@@ -2,10 +2,10 @@
 
 The SDK transport sees bytes, not ``ChatRequest``s. This module recognises the APIs it
 governs by method and path (OpenAI chat completions, responses and embeddings; Anthropic
-messages), rewrites the texts of a JSON body through a callback (inspection decides what
-becomes of each) and reads usage. Streams are ``_sse``'s; the tool calls of answers, and
-their arguments held until complete, are ``_calls``'s. Everything else the SDK sends is
-passed through untouched.
+messages; a stored response read back), rewrites the texts of a JSON body through a
+callback (inspection decides what becomes of each) and reads usage. Streams are
+``_sse``'s; the tool calls of answers, and their arguments held until complete, are
+``_calls``'s. Everything else the SDK sends is passed through untouched.
 """
 
 from __future__ import annotations
@@ -23,6 +23,8 @@ __all__ = [
     "classify",
     "content_parts",
     "drop_logprobs",
+    "is_reasoning",
+    "location",
     "output_parts",
     "rewrite_request",
     "rewrite_response",
@@ -39,6 +41,10 @@ class Api:
     name: str
     suffix: str
     operation: str = "chat"
+    stored: bool = False
+    """A response the API made earlier, read back (``GET …/responses/{id}``, and its
+    ``/cancel``): no prompt is sent and nothing is generated, but the answer is model
+    output and is inspected like a fresh one."""
 
 
 _APIS = (
@@ -51,13 +57,25 @@ _APIS = (
 
 def classify(method: str, path: str) -> Api | None:
     """The governed API a request calls, or ``None`` (passed through)."""
-    if method.upper() != "POST":
-        return None
+    method = method.upper()
     path = path.rstrip("/")
-    for api in _APIS:
-        if path.endswith(api.suffix):
-            return api
+    if method == "POST":
+        for api in _APIS:
+            if path.endswith(api.suffix):
+                return api
+    segments = path.rsplit("/", 3)
+    if method == "POST" and segments[-1] == "cancel":
+        segments = segments[:-1]
+    elif method != "GET":
+        return None
+    if len(segments) >= 2 and segments[-2] == "responses" and segments[-1] not in _NOT_IDS:
+        suffix = path[path.rindex("/responses/") :]
+        return Api("openai.responses", suffix, stored=True)
     return None
+
+
+_NOT_IDS = frozenset(("", "input_tokens", "compact"))
+"""``…/responses/{this}`` paths that are not a stored response's id."""
 
 
 # ---------------------------------------------------------------------- requests
@@ -192,8 +210,17 @@ def call_request(api: Api, body: dict[str, Any]) -> ChatRequest | EmbeddingReque
 # ---------------------------------------------------------------------- responses
 
 
-def rewrite_response(api: Api, body: Any, text: Callable[[str, str], str]) -> None:
-    """Apply ``text`` to every answer text of a (non-streaming) response body, in place."""
+def rewrite_response(
+    api: Api,
+    body: Any,
+    text: Callable[[str, str], str],
+    thinking: Callable[[str, str], str] | None = None,
+) -> None:
+    """Apply ``text`` to every answer text of a (non-streaming) response body, in place:
+    reasoning summaries and reasoning text included.
+
+    Anthropic ``thinking`` blocks go through ``thinking`` (default ``text``): signed, they
+    cannot be rewritten, so a block whose text it changes is dropped from the answer."""
     if not isinstance(body, dict):
         return
     if api.name == "openai.chat":
@@ -203,22 +230,69 @@ def rewrite_response(api: Api, body: Any, text: Callable[[str, str], str]) -> No
                 if isinstance(message, dict) and isinstance(message.get(field), str):
                     message[field] = text(message[field], f"choices[{i}].message.{field}")
     elif api.name == "anthropic.messages":
-        for j, block in enumerate(body.get("content") or ()):
-            if isinstance(block, dict) and isinstance(block.get("text"), str):
+        content = body.get("content")
+        dropped = []
+        for j, block in enumerate(content if isinstance(content, list) else ()):
+            if not isinstance(block, dict):
+                continue
+            if isinstance(block.get("text"), str):
                 block["text"] = text(block["text"], f"content[{j}].text")
+            old = block.get("thinking")
+            if (
+                block.get("type") == "thinking"
+                and isinstance(old, str)
+                and old
+                and (thinking or text)(old, f"content[{j}].thinking") != old
+            ):
+                dropped.append(block)
+        if dropped and isinstance(content, list):
+            content[:] = [b for b in content if not any(b is d for d in dropped)]
     elif api.name == "openai.responses":
-        for (i, j), part, field in output_parts(body):
-            part[field] = text(part[field], f"output[{i}].content[{j}].{field}")
+        for key, part, field in output_parts(body):
+            part[field] = text(part[field], location(key, field))
 
 
-def output_parts(response: dict[str, Any]) -> list[tuple[tuple[int, int], dict[str, Any], str]]:
-    """``((output index, content index), part, field)`` per text of a Responses ``output``:
-    ``output_text`` parts' ``text``, ``refusal`` parts' ``refusal``."""
+Key = tuple[Any, Any]
+"""A text of a Responses answer: ``(output index, content index)`` for a message's part,
+``(output index, ("summary", i))`` for a reasoning summary, ``(output index,
+("reasoning", i))`` for a reasoning item's text."""
+
+
+def output_parts(response: dict[str, Any]) -> list[tuple[Key, dict[str, Any], str]]:
+    """``(key, part, field)`` per text of a Responses ``output``: ``output_text`` parts'
+    ``text``, ``refusal`` parts' ``refusal``, reasoning items' summaries and texts."""
     out = []
     for i, item in enumerate(response.get("output") or ()):
-        if isinstance(item, dict):
-            out += [((i, j), part, field) for j, part, field in content_parts(item.get("content"))]
+        out += item_parts(item, i)
     return out
+
+
+def item_parts(item: Any, i: Any) -> list[tuple[Key, dict[str, Any], str]]:
+    """The texts of one Responses output item (see ``output_parts``)."""
+    if not isinstance(item, dict):
+        return []
+    parts = content_parts(item.get("content"))
+    if item.get("type") != "reasoning":
+        return [((i, j), part, field) for j, part, field in parts]
+    out: list[tuple[Key, dict[str, Any], str]] = [
+        ((i, ("reasoning", j)), part, field) for j, part, field in parts
+    ]
+    for j, part, field in content_parts(item.get("summary")):
+        out.append(((i, ("summary", j)), part, field))
+    return out
+
+
+def is_reasoning(key: Key) -> bool:
+    return isinstance(key[1], tuple)
+
+
+def location(key: Key, field: str) -> str:
+    """Where a Responses text sits, as findings name it."""
+    i, j = key
+    if isinstance(j, tuple):
+        inner = "summary" if j[0] == "summary" else "content"
+        return f"output[{i}].{inner}[{j[1]}].text"
+    return f"output[{i}].content[{j}].{field}"
 
 
 def content_parts(content: Any) -> list[tuple[int, dict[str, Any], str]]:
@@ -280,13 +354,25 @@ def usage_in(body: Any) -> Usage | None:
     )
 
 
-def answer_texts_in(api: Api, body: Any) -> list[tuple[str, str]]:
-    """The ``(location, text)`` pairs of a response body's answer."""
+def answer_texts_in(api: Api, body: Any, *, reasoning: bool = True) -> list[tuple[str, str]]:
+    """The ``(location, text)`` pairs of a response body's answer; with ``reasoning``, its
+    reasoning summaries and thinking too (the moderator judges them, the audit record's
+    answer text leaves them out)."""
     texts: list[tuple[str, str]] = []
 
     def collect(text: str, where: str) -> str:
         texts.append((where, text))
         return text
 
-    rewrite_response(api, body, collect)
+    def thought(text: str, where: str) -> str:
+        if reasoning:
+            texts.append((where, text))
+        return text
+
+    if api.name == "openai.responses" and isinstance(body, dict):
+        for key, part, field in output_parts(body):
+            if reasoning or not is_reasoning(key):
+                texts.append((location(key, field), part[field]))
+        return texts
+    rewrite_response(api, body, collect, thought)
     return texts

@@ -18,6 +18,10 @@ last the terminal ``response.completed`` (``response.incomplete`` when cut) with
 response and its usage. A mid-stream failure is ``response.failed``, carrying the same
 response id with ``status: "failed"`` and an ``error``.
 
+A response made with ``store`` (the default) can be read back: ``GET /v1/responses/{id}``
+answers with it, and ``?stream=true`` replays its event stream (from the event after
+``starting_after``, when given). The fake keeps the last 256 responses it made, per server.
+
 That failure event needs its stream's response id and position, which the core's
 ``stream_error(fault)`` does not pass: the handler leaves them in a thread-local, since the
 core renders a request and sends its stream in the same connection thread.
@@ -27,14 +31,27 @@ from __future__ import annotations
 
 import threading
 import time
-from dataclasses import dataclass
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ._script import Fault, Reply
-from ._wire import Body, Call, Stream, WireError, dumps, echo_reply, register_route, sse, word_count
+from ._wire import (
+    Body,
+    Call,
+    RecordedRequest,
+    Stream,
+    WireError,
+    dumps,
+    echo_reply,
+    register_route,
+    sse,
+    word_count,
+)
 from ._wire_openai import OpenAIWire
 
-__all__ = ["WIRE", "ResponsesWire", "responses"]
+__all__ = ["WIRE", "ResponsesWire", "responses", "retrieve"]
 
 _ROLES = ("user", "assistant", "system", "developer")
 _TEXT_PARTS = ("input_text", "output_text", "text")
@@ -283,9 +300,56 @@ def responses(call: Call) -> Body | Stream:
         "output": output,
         "usage": usage,
     }
+    mid_ = mid if with_message else None
+    if body.get("store", True) is not False:
+        _keep(call, rid, final, lambda: _stream(call, reply, envelope, final, mid_, calls))
     if not call.request.stream:
         return Body(200, dumps(final))
-    return _stream(call, reply, envelope, final, mid if with_message else None, calls)
+    return _stream(call, reply, envelope, final, mid_, calls)
+
+
+_KEPT: OrderedDict[tuple[str, str], tuple[dict[str, Any], Callable[[], Stream]]] = OrderedDict()
+_KEPT_LOCK = threading.Lock()
+_KEEP = 256
+
+
+def _server(call: Call) -> str:
+    """Whose response it is: one fake's ids are not another's (``seq`` starts at 1 each)."""
+    return call.request.headers.get("host", "")
+
+
+def _keep(call: Call, rid: str, final: dict[str, Any], stream: Callable[[], Stream]) -> None:
+    with _KEPT_LOCK:
+        _KEPT[(_server(call), rid)] = (final, stream)
+        while len(_KEPT) > _KEEP:
+            _KEPT.popitem(last=False)
+
+
+def retrieve(call: Call) -> Body | Stream:
+    """``GET /v1/responses/{response_id}``: a response this server made, or its stream."""
+    _STREAM.failure = None
+    rid = call.params.get("response_id", "")
+    with _KEPT_LOCK:
+        kept = _KEPT.get((_server(call), rid))
+    if kept is None:
+        raise WireError(404, f"Response with id '{rid}' not found.")
+    final, stream = kept
+    if not _streamed(call.request, call.params):
+        return Body(200, dumps(final))
+    events = stream()
+    after = call.request.query.get("starting_after")
+    if after is None:
+        return events
+    try:
+        skip = int(after) + 1
+    except ValueError:
+        raise WireError(400, "Invalid type for 'starting_after': expected an integer.") from None
+    skip = max(0, min(skip, len(events.events) - events.tail))
+    return replace(events, events=events.events[skip:], head=max(0, events.head - skip))
+
+
+def _streamed(request: RecordedRequest, params: Mapping[str, str]) -> bool:
+    return request.query.get("stream") == "true"
 
 
 def _stream(
@@ -346,3 +410,6 @@ def _stream(
 
 
 register_route("POST", "/v1/responses", responses, WIRE)
+register_route(
+    "GET", "/v1/responses/{response_id}", retrieve, WIRE, is_stream=_streamed, replies=False
+)
