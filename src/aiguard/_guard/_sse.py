@@ -28,7 +28,7 @@ from ._wire import Api, answer_texts_in, drop_logprobs, rewrite_response, usage_
 __all__ = ["SseRewriter"]
 
 
-class SseRewriter(ResponsesEvents, ThinkingBlocks):
+class SseRewriter(ThinkingBlocks, ResponsesEvents):  # ThinkingBlocks first: its ``_index``
     """Rewrites a server-sent event stream as it arrives: each text delta goes through a
     ``StreamInspector`` (one per choice, content block or content part) with a bounded
     look-behind. Every event that carries answer text carries what the deltas delivered.
