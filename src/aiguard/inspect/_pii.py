@@ -344,13 +344,13 @@ a text has nothing else before its runs are listed (which costs a regex match pe
 def _colon_pair(text: str) -> bool:
     """Whether two colons are at most five characters apart: every IPv6 trigger (``::`` or
     ``:`` + one to four hex digits + ``:``) has such a pair. Prose has colons, rarely pairs."""
-    i = text.find(":")
-    while i >= 0:
-        j = text.find(":", i + 1)
-        if 0 <= j <= i + 5:
-            return True
-        i = j
-    return False
+    return _close_colons(text.split(":"))
+
+
+def _close_colons(pieces: list[str]) -> bool:
+    """:func:`_colon_pair` from the text split at its colons: a piece of at most four
+    characters between two of them."""
+    return len(pieces) > 2 and min(map(len, pieces[1:-1])) <= 4
 
 
 def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
@@ -366,7 +366,7 @@ def find_pii(p: Prepared, entities: frozenset[str]) -> list[Hit]:
         hits.extend(_emails(p))
     if digits and "iban" in entities:
         hits.extend(_ibans(p))
-    if "ip_address" in entities and _colon_pair(text):
+    if "ip_address" in entities and _close_colons(p.colon_pieces):
         hits.extend(_ipv6(p))
     if digits and "crypto_wallet" in entities:
         hits.extend(_wallets(p))

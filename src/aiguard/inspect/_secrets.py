@@ -60,6 +60,7 @@ _ASSIGN_REST = (
 _ASSIGN_TAILS: dict[bytes, re.Pattern[str]] = {
     kw: re.compile(tail + _ASSIGN_REST, re.IGNORECASE) for kw, tail in _ASSIGN_KEYWORDS.items()
 }
+_KEYWORD_TEXT = tuple((kw, kw.decode()) for kw in _ASSIGN_TAILS)
 _SUB_TOKEN = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
 _PLACEHOLDER_VALUE = re.compile(
     r"(?i)^(?:\*+|x+|\.+|<[^>]*>|\{[^}]*\}|\$\{?[A-Za-z_][A-Za-z0-9_]*\}?|%\(?[a-z_]+\)?s?|"
@@ -129,36 +130,37 @@ _MAX_OPERATORS = 256
 
 def _assignments(p: Prepared) -> Iterable[Hit]:
     """``password=...``-style assignments. Operators are rarer than the keywords' letters,
-    so the scan finds each ``=``/``:`` (a one-byte ``find``) and looks for a keyword in the
-    few bytes before it; only those places are matched."""
-    text, raw = p.text, p.ascii
-    ops = p.positions(b"=")
-    ops += p.positions(b":")
-    # the keywords that occur at all in the bytes before some operator: most texts have none
-    # (only those few bytes are lower-cased; ``find``, as ``bytes.__contains__`` first tries
-    # the needle as an integer, at the cost of an error)
-    reach = _OPERATOR_REACH
-    hay = (
-        b"\n".join([raw[max(0, op - reach) : op] for op in ops]).lower()
-        if len(ops) * reach < len(raw)
-        else p.lower
-    )
-    keywords = [kw for kw in _ASSIGN_TAILS if hay.find(kw) >= 0]
-    if not keywords:
-        return
-    low = p.lower
-    if len(ops) > _MAX_OPERATORS:  # an odd text (a table, minified code): scan by keyword
+    so a keyword is looked for only in the few characters before each ``=``/``:``; only
+    where one is found is anything matched."""
+    text = p.text
+    # the text between operators, from one C-level split (an ``=`` splits like a ``:``)
+    pieces = p.colon_pieces if "=" not in text else text.replace("=", ":").split(":")
+    if len(pieces) > _MAX_OPERATORS + 1:  # an odd text (a table, minified code)
+        low = p.lower
+        keywords = [kw for kw in _ASSIGN_TAILS if low.find(kw) >= 0]
         starts = [i for kw in keywords for i in _all(low, kw)]
     else:
+        # a name is what ends right before its operator (a closing quote and up to three
+        # spaces between): the last word of the text since the previous operator. Most
+        # texts have no keyword in any (lower-cased as text: a superset of the ASCII
+        # bytes' keywords, which a non-ASCII space cannot split)
+        reach = _OPERATOR_REACH
+        hay = "\n".join([w for piece in pieces[:-1] for w in piece.rsplit(None, 1)[-1:]])
+        hay = hay.lower()
+        keywords = [kw for kw, word in _KEYWORD_TEXT if word in hay]
+        if not keywords:
+            return
+        low = p.lower
         starts = []
-        for op in ops:
-            lo = max(0, op - _OPERATOR_REACH)
-            window = low[lo:op]
+        op = -1
+        for piece in pieces[:-1]:
+            op += len(piece) + 1
+            lo = max(0, op - reach)
             for kw in keywords:
-                i = window.find(kw)
+                i = low.find(kw, lo, op)
                 while i >= 0:
-                    starts.append(lo + i)
-                    i = window.find(kw, i + 1)
+                    starts.append(i)
+                    i = low.find(kw, i + 1, op)
     seen: set[int] = set()
     for i in sorted(set(starts)):
         prev = low[i - 1] if i else 0x20
