@@ -26,6 +26,7 @@ from aiguard.telemetry import (
     SQLiteAuditStore,
     Telemetry,
     Violation,
+    _writer,
     usage_summary,
 )
 from aiguard.telemetry import _semconv as sc
@@ -337,6 +338,72 @@ def test_closing_releases_a_submit_waiting_for_room() -> None:
     sink.release.set()
     closing.join(10)
     assert [r.time for r in sink.records] == [1.0, 2.0] and log.dropped == 1
+
+
+class _BatchSink:
+    """Keeps each batch it is handed and signals the first one."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[float]] = []
+        self.wrote = threading.Event()
+
+    def write(self, records: Sequence[AuditRecord]) -> None:
+        self.batches.append([r.time for r in records])
+        self.wrote.set()
+
+    def purge(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def endless_linger(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A writer that would wait an hour for a partial batch: only a hurry ends its wait."""
+    monkeypatch.setattr(_writer, "_LINGER_S", 3600.0)
+
+
+@pytest.mark.usefixtures("endless_linger")
+def test_flush_and_close_do_not_wait_for_the_linger() -> None:
+    sink = _BatchSink()
+    log = AuditLog(sink)
+    try:
+        assert log.submit(_record(1.0))
+        assert log.flush(30)  # would time out if the writer were left lingering
+        assert sink.batches == [[1.0]]
+        assert log.submit(_record(2.0)) and log.submit(_record(3.0))
+    finally:
+        log.close(30)
+    assert sink.batches == [[1.0], [2.0, 3.0]]  # close wrote them, not the join's timeout
+    assert log.written == 3
+
+
+@pytest.mark.usefixtures("endless_linger")
+def test_a_full_batch_is_written_without_waiting_for_more() -> None:
+    sink = _BatchSink()
+    log = AuditLog(sink, batch_size=3)
+    try:
+        assert all(log.submit(_record(float(i))) for i in range(1, 4))
+        assert sink.wrote.wait(30)
+        assert sink.batches == [[1.0, 2.0, 3.0]]
+    finally:
+        log.close(30)
+
+
+@pytest.mark.usefixtures("endless_linger")
+def test_a_full_queue_ends_the_linger_for_a_submit_waiting_for_room() -> None:
+    sink = _BatchSink()
+    log = AuditLog(sink, queue_size=2, batch_size=8, full_wait_s=30)
+    try:
+        # The writer lingers holding record 1 with two queued: the queue is full, so it
+        # writes at once and the third submit finds room instead of waiting out its 30 s.
+        assert all(log.submit(_record(float(i))) for i in range(1, 5))
+        assert log.flush(30)
+    finally:
+        log.close(30)
+    assert [t for batch in sink.batches for t in batch] == [1.0, 2.0, 3.0, 4.0]
+    assert log.dropped == 0
 
 
 def test_a_failing_sink_never_fails_the_call() -> None:

@@ -16,7 +16,8 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import fields
-from operator import attrgetter, itemgetter
+from itertools import chain
+from operator import attrgetter, truth
 from pathlib import Path
 from typing import Any, Literal
 
@@ -102,19 +103,13 @@ class SQLiteAuditStore:
     # ------------------------------------------------------------------ sink
     def write(self, records: Sequence[AuditRecord]) -> None:
         """Insert the records in one transaction: all of them or (on error) none."""
-        params: list[Any] = []
-        for r in records:
-            params += _bindable(_row_values(r))
-        self._insert(params, len(records))
+        self.write_fields([_record_fields(r) for r in records])
 
     def write_fields(self, rows: Sequence[tuple[Any, ...]]) -> None:
         """``write`` for records given as their fields, every one in ``AuditRecord``'s
         declaration order: what the ``AuditLog`` writer hands this store, so that it builds
         no record object only for this store to read back."""
-        params: list[Any] = []
-        for values in rows:
-            params += _bindable(_columns_of_fields(values))
-        self._insert(params, len(rows))
+        self._insert(_bindable(rows), len(rows))
 
     def _insert(self, params: list[Any], rows: int) -> None:
         if not params:
@@ -235,39 +230,46 @@ _NULL = float("nan")
 
 @functools.lru_cache(maxsize=_ROWS_PER_INSERT)
 def _insert_sql(rows: int) -> str:
+    # The columns in the record's field order: rows are bound as they come, not permuted.
     marks = "(" + ", ".join("?" * _NCOL) + ")"
-    return f"INSERT INTO audit ({', '.join(_COLUMNS)}) VALUES " + ", ".join([marks] * rows)
+    return f"INSERT INTO audit ({', '.join(_FIELD_NAMES)}) VALUES " + ", ".join([marks] * rows)
 
 
 def _violations_json(v: Sequence[Violation]) -> str:
     return json.dumps([list(x) for x in v])
 
 
-_row_values = attrgetter(*_COLUMNS)  # a record's columns, read straight from its slots
 _FIELD_NAMES = tuple(f.name for f in fields(AuditRecord))
-_columns_of_fields = itemgetter(*(_FIELD_NAMES.index(c) for c in _COLUMNS))
-_VIOLATIONS = _COLUMNS.index("violations")
-_CACHE_HIT = _COLUMNS.index("cache_hit")
-_STREAM = _COLUMNS.index("stream")
-
+if sorted(_FIELD_NAMES) != sorted(_COLUMNS):  # every field is a column, and only those
+    raise ImportError("SQLiteAuditStore's columns must be AuditRecord's fields")
+_record_fields = attrgetter(*_FIELD_NAMES)  # a record's fields, read straight from its slots
+_VIOLATIONS = _FIELD_NAMES.index("violations")
+_CACHE_HIT = _FIELD_NAMES.index("cache_hit")
+_STREAM = _FIELD_NAMES.index("stream")
 
 _NONE_AS_NAN: dict[Any, Any] = {None: _NULL}
 _NAN_FOR_NONE = _NONE_AS_NAN.get
+_AS_INT = (0, 1).__getitem__  # a truth value as the integer SQLite stores
 
 
-def _bindable(values: Sequence[Any]) -> list[Any]:
-    """A record's columns in ``_COLUMNS`` order, ready to bind: NULL as NaN, booleans as
-    integers, violations as JSON."""
+def _bindable(rows: Sequence[tuple[Any, ...]]) -> list[Any]:
+    """Every row's fields, one flat list ready to bind: NULL as NaN, booleans as integers,
+    violations as JSON. Column by column over the whole batch, in C where it can be: a
+    Python-level step per value costs more than binding it."""
+    flat = list(chain.from_iterable(rows))
+    if len(flat) != _NCOL * len(rows):
+        raise ValueError(f"every audit row needs {_NCOL} fields")
     try:
-        # ``{None: NaN}.get(v, v)`` for every column, without a Python-level loop.
-        row = list(map(_NAN_FOR_NONE, values, values))
+        # ``{None: NaN}.get(v, v)`` for every value, without a Python-level loop.
+        out = list(map(_NAN_FOR_NONE, flat, flat))
     except TypeError:  # an unhashable value where a field's type has none: one by one
-        row = [_NULL if v is None else v for v in values]
-    v = values[_VIOLATIONS]
-    row[_VIOLATIONS] = _violations_json(v) if v else _NULL
-    row[_CACHE_HIT] = 1 if values[_CACHE_HIT] else 0
-    row[_STREAM] = 1 if values[_STREAM] else 0
-    return row
+        out = [_NULL if v is None else v for v in flat]
+    out[_CACHE_HIT::_NCOL] = map(_AS_INT, map(truth, flat[_CACHE_HIT::_NCOL]))
+    out[_STREAM::_NCOL] = map(_AS_INT, map(truth, flat[_STREAM::_NCOL]))
+    out[_VIOLATIONS::_NCOL] = [
+        _violations_json(v) if v else _NULL for v in flat[_VIOLATIONS::_NCOL]
+    ]
+    return out
 
 
 def _from_row(row: Sequence[Any]) -> AuditRecord:

@@ -24,7 +24,9 @@ from ..errors import ConfigError
 from ._audit import AuditRecord, complete, content_hashes, record_fields, record_of
 from ._sqlite import SQLiteAuditStore
 
-_LINGER_S = 0.02
+# How long the writer waits for more records before writing a partial batch. ``flush``,
+# ``close``, a full batch and a submit waiting for room end the wait early.
+_LINGER_S = 0.5
 
 __all__ = ["AuditLog", "AuditSink"]
 
@@ -74,11 +76,12 @@ class AuditLog:
 
     The call path pays for a tuple, one uncontended lock and a queue put, all in C. The
     writer is woken once per batch, not once per record: it blocks in the queue's ``get``
-    until the first record after an idle spell, then lingers ``_LINGER_S`` so that a busy
-    application's records go into one transaction (a commit costs far more than a row, and
-    every wake-up of the writer is a GIL hand-off that a CPU-bound caller pays for). ``flush``
-    and ``close`` queue a marker behind the records they wait for, so the writer signals no
-    one after an ordinary batch.
+    until the first record after an idle spell, then lingers up to ``_LINGER_S`` so that a
+    busy application's records go into one transaction (a commit costs far more than a row,
+    and every wake-up of the writer is a GIL hand-off that a CPU-bound caller pays for). The
+    linger ends early for whoever is waiting: ``flush`` and ``close`` (which queue a marker
+    behind the records they wait for, so the writer signals no one after an ordinary batch),
+    a full batch, and a submit waiting for room.
     """
 
     def __init__(
@@ -106,6 +109,11 @@ class AuditLog:
         self._full_wait = float(full_wait_s)
         self._maxsize = queue_size
         self._batch = batch_size
+        # The writer stops lingering once this many entries wait behind the one it holds: a
+        # full batch, or a full queue (further records would be dropped). ``submit`` takes
+        # its fast path while the queue stays two below it.
+        self._enough = min(batch_size - 1, queue_size)
+        self._calm = self._enough - 1
         self._purge_every = purge_interval_s
         self._hash_key = hash_key
         self._clock = clock
@@ -129,6 +137,14 @@ class AuditLog:
         # ``submit`` against ``close`` (nothing is queued behind the closing marker).
         self._lock = threading.Lock()
         self._room = threading.Condition(self._lock)  # only for ``full_wait_s``
+        # The writer lingers in ``acquire(timeout=...)`` on this lock, held while nobody is in
+        # a hurry; releasing it (``_hurry_writer``) ends the linger. A raw lock, not an Event:
+        # the wait is one C call, and the call path never touches it.
+        self._hurry = threading.Lock()
+        self._hurry.acquire()
+        # Who waits on the writer: flush/close markers it has not reached yet, and submits
+        # waiting for room. While there is anyone, the writer does not linger.
+        self._waiting = 0
         self._accepted = 0
         self._written = 0
         self._write_errors = 0
@@ -161,16 +177,41 @@ class AuditLog:
     def _put(self, entry: _Entry) -> bool:
         q = self._queue
         with self._lock:
-            full = self._closed or q.qsize() >= self._maxsize
-            if full and self._full_wait and not self._closed:
-                self._room.wait_for(self._room_or_closed, self._full_wait)
-                full = self._closed or q.qsize() >= self._maxsize
-            if not full:
+            n = q.qsize()
+            if n < self._calm and not self._closed:  # the usual case: room, no batch waiting
                 q.put(entry)
                 self._accepted += 1
                 return True
-        self._drop()
-        return False
+            accepted = self._put_busy(entry, n)
+        if not accepted:
+            self._drop()
+        return accepted
+
+    def _put_busy(self, entry: _Entry, n: int) -> bool:
+        """``_put`` with the lock held when the log is closed, the queue full, or a batch
+        is waiting: the writer is told not to linger."""
+        q = self._queue
+        full = self._closed or n >= self._maxsize
+        if full and self._full_wait and not self._closed:
+            self._waiting += 1
+            self._hurry_writer()
+            try:
+                self._room.wait_for(self._room_or_closed, self._full_wait)
+            finally:
+                self._waiting -= 1
+            full = self._closed or q.qsize() >= self._maxsize
+        if full:
+            return False
+        q.put(entry)
+        self._accepted += 1
+        self._hurry_writer()
+        return True
+
+    def _hurry_writer(self) -> None:
+        """End the writer's linger now (or its next one). Called with ``_lock`` held, so two
+        callers cannot both release the lock."""
+        if self._hurry.locked():
+            self._hurry.release()
 
     def _room_or_closed(self) -> bool:
         return self._closed or self._queue.qsize() < self._maxsize
@@ -211,6 +252,8 @@ class AuditLog:
             if self._stopped:
                 return True  # closed and drained: everything accepted was written
             self._queue.put(marker)
+            self._waiting += 1
+            self._hurry_writer()
         return marker.done.wait(timeout)
 
     def purge(self) -> int:
@@ -231,6 +274,8 @@ class AuditLog:
             self._closed = True
             self._room.notify_all()  # a submit waiting for room gives up: the log is closed
             self._queue.put(_Marker(stop=True))  # behind every accepted record
+            self._waiting += 1
+            self._hurry_writer()
         atexit.unregister(self.close)
         self._thread.join(timeout)
         for sink in self.sinks:
@@ -265,7 +310,7 @@ class AuditLog:
 
     # ------------------------------------------------------------------ writer thread
     def _run(self) -> None:
-        q, limit = self._queue, self._batch
+        q, limit, hurry = self._queue, self._batch, self._hurry
         while True:
             # Until the next record, or at least once a second (a test clock may have moved
             # the purge time meanwhile).
@@ -274,10 +319,15 @@ class AuditLog:
                 first = q.get(timeout=wait)
             except queue.Empty:
                 first = None
-            if first is not None and type(first) is tuple and q.qsize() < limit - 1:
-                # Linger briefly so a busy app writes one transaction per batch, not one per
-                # call (a commit costs far more than a row).
-                time.sleep(_LINGER_S)
+            if type(first) is tuple:
+                # Linger so that a busy app writes one transaction per batch, not one per call
+                # (a commit costs far more than a row), unless someone is waiting. Re-arm the
+                # hurry lock first: a release from before now is stale, and what it announced
+                # (a marker, a submit waiting for room, a full batch or queue) is checked after
+                # the re-arm; a release from after the check ends the wait.
+                hurry.acquire(False)
+                if not self._waiting and q.qsize() < self._enough:
+                    hurry.acquire(timeout=_LINGER_S)
             taken = [] if first is None else [first]
             n = min(q.qsize(), limit - len(taken))
             taken += [q.get() for _ in range(n)]
@@ -304,6 +354,8 @@ class AuditLog:
                 self._write(records)
                 records = []
             stop = stop or item.stop
+            with self._lock:
+                self._waiting -= 1
             item.done.set()
         if records:
             self._write(records)
