@@ -180,14 +180,10 @@ def restore_arguments(args: str, vault: Vault) -> str:
 def inspect_response(
     engine: ContentInspector, response: ChatResponse, vault: Vault
 ) -> ResponseResult:
-    findings: list[Finding] = []
-    text = response.text
     calls = response.tool_calls
-    if engine.active("output"):
-        text, f = engine.process(text, "output", vault, "text", None)
-        findings.extend(f)
-        if calls:
-            calls, _ = _inspect_tool_calls(engine, calls, "output", vault, "", None, findings)
+    text, findings = engine.process(response.text, "output", vault, "text", None)
+    if calls and engine.active("output"):
+        calls, _ = _inspect_tool_calls(engine, calls, "output", vault, "", None, findings)
     if vault.restorable:
         text = vault.restore(text)
         calls = tuple(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
-from collections.abc import Iterable
 
 from ._pii import wallets_in
 from ._scan import Prepared
@@ -95,8 +94,7 @@ def _high_entropy(token: str) -> bool:
 def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
     text = p.text
     hits: list[Hit] = []
-    runs = p.long_tokens()
-    for rs, re_ in runs:
+    for rs, re_ in p.long_tokens():
         chunk = text[rs:re_]
         found_shape = False
         if any(pre in chunk for pre in _PREFIXES):
@@ -119,7 +117,7 @@ def find_secrets(p: Prepared, kinds: frozenset[str]) -> list[Hit]:
         for m in _PEM.finditer(text):
             hits.append(Hit(m.start(), m.end(), "secrets.private_key", "SECRET", "private_key", 95))
     if "credential_assignment" in kinds and ("=" in text or ":" in text):
-        hits.extend(_assignments(p))
+        _assignments(p, hits)
     return hits
 
 
@@ -128,10 +126,10 @@ _OPERATOR_REACH = 80
 _MAX_OPERATORS = 256
 
 
-def _assignments(p: Prepared) -> Iterable[Hit]:
-    """``password=...``-style assignments. Operators are rarer than the keywords' letters,
-    so a keyword is looked for only in the few characters before each ``=``/``:``; only
-    where one is found is anything matched."""
+def _assignments(p: Prepared, hits: list[Hit]) -> None:
+    """Appends the ``password=...``-style assignments to ``hits``. Operators are rarer than
+    the keywords' letters, so a keyword is looked for only in the few characters before each
+    ``=``/``:``; only where one is found is anything matched."""
     text = p.text
     # the text between operators, from one C-level split (an ``=`` splits like a ``:``)
     pieces = p.colon_pieces if "=" not in text else text.replace("=", ":").split(":")
@@ -172,7 +170,7 @@ def _assignments(p: Prepared) -> Iterable[Hit]:
             hit = _assignment_hit(m)
             if hit is not None and hit.start not in seen:
                 seen.add(hit.start)
-                yield hit
+                hits.append(hit)
 
 
 def _all(data: bytes, needle: bytes) -> list[int]:

@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 from ._normalize import Normalized, normalize_phrase
 
-__all__ = ["PhraseMatcher", "ascii_words", "word_set"]
+__all__ = ["FOLDED_WORD_TABLE", "PhraseMatcher", "ascii_words", "word_set"]
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ _WORD_TABLE = bytes(
 )
 
 
-_FOLDED_WORD_TABLE = bytes(
+FOLDED_WORD_TABLE = bytes(
     _WORD_TABLE[i + 0x20] if 0x41 <= i <= 0x5A else _WORD_TABLE[i] for i in range(256)
 )
 """The same, lower-casing ASCII capitals on the way (for a text's raw ASCII bytes)."""
@@ -31,7 +31,7 @@ _FOLDED_WORD_TABLE = bytes(
 
 def ascii_words(raw: bytes) -> list[bytes]:
     """``word_set(raw.lower())`` in one ``translate`` (no lower-cased copy first)."""
-    return raw.translate(_FOLDED_WORD_TABLE).split()
+    return raw.translate(FOLDED_WORD_TABLE).split()
 
 
 def word_set(norm: str | bytes) -> list[bytes]:

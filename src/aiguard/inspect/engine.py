@@ -33,7 +33,7 @@ from ._normalize import (
 from ._pii import find_pii
 from ._scan import Prepared
 from ._secrets import find_secrets
-from ._terms import ascii_words, word_set
+from ._terms import FOLDED_WORD_TABLE, word_set
 from .findings import Finding, FlowDirection, Hit
 from .spec import PII_ENTITIES, ModerationSpec
 
@@ -159,9 +159,13 @@ class ContentInspector:
         offset: int = 0,
     ) -> tuple[str, list[Finding]]:
         """Detect and act. ``offset`` shifts reported positions (streams)."""
-        if not text or not self.active(direction):
+        c = self._c
+        plan = c.input if direction == "input" else c.output
+        if not text or plan.empty or not c.enabled:
             return text, []
-        hits = self._hits(text, self._c.plan(direction))
+        hits = self._hits(text, plan)
+        if not hits:  # most texts: nothing to act on
+            return text, []
         return self.apply(text, hits, direction, vault, location, message_index, offset=offset)
 
     def apply(
@@ -275,32 +279,28 @@ class ContentInspector:
         if plan.detects:
             # the detectors read a folded view when the text has anything to fold (full-width
             # or look-alike characters, zero-width ones, combining marks, spread-out numbers)
-            runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases need them
+            view = None
             if prep.is_ascii:
                 # only a wide gap between a number's groups folds in ASCII, and every one has
                 # a digit and two whitespace characters in a row: most texts need no number
                 # runs here (the digit shape is the PII scan's own, so asking costs nothing)
-                numbers = (
-                    prep.number_runs(4)
-                    if plan.pii and prep.has_digit and two_gap_chars(text)
-                    else []
-                )
-                view = (
-                    detector_view(text, prep.ascii, numbers, runs, gaps=True) if numbers else None
-                )
+                if plan.pii and prep.digit_shape.find(b"0") >= 0 and two_gap_chars(text):
+                    numbers = prep.number_runs(4)
+                    if numbers:
+                        view = detector_view(text, prep.ascii, numbers, gaps=True)
             else:
+                runs = prep.non_ascii_runs if plan.needs_normalized else None  # phrases too
                 numbers = prep.number_runs(4) if plan.pii else []  # spread-out groups: PII only
                 view = detector_view(text, prep.ascii, numbers, runs)
             scan = prep if view is None else Prepared(view.text)
-            found: list[tuple[Hit, Rule]] = []
             if plan.pii:
-                found.extend((h, plan.pii[h.detector]) for h in find_pii(scan, plan.pii_entities))
+                rules = plan.pii
+                out.extend([(h, rules[h.detector]) for h in find_pii(scan, plan.pii_entities)])
             if plan.secrets:
-                kinds = plan.secret_kinds
-                found.extend((h, plan.secrets[h.detector]) for h in find_secrets(scan, kinds))
-            if view is not None and found:
-                found = [(_mapped(h, view, text), r) for h, r in found]
-            out.extend(found)
+                rules = plan.secrets
+                out.extend([(h, rules[h.detector]) for h in find_secrets(scan, plan.secret_kinds)])
+            if view is not None and out:
+                out = [(_mapped(h, view, text), r) for h, r in out]
         for rx, validator, label, rule in plan.custom:
             for m in rx.finditer(text):
                 if m.end() > m.start() and (validator is None or validator(m.group())):
@@ -318,7 +318,7 @@ class ContentInspector:
         if plan.needs_normalized:
             if prep.is_ascii or not folds_into_words(text, prep.ascii, prep.non_ascii_runs):
                 # folding cannot change the words: the scan's ASCII bytes have them
-                words = ascii_words(prep.ascii)
+                words = prep.ascii.translate(FOLDED_WORD_TABLE).split()  # ascii_words, inline
             else:
                 norm = normalize(text, prep.ascii, prep.non_ascii_runs)
                 words = word_set(norm.text)
