@@ -145,9 +145,16 @@ def _assignments(p: Prepared, hits: list[Hit]) -> None:
         reach = _OPERATOR_REACH
         hay = "\n".join([w for piece in pieces[:-1] for w in piece.rsplit(None, 1)[-1:]])
         hay = hay.lower()
-        keywords = [kw for kw, word in _KEYWORD_TEXT if word in hay]
-        if not keywords:
+        if not (  # "apikey" has "key"
+            "key" in hay
+            or "pass" in hay
+            or "secret" in hay
+            or "token" in hay
+            or "pwd" in hay
+            or "credential" in hay
+        ):
             return
+        keywords = [kw for kw, word in _KEYWORD_TEXT if word in hay]
         low = p.lower
         starts = []
         op = -1

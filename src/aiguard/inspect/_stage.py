@@ -85,6 +85,9 @@ class InspectionStage:
         else:
             self._default = None
         self._compiled: list[tuple[ModerationSpec, ContentInspector]] = []
+        self._last: tuple[ModerationSpec, ContentInspector] | None = None
+        """The spec object asked for last and its inspector: a policy hands every call the
+        same object, so one identity check (no lock) answers most calls."""
         self._lock = threading.Lock()
 
     def prepare(self, spec: ModerationSpec) -> ContentInspector:
@@ -107,6 +110,8 @@ class InspectionStage:
             call.findings.extend(result.findings)
         elif isinstance(request, EmbeddingRequest):
             call.request = self._inspect_embedding(inspector, request, state.vault, call)
+        if inspector.moderator is None and self._moderator is None:
+            return None  # nothing to judge with (most policies)
         return moderate_input(call, inspector, fallback=self._moderator)
 
     def inspect_output(self, call: Call, response: ChatResponse) -> ChatResponse | Io:
@@ -151,15 +156,20 @@ class InspectionStage:
         return self._compile(spec)
 
     def _compile(self, spec: ModerationSpec) -> ContentInspector:
+        last = self._last
+        if last is not None and last[0] is spec:
+            return last[1]
         with self._lock:
             for known, inspector in self._compiled:
                 if known is spec or known == spec:
+                    self._last = (spec, inspector)
                     return inspector
         # compile outside the lock; a rare duplicate compile is harmless
         inspector = ContentInspector(spec, detectors=self._detectors, moderator=self._moderator)
         with self._lock:
             self._compiled.insert(0, (spec, inspector))
             del self._compiled[_CACHE_SIZE:]
+            self._last = (spec, inspector)
         return inspector
 
     @staticmethod
