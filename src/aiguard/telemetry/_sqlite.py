@@ -114,18 +114,22 @@ class SQLiteAuditStore:
     def _insert(self, params: list[Any], rows: int) -> None:
         if not params:
             return
-        # Several rows per statement: executing a statement costs more than a row.
-        width = _ROWS_PER_INSERT * _NCOL
+        # Several rows per statement (executing a statement costs more than a row), in a few
+        # fixed shapes: preparing a statement of many rows costs as much as writing hundreds
+        # of them, so a new shape for every batch size would be paid again and again.
+        chunks = _chunks(rows)
         with self._lock:
             cur = self._cur
-            if len(params) <= width:  # one statement: atomic without BEGIN and COMMIT
+            if len(chunks) == 1:  # one statement: atomic without BEGIN and COMMIT
                 cur.execute(_insert_sql(rows), params)
                 return
             cur.execute("BEGIN IMMEDIATE")
             try:
-                for start in range(0, len(params), width):
-                    chunk = params[start : start + width]
-                    cur.execute(_insert_sql(len(chunk) // _NCOL), chunk)
+                start = 0
+                for size in chunks:
+                    end = start + size * _NCOL
+                    cur.execute(_insert_sql(size), params[start:end])
+                    start = end
             except BaseException:
                 cur.execute("ROLLBACK")
                 raise
@@ -228,7 +232,18 @@ _ROWS_PER_INSERT = 32  # 896 parameters: under the 999 of SQLite builds before 3
 _NULL = float("nan")
 
 
-@functools.lru_cache(maxsize=_ROWS_PER_INSERT)
+_SHAPES = tuple(1 << i for i in range(_ROWS_PER_INSERT.bit_length() - 1, -1, -1))
+
+
+@functools.lru_cache(maxsize=64)
+def _chunks(rows: int) -> tuple[int, ...]:
+    """Statement sizes for ``rows`` rows: as many full statements as fit, then the binary
+    digits of the rest (27 rows: 16 + 8 + 2 + 1), so only ``_SHAPES`` are ever prepared."""
+    full, rest = divmod(rows, _ROWS_PER_INSERT)
+    return (_ROWS_PER_INSERT,) * full + tuple(size for size in _SHAPES if rest & size)
+
+
+@functools.lru_cache(maxsize=len(_SHAPES))
 def _insert_sql(rows: int) -> str:
     # The columns in the record's field order: rows are bound as they come, not permuted.
     marks = "(" + ", ".join("?" * _NCOL) + ")"
