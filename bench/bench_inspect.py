@@ -1,6 +1,9 @@
 """Content inspection: throughput, clean-prompt latency and detection quality.
 
 Run: ``.venv/bin/python bench/bench_inspect.py`` (add ``--quick`` for a shorter run).
+``--instructions`` instead counts CPU instructions (needs valgrind): what inspecting the full
+policy's 1 KB prompt (new each call) and its short canned answer costs per call, the figure
+to compare versions by (timings on a shared machine drift more than the differences).
 
 Prints, on one core:
   * MB/s of the default detector set (PII + secrets, redact) on realistic 1-4 KB prompts
@@ -266,5 +269,73 @@ def quality() -> None:
         print(f"  {entity:15s} {pr:9.3f} {rc:7.3f} {tp:6d} {fp:4d} {fn:4d}")
 
 
+# --------------------------------------------------------------------------- instructions
+
+_CALLS = 100
+
+
+def _instruction_child(mode: str, n: int) -> None:
+    """``n`` calls after a warm-up: ``inspect`` inspects a new 1 KB prompt and the canned
+    answer as the pipeline does; ``build`` only builds the request (subtracted)."""
+    import itertools
+    import warnings
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from aiguard._types import ChatRequest, ChatResponse, Message
+    from aiguard.inspect import Vault
+    from bench_core import PROMPT_1KB, full_policy
+
+    warnings.simplefilter("ignore")
+    spec = full_policy(Path(tempfile.gettempdir()) / "unused.db")["spec"]["contentModeration"]
+    engine = ContentInspector(spec)
+    answer = ChatResponse(text="Hello from the canned provider.")
+    counter = itertools.count()
+    for _ in range(200 + n):
+        content = f"{next(counter)} {PROMPT_1KB}"
+        request = ChatRequest(messages=(Message(role="user", content=content),))
+        if mode == "inspect":
+            vault = Vault()
+            engine.inspect_request(request, vault=vault)
+            engine.inspect_response(answer, vault=vault)
+
+
+def _instructions(mode: str, n: int, out: Path) -> int:
+    subprocess.run(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", sys.executable,
+         __file__, "--instruction-child", mode, str(n)],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        check=True,
+    )  # fmt: skip
+    for line in out.read_text().splitlines():
+        if line.startswith("summary:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no summary line in {out}")
+
+
+def instructions() -> None:
+    """Per call: ``(I(3N) - I(N)) / 2N`` of each mode, so start-up and warm-up cancel."""
+    import shutil
+
+    if shutil.which("valgrind") is None:
+        print("instructions: valgrind is not installed; skipped")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        per = {}
+        for mode in ("inspect", "build"):
+            low = _instructions(mode, _CALLS, Path(tmp) / f"{mode}.low")
+            high = _instructions(mode, 3 * _CALLS, Path(tmp) / f"{mode}.high")
+            per[mode] = (high - low) // (2 * _CALLS)
+    print("instructions per call, full policy, new 1 KB prompt in, canned answer out")
+    print(f"  inspection (request + answer)  {per['inspect'] - per['build']:>10,}")
+
+
 if __name__ == "__main__":
-    main()
+    if "--instruction-child" in sys.argv:
+        i = sys.argv.index("--instruction-child")
+        _instruction_child(sys.argv[i + 1], int(sys.argv[i + 2]))
+    elif "--instructions" in sys.argv:
+        instructions()
+    else:
+        main()

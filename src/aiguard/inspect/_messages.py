@@ -15,7 +15,14 @@ from .findings import Finding, FlowDirection
 if TYPE_CHECKING:
     from .engine import ContentInspector
 
-__all__ = ["RequestResult", "ResponseResult", "inspect_request", "inspect_response"]
+__all__ = [
+    "RequestResult",
+    "ResponseResult",
+    "inspect_request",
+    "inspect_response",
+    "request_parts",
+    "response_parts",
+]
 
 _BIG_INT = 10**6
 
@@ -38,9 +45,18 @@ class ResponseResult:
 
 
 def inspect_request(engine: ContentInspector, request: ChatRequest, vault: Vault) -> RequestResult:
-    if not engine.active("input"):
-        return RequestResult(request, (), vault)
+    request, findings = request_parts(engine, request, vault)
+    return RequestResult(request, tuple(findings), vault)
+
+
+def request_parts(
+    engine: ContentInspector, request: ChatRequest, vault: Vault
+) -> tuple[ChatRequest, list[Finding]]:
+    """:func:`inspect_request` without its result object (the pipeline stage's form: a frozen
+    dataclass costs more to build than most clean prompts take to inspect)."""
     findings: list[Finding] = []
+    if not engine.active("input"):
+        return request, findings
     messages: list[Message] = []
     changed = False
     for i, m in enumerate(request.messages):
@@ -49,7 +65,7 @@ def inspect_request(engine: ContentInspector, request: ChatRequest, vault: Vault
         messages.append(new_m)
     if changed:
         request = request.model_copy(update={"messages": tuple(messages)})
-    return RequestResult(request, tuple(findings), vault)
+    return request, findings
 
 
 def _inspect_message(
@@ -180,6 +196,14 @@ def restore_arguments(args: str, vault: Vault) -> str:
 def inspect_response(
     engine: ContentInspector, response: ChatResponse, vault: Vault
 ) -> ResponseResult:
+    response, findings = response_parts(engine, response, vault)
+    return ResponseResult(response, tuple(findings))
+
+
+def response_parts(
+    engine: ContentInspector, response: ChatResponse, vault: Vault
+) -> tuple[ChatResponse, list[Finding]]:
+    """:func:`inspect_response` without its result object (see :func:`request_parts`)."""
     calls = response.tool_calls
     text, findings = engine.process(response.text, "output", vault, "text", None)
     if calls and engine.active("output"):
@@ -196,4 +220,4 @@ def inspect_response(
         )
     if text != response.text or calls != response.tool_calls:
         response = response.model_copy(update={"text": text, "tool_calls": calls})
-    return ResponseResult(response, tuple(findings))
+    return response, findings

@@ -26,6 +26,7 @@ from .._types import ChatRequest, ChatResponse, EmbeddingRequest, StreamEvent
 from ..errors import ContentBlockedError
 from ._actions import Vault
 from ._compile import CustomDetector
+from ._messages import request_parts, response_parts
 from .engine import ContentInspector
 from .findings import Finding, FlowDirection
 from .moderator import ModerationVerdict, Moderator
@@ -105,9 +106,8 @@ class InspectionStage:
         call.notes[NOTES_KEY] = state
         request = call.request
         if isinstance(request, ChatRequest):
-            result = inspector.inspect_request(request, vault=state.vault)
-            call.request = result.request
-            call.findings.extend(result.findings)
+            call.request, findings = request_parts(inspector, request, state.vault)
+            call.findings.extend(findings)
         elif isinstance(request, EmbeddingRequest):
             call.request = self._inspect_embedding(inspector, request, state.vault, call)
         if inspector.moderator is None and self._moderator is None:
@@ -120,19 +120,19 @@ class InspectionStage:
         state = call.notes.get(NOTES_KEY)
         if not isinstance(state, _CallState):
             return response
-        result = state.inspector.inspect_response(response, vault=state.vault)
-        call.findings.extend(result.findings)
+        response, findings = response_parts(state.inspector, response, state.vault)
+        call.findings.extend(findings)
         if state.inspector.moderator is None and self._moderator is None:
-            return result.response
+            return response
         io = moderate_output(
             call.findings,
             state.inspector,
-            response_texts(result.response),
+            response_texts(response),
             state.vault,
             fallback=self._moderator,
-            result=result.response,
+            result=response,
         )
-        return result.response if io is None else io
+        return response if io is None else io
 
     def stream_filter(self, call: Call) -> _EventFilter | _ModeratedEvents | None:
         state = call.notes.get(NOTES_KEY)
