@@ -18,9 +18,11 @@ from ._stages import DirectRouter, Stages
 from ._types import (
     ChatRequest,
     EmbeddingRequest,
+    Message,
     MessageInput,
     coerce_messages,
     describe_validation,
+    request_like,
 )
 from .errors import ConfigError, InvalidRequestError
 from .providers._base import Provider, build_provider
@@ -75,7 +77,7 @@ def _endpoint(name: str, value: Provider | Mapping[str, Any]) -> Endpoint:
 
 
 class Core:
-    __slots__ = ("_owned", "clock", "endpoints", "pipeline", "policy", "stages")
+    __slots__ = ("_owned", "_templates", "clock", "endpoints", "pipeline", "policy", "stages")
 
     def __init__(
         self,
@@ -87,6 +89,7 @@ class Core:
         stages: StageOverrides | None = None,
         telemetry: Any = None,
     ) -> None:
+        self._templates: dict[Any, ChatRequest] = {}
         if endpoints is None:
             endpoints = {}
         if not isinstance(endpoints, Mapping):
@@ -161,12 +164,7 @@ class Core:
         fields: dict[str, Any] = dict(options)
         if isinstance(stop, str):
             fields["stop"] = (stop,)
-        try:
-            request = ChatRequest(messages=msgs, model=model, **fields)
-        except ValidationError as e:
-            raise InvalidRequestError(describe_validation(e)) from None
-        except TypeError as e:
-            raise InvalidRequestError(str(e)) from None
+        request = self._request(msgs, model, fields)
         return Call(
             operation="chat",
             request=request,
@@ -174,6 +172,33 @@ class Core:
             stream=stream,
             options=_options(cache, cache_ttl, timeout),
         )
+
+    def _request(
+        self, msgs: tuple[Message, ...], model: str | None, fields: dict[str, Any]
+    ) -> ChatRequest:
+        """The validated request. Options made only of plain values (numbers, strings,
+        tuples) are validated once per distinct set and reused as a template: only the
+        messages and the model change between most calls, and they are checked already."""
+        key: Any = None
+        if model is None or type(model) is str:
+            key = tuple([(k, type(v), v) for k, v in fields.items()])
+            try:
+                template = self._templates.get(key)
+            except TypeError:  # a list, a dict (tools, extra...): validated every time
+                key = template = None
+            if template is not None:
+                return request_like(template, msgs, model)
+        try:
+            request = ChatRequest(messages=msgs, model=model, **fields)
+        except ValidationError as e:
+            raise InvalidRequestError(describe_validation(e)) from None
+        except TypeError as e:
+            raise InvalidRequestError(str(e)) from None
+        if key is not None:
+            if len(self._templates) >= 256:
+                self._templates.clear()
+            self._templates[key] = request
+        return request
 
     def embed_call(
         self,

@@ -26,7 +26,7 @@ def run(name: str) -> str:
         text=True,
         timeout=180,
         env=env,
-        cwd=EXAMPLES.parent,
+        cwd=os.getcwd(),  # the scratch directory (conftest): examples write their audit log there
     )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
