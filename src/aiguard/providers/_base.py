@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
+from pydantic_core import from_json
+
 from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse, StreamEvent
 from ..errors import (
@@ -251,8 +253,8 @@ def _error_message(content: bytes) -> tuple[str | None, str | None]:
 def load_json(response: RawResponse, provider: str) -> Any:
     """Parse a success body; anything but JSON is a ``DecodeError`` with a snippet."""
     content = response.content
-    try:  # UTF-8 text, as providers send it: skips json's encoding sniffing of bytes
-        return json.loads(content.decode())
+    try:  # UTF-8 text, as providers send it
+        return from_json(content)
     except ValueError:  # a BOM, UTF-16/32 or not JSON at all: json's own reading decides
         pass
     try:

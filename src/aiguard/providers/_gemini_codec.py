@@ -58,6 +58,7 @@ from ..errors import (
     error_for_status,
 )
 from ._codec_util import SHAPE_ERRORS, arguments_json, invalid_json, shape_error
+from ._json import loads
 from ._sse import SSEParser
 from ._wire import add_turn, parse_data_uri, split_system, tool_arguments
 
@@ -380,7 +381,7 @@ class GeminiStreamDecoder:
         out: list[StreamEvent] = []
         for sse in self._parser.feed(data):
             try:
-                chunk = json.loads(sse.data)
+                chunk = loads(sse.data)
             except ValueError as e:
                 raise invalid_json("stream chunk", e, self._provider, sse.data) from e
             if isinstance(chunk, Mapping) and "error" in chunk:

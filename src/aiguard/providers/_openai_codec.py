@@ -7,7 +7,6 @@ hand rather than through ``model_dump`` because this runs on every call.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +27,7 @@ from .._types import (
 )
 from ..errors import DecodeError, ProviderError, StreamInterrupted, error_for_status
 from ._codec_util import SHAPE_ERRORS, invalid_json, shape_error
+from ._json import loads
 from ._sse import SSEParser
 
 __all__ = [
@@ -212,7 +212,7 @@ class OpenAIStreamDecoder:
                 self.done = True
                 continue
             try:
-                chunk = json.loads(sse.data)
+                chunk = loads(sse.data)
             except ValueError as e:
                 raise invalid_json("stream chunk", e, self._provider, sse.data) from e
             out.extend(self._events(chunk))

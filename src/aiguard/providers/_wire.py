@@ -16,17 +16,11 @@ from ..errors import InvalidRequestError
 
 __all__ = [
     "add_turn",
-    "dumps",
     "parse_data_uri",
     "split_system",
     "tool_arguments",
     "tool_result_text",
 ]
-
-
-def dumps(body: Any) -> bytes:
-    """Compact UTF-8 JSON: the bytes every adapter sends."""
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def parse_data_uri(url: str) -> tuple[str, str] | None:

@@ -15,7 +15,6 @@ Where it differs from our OpenAI-shaped types, and what we do about it:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,8 +57,9 @@ from ._base import (
     register_provider,
 )
 from ._codec_util import SHAPE_ERRORS, invalid_json, shape_error, tool_call
+from ._json import dumps, loads
 from ._sse import SSEParser
-from ._wire import dumps, parse_data_uri, split_system, tool_arguments
+from ._wire import parse_data_uri, split_system, tool_arguments
 
 __all__ = ["Anthropic", "AnthropicStreamDecoder", "decode_message", "encode_messages"]
 
@@ -311,7 +311,7 @@ class AnthropicStreamDecoder:
             if self.done or sse.event == "ping":
                 continue
             try:
-                ev = json.loads(sse.data)
+                ev = loads(sse.data)
             except ValueError as e:
                 raise invalid_json("stream event", e, self._provider, sse.data) from e
             try:

@@ -32,7 +32,7 @@ from ._bedrock_codec import (
     error_for_exception,
 )
 from ._codec_util import SHAPE_ERRORS, shape_error
-from ._wire import dumps
+from ._json import dumps
 
 __all__ = ["Bedrock"]
 

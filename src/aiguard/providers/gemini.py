@@ -37,7 +37,7 @@ from ._gemini_codec import (
     encode_embeddings,
     error_from_body,
 )
-from ._wire import dumps
+from ._json import dumps
 
 __all__ = ["Gemini", "VertexAI"]
 

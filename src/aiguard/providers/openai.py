@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
-from typing import Any
 
 from .._effects import HttpRequest, Io, RawResponse
 from .._types import ChatRequest, ChatResponse, EmbeddingRequest, EmbeddingResponse
 from ..errors import ConfigError, MissingCredentialsError
 from ._auth import TokenSource, bearer_headers, invalidate_from_auth
 from ._base import Capabilities, Provider, load_json, register_provider
+from ._json import dumps
 from ._openai_codec import (
     OpenAIStreamDecoder,
     decode_chat,
@@ -24,13 +23,6 @@ __all__ = ["OpenAI", "OpenAICompatible"]
 
 _JSON = "application/json"
 _REASONING_PREFIXES = ("o1", "o3", "o4", "gpt-5")
-
-
-_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-
-
-def _dumps(body: Any) -> bytes:
-    return _encode(body).encode()
 
 
 class _OpenAIWire(Provider):
@@ -59,7 +51,7 @@ class _OpenAIWire(Provider):
         if stream:
             headers["accept"] = "text/event-stream"
         return HttpRequest(
-            "POST", f"{self.base_url}/chat/completions", headers, _dumps(body), self.timeout
+            "POST", f"{self.base_url}/chat/completions", headers, dumps(body), self.timeout
         )
 
     def parse_chat(self, response: RawResponse) -> ChatResponse:
@@ -71,7 +63,7 @@ class _OpenAIWire(Provider):
     def build_embed(self, request: EmbeddingRequest, *, auth: Mapping[str, str]) -> HttpRequest:
         body = encode_embeddings(request, self.model)
         return HttpRequest(
-            "POST", f"{self.base_url}/embeddings", self._headers(auth), _dumps(body), self.timeout
+            "POST", f"{self.base_url}/embeddings", self._headers(auth), dumps(body), self.timeout
         )
 
     def parse_embed(self, response: RawResponse) -> EmbeddingResponse:
