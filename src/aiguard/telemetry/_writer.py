@@ -26,7 +26,7 @@ from ._sqlite import SQLiteAuditStore
 
 # How long the writer waits for more records before writing a partial batch. ``flush``,
 # ``close``, a full batch and a submit waiting for room end the wait early.
-_LINGER_S = 0.5
+_LINGER_S = 0.02
 
 __all__ = ["AuditLog", "AuditSink"]
 
