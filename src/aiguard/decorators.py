@@ -25,14 +25,8 @@ from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import Any, Literal, ParamSpec, TypeVar, overload
 
 from ._context import CallContext
-from ._guard._flow import (
-    GuardCore,
-    check_inputs,
-    drive,
-    drive_async,
-    drive_async_gen,
-    drive_gen,
-)
+from ._guard._drivers import drive, drive_async, drive_async_gen, drive_gen
+from ._guard._flow import GuardCore, check_inputs
 from ._guard._runtime import Runtime
 from .errors import ConfigError
 

@@ -30,7 +30,7 @@ from typing import Any, Literal
 from ._context import CallContext
 from ._drive import _Cursor
 from ._effects import CloseStream, Io, ReadAll, ReadChunk, Sleep
-from ._guard._flow import apump, pump
+from ._guard._drivers import apump, pump
 from ._guard._transport import Forward, Head, SdkGuard
 from .errors import AIGuardError, ConfigError
 

@@ -230,7 +230,7 @@ def test_redacting_policy_round_trip_through_the_client(fake: FakeProvider) -> N
 
 def test_verdict_spans_map_back_to_their_message() -> None:
     from aiguard._types import ChatRequest, Message
-    from aiguard.inspect._stage import merge_verdicts, moderation_text
+    from aiguard.inspect._moderation import merge_verdicts, moderation_text
 
     request = ChatRequest(
         messages=(

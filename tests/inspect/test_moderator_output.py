@@ -372,7 +372,7 @@ async def test_prompt_tool_call_arguments_are_judged(fake: FakeProvider, make: A
 def test_the_gate_holds_what_the_moderator_could_still_stop() -> None:
     from aiguard._effects import Io
     from aiguard.inspect import ContentInspector, Vault
-    from aiguard.inspect._stage import output_gate
+    from aiguard.inspect._moderation import output_gate
 
     def gate(**moderator: Any) -> Any:
         inspector = ContentInspector(spec(**moderator), moderator=Judge())

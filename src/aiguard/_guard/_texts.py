@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from .._call import Call
     from .._effects import Io
     from ..inspect import ContentInspector, StreamInspector, Vault
-    from ..inspect._stage import OutputGate
+    from ..inspect._moderation import OutputGate
 
 __all__ = ["Scan", "answer_texts", "chunk_text", "texts_of", "usage_of", "with_chunk_text"]
 
@@ -87,19 +87,19 @@ class Scan:
 
     def judge_prompt(self, call: Call) -> Io | None:
         """The ``Io`` in which the moderator judges ``call.request`` (the inspected prompts)."""
-        from ..inspect._stage import moderate_input
+        from ..inspect._moderation import moderate_input
 
         return moderate_input(call, self.inspector)
 
     def judge_answer(self, texts: Sequence[tuple[str, str]]) -> Io | None:
         """The ``Io`` in which the moderator judges an answer's ``(location, text)`` pairs."""
-        from ..inspect._stage import moderate_output
+        from ..inspect._moderation import moderate_output
 
         return moderate_output(self.findings, self.inspector, texts, self.vault)
 
     def gate(self) -> OutputGate[Any] | None:
         """What holds a stream's items while the moderator could still refuse them."""
-        from ..inspect._stage import output_gate
+        from ..inspect._moderation import output_gate
 
         return output_gate(self.findings, self.inspector, self.vault)
 
@@ -192,7 +192,7 @@ def answer_texts(value: Any) -> list[tuple[str, str]]:
     if isinstance(value, str):
         return [("return", value)]
     if isinstance(value, ChatResponse):
-        from ..inspect._stage import response_texts
+        from ..inspect._moderation import response_texts
 
         return response_texts(value)
     return [(where, text) for get, _put, where in _slots(value) if isinstance(text := get(), str)]
