@@ -82,7 +82,7 @@ class Scan:
             self.findings.extend(f for f in s.findings if id(f) not in seen)
 
     # ------------------------------------------------------------------ the moderator
-    # The client's own moderator runs (``aiguard.inspect._stage``), applied to what a
+    # The client's own moderator runs (``aiguard.inspect._moderation``), applied to what a
     # guarded function or an SDK request sends and gets back.
 
     def judge_prompt(self, call: Call) -> Io | None:

@@ -4,7 +4,7 @@ its verdicts become findings.
 The engine stays free of I/O: the pipeline stage calls :meth:`Moderator.moderate` (sync
 drivers, in a worker thread) or :meth:`Moderator.amoderate` (async drivers) inside an ``Io``
 effect, under the spec's timeout, and turns flagged verdicts into findings or a
-``ContentBlockedError`` (``aiguard.inspect._stage``). It judges prompts and answers (text and
+``ContentBlockedError`` (``aiguard.inspect._moderation``). It judges prompts and answers (text and
 tool-call arguments, streams included) of clients, guarded functions and SDK requests, as
 ``moderator.direction`` says. A moderator that fails or times out blocks the call when
 ``failMode: closed`` (the default) and is recorded as a ``moderator.unavailable`` flag when
