@@ -197,7 +197,8 @@ class Core:
         if key is not None:
             if len(self._templates) >= 256:
                 self._templates.clear()
-            self._templates[key] = request
+            # Without this call's messages: a client must not keep a prompt alive.
+            self._templates[key] = request_like(request, (), None)
         return request
 
     def embed_call(

@@ -91,3 +91,12 @@ def test_templates_do_not_share_mutable_state() -> None:
     b = core.chat_call("two", options={"max_tokens": 5}, **kw).request
     assert a.messages[0].content == "one" and b.messages[0].content == "two"
     assert a.model_fields_set is not b.model_fields_set
+
+
+def test_templates_keep_no_prompt() -> None:
+    core = _core()
+    kw: Any = dict(
+        model=None, context=None, stream=False, cache="default", cache_ttl=None, timeout=None
+    )
+    core.chat_call("a secret prompt", options={"max_tokens": 5}, **kw)
+    assert all(t.messages == () for t in core._templates.values())
