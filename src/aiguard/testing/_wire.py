@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ __all__ = [
     "echo_reply",
     "embedding_vector",
     "make_route",
+    "parts_text",
     "register_route",
     "registered_routes",
     "sse",
@@ -233,6 +234,20 @@ def sse(data: bytes, event: str | None = None) -> bytes:
     if event is None:
         return b"data: " + data + b"\n\n"
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
+
+
+def parts_text(content: Any, kinds: Container[str] = ("text",)) -> str:
+    """A message's text: a string as is, or the ``text`` of its parts of the given types
+    (chat completions call them ``text``; the Responses API ``input_text``/``output_text``)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            str(p.get("text", ""))
+            for p in content
+            if isinstance(p, dict) and p.get("type") in kinds
+        )
+    return ""
 
 
 def word_count(text: str) -> int:

@@ -27,6 +27,7 @@ from ._wire import (
     dumps,
     echo_reply,
     embedding_vector,
+    parts_text,
     register_route,
     sse,
     word_count,
@@ -85,18 +86,6 @@ class OpenAIWire(WireFormat):
 WIRE = OpenAIWire()
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") == "text"
-        )
-    return ""
-
-
 def _usage(reply: Reply, prompt: int, completion: int) -> dict[str, Any]:
     if reply.usage is not None:
         prompt, completion = reply.usage
@@ -135,7 +124,7 @@ def chat_completions(call: Call) -> Body | Stream:
     for m in messages:
         if not isinstance(m, dict):
             raise WireError(400, "each message must be an object.")
-        text = _text(m.get("content"))
+        text = parts_text(m.get("content"))
         prompt_words += word_count(text)
         if m.get("role") == "user":
             last_user = text

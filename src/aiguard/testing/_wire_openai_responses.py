@@ -45,6 +45,7 @@ from ._wire import (
     WireError,
     dumps,
     echo_reply,
+    parts_text,
     register_route,
     sse,
     word_count,
@@ -132,18 +133,6 @@ _PARAMS: dict[str, tuple[str, str | None]] = {
 }
 
 
-def _parts_text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(p.get("text", ""))
-            for p in content
-            if isinstance(p, dict) and p.get("type") in _TEXT_PARTS
-        )
-    return ""
-
-
 def _read_input(value: Any) -> tuple[int, str]:
     """``(prompt words, last user text)`` of the ``input`` field, validating its items."""
     if value is None:
@@ -168,13 +157,13 @@ def _read_input(value: Any) -> tuple[int, str]:
                     f"Invalid value for 'input[{i}].role': expected one of 'assistant', "
                     "'system', 'developer', or 'user'.",
                 )
-            text = _parts_text(item.get("content"))
+            text = parts_text(item.get("content"), _TEXT_PARTS)
             words += word_count(text)
             if role == "user":
                 last_user = text
         elif kind == "function_call_output":
             output = item.get("output")
-            words += word_count(output if isinstance(output, str) else _parts_text(output))
+            words += word_count(parts_text(output, _TEXT_PARTS))
         elif kind == "function_call":
             words += word_count(str(item.get("arguments", "")))
     return words, last_user
