@@ -71,8 +71,9 @@ class Telemetry:
     ``None`` reads ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``. ``semconv="latest"``
     opts in to the newest GenAI names (``None`` reads ``OTEL_SEMCONV_STABILITY_OPT_IN``).
     ``tracing=False``/``metrics_enabled=False`` turn either off entirely.
-    ``attempt_spans="retries"`` writes attempt child spans only for calls that needed more
-    than one attempt (saving one span per ordinary call); the default writes them always.
+    ``attempt_spans="retries"`` (the default) writes attempt child spans only for calls that
+    needed more than one attempt: an ordinary call's single attempt would repeat its parent at
+    the cost of a second span. ``"always"`` writes them for every call.
     ``clock`` (epoch seconds) stamps audit records; ``timer`` (monotonic seconds) measures
     durations.
     """
@@ -86,7 +87,7 @@ class Telemetry:
         capture_content: bool | None = None,
         semconv: sc.SemconvChoice | None = None,
         tracing: bool = True,
-        attempt_spans: Literal["always", "retries"] = "always",
+        attempt_spans: Literal["always", "retries"] = "retries",
         metrics_enabled: bool = True,
         policy_hash: str | None = None,
         clock: Callable[[], float] = time.time,
