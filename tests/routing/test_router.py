@@ -233,3 +233,34 @@ def test_mandatory_target_that_cannot_serve_is_refused_not_rerouted() -> None:
     c = with_request(ChatRequest(messages=coerce_messages("Hi"), tools=(tool,)), region="EU")  # type: ignore[arg-type]
     with pytest.raises(NoRouteError):
         PolicyRouter(eps, spec).route(c)
+
+
+def test_rule_decisions_repeat_exactly_from_the_memo() -> None:
+    spec = {
+        "rules": [
+            {"name": "eu", "match": {"region": "EU"}, "routeTo": "on-prem-llm"},
+            {"name": "acme", "match": {"tenant": "acme"}, "routeTo": "on-prem-llm"},
+            {"match": {"region": "US"}, "routeTo": "cloud-llm", "mandatory": True},
+            {"name": "apac", "match": {"region": "APAC"}, "routeTo": "cloud-llm"},
+        ],
+        "default": "cloud-llm",
+    }
+    r = PolicyRouter(EPS, spec)
+    seen = []
+    for _ in range(2):  # the second round is served from the memo
+        for ctx in ({"region": "EU"}, {"tenant": "acme"}, {"region": "US"}, {"region": "APAC"}):
+            c = call(**ctx)
+            plan = names(r, c)
+            d = route_decision(c)
+            assert d is not None
+            seen.append((plan, d.source, d.rule, d.rule_name, d.mandatory, d.plan))
+    assert seen[:4] == seen[4:]
+    assert seen[:4] == [
+        (["on-prem-llm", "cloud-llm"], "rule", 0, "eu", False, ("on-prem-llm", "cloud-llm")),
+        (["on-prem-llm", "cloud-llm"], "rule", 1, "acme", False, ("on-prem-llm", "cloud-llm")),
+        (["cloud-llm"], "rule", 2, None, True, ("cloud-llm",)),
+        (["cloud-llm"], "rule", 3, "apac", False, ("cloud-llm",)),  # its spares: itself
+    ]
+    # Each call gets its own plan list: changing one does not change the next.
+    names(r, call(region="US")).clear()
+    assert names(r, call(region="US")) == ["cloud-llm"]

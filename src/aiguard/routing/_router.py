@@ -167,7 +167,8 @@ class PolicyRouter:
         self._policy: Policy | None = None
         self._overrides: dict[int, tuple[EndpointRoutingSpec, CompiledRouting]] = {}
         self._steady_memo: dict[
-            tuple[int, str, str | None], tuple[Target, RouteDecision, list[Endpoint]]
+            tuple[int, int, str, str | None, bool],
+            tuple[Target, Rule | None, RouteDecision, list[Endpoint]],
         ] = {}
         self._base = self._compile(routing, path)
 
@@ -261,18 +262,19 @@ class PolicyRouter:
 
         want = needs(call)
         decided = rule if source[0] == "r" else None  # the rule that chose the target
-        steady = decided is None and type(target.strategy) is Fallback and target.members
-        if steady and not (want & target.lacks_any or target.windowed or self.health.tripped):
-            # The healthy day with no rule involved decides the same way every time.
-            return self._steady(call, target, source, model)
-        plan, skipped, circuit = self._usable(target, call, want)
         spares = c.default
-        if (
+        extend = (
             decided is not None
             and not decided.mandatory
             and spares is not None
             and spares is not target
-        ):
+        )
+        steady = not extend and type(target.strategy) is Fallback and target.members
+        if steady and not (want & target.lacks_any or target.windowed or self.health.tripped):
+            # The healthy day decides the same way every time for the same target and rule.
+            return self._steady(call, target, source, model, decided, overridden)
+        plan, skipped, circuit = self._usable(target, call, want)
+        if extend and decided is not None and spares is not None:  # (narrowing for mypy)
             primary = len(plan)
             more, more_skipped, more_circuit = self._usable(spares, call, want)
             seen = {e.name for e in plan} | {n for n, _ in skipped}
@@ -300,21 +302,32 @@ class PolicyRouter:
             raise self._nothing_usable(decision, circuit)
         return plan
 
-    def _steady(self, call: Call, target: Target, source: str, model: str | None) -> list[Endpoint]:
-        key = (id(target), source, model)
+    def _steady(
+        self,
+        call: Call,
+        target: Target,
+        source: str,
+        model: str | None,
+        rule: Rule | None,
+        overridden: bool,
+    ) -> list[Endpoint]:
+        key = (id(target), id(rule), source, model, overridden)
         found = self._steady_memo.get(key)
-        if found is None or found[0] is not target:
+        if found is None or found[0] is not target or found[1] is not rule:
             plan = target.strategy.order(target.members, call, True)
             names = tuple([e.name for e in plan])
             decision = RouteDecision(
-                source, target.name, model, None, None, False, target.group,
-                target.strategy.name, names, (), target.failover_on, False,
+                source, target.name, model,
+                rule.index if rule is not None else None,
+                rule.name if rule is not None else None,
+                rule is not None and rule.mandatory,
+                target.group, target.strategy.name, names, (), target.failover_on, overridden,
             )  # fmt: skip
             if len(self._steady_memo) >= 256:
                 self._steady_memo.clear()
-            found = self._steady_memo[key] = (target, decision, plan)
-        call.notes[NOTES_KEY] = found[1]
-        return found[2].copy()
+            found = self._steady_memo[key] = (target, rule, decision, plan)
+        call.notes[NOTES_KEY] = found[2]
+        return found[3].copy()
 
     def _usable(
         self, target: Target, call: Call, want: int
