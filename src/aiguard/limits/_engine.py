@@ -13,7 +13,7 @@ import math
 import operator
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
 from .._context import CallContext
@@ -45,7 +45,7 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Demand:
     """What one call asks of every limit: built by ``Limiter.demand``; pass it to ``admit``.
 
@@ -62,8 +62,40 @@ class Demand:
     waited: float = 0.0
     prompt_tokens: int = 0
 
+    def __init__(
+        self,
+        keys: tuple[str, ...],
+        costs: tuple[float, ...],
+        model: str | None,
+        tokens: int,
+        dollars: float | None,
+        waited: float = 0.0,
+        prompt_tokens: int = 0,
+    ) -> None:
+        # The generated frozen __init__ goes through object.__setattr__ once per field, a
+        # third of the whole admission's cost; the slots' own descriptors store the same
+        # values without it (a Demand is built for every call).
+        _set_keys(self, keys)
+        _set_costs(self, costs)
+        _set_model(self, model)
+        _set_tokens(self, tokens)
+        _set_dollars(self, dollars)
+        _set_waited(self, waited)
+        _set_prompt_tokens(self, prompt_tokens)
+
     def after_waiting(self, seconds: float) -> Demand:
         return replace(self, waited=self.waited + seconds)
+
+
+(
+    _set_keys,
+    _set_costs,
+    _set_model,
+    _set_tokens,
+    _set_dollars,
+    _set_waited,
+    _set_prompt_tokens,
+) = (vars(Demand)[f.name].__set__ for f in fields(Demand))
 
 
 class Reservation:
@@ -168,16 +200,22 @@ class Limiter:
         self.stats = LimiterStats()
         self._needs_tokens = any(lim.metric in ("tokens", "cost") for lim in limits)
         self._fail_open = bool(limits) and all(lim.fail_open for lim in limits)
-        self._static = tuple(
+        # What the items of one call need of each limit, looked up once here. Admit: (index,
+        # algorithm, amount, period, the wait it allows in all: 0 when it refuses instead).
+        # Settle: (index, algorithm, amount, period, metric).
+        self._admit_static = tuple(
             (
+                i,
                 lim.algorithm,
                 lim.amount,
                 lim.period_code,
-                lim.mode == "wait",
-                lim.max_wait,
-                lim.metric,
+                lim.max_wait if lim.mode == "wait" else 0.0,
             )
-            for lim in limits
+            for i, lim in enumerate(limits)
+        )
+        self._settle_static = tuple(
+            (i, lim.algorithm, lim.amount, lim.period_code, lim.metric)
+            for i, lim in enumerate(limits)
         )
         self._has_lease = any(lim.algorithm == ALGO_LEASE for lim in limits)
         self._metrics = tuple(lim.metric for lim in limits)
@@ -323,9 +361,9 @@ class Limiter:
                 amount,
                 period,
                 costs[i],
-                (max_wait - waited if max_wait > waited else 0.0) if waits else 0.0,
+                allowed - waited if allowed > waited else 0.0,
             )
-            for i, (algo, amount, period, waits, max_wait, _) in enumerate(self._static)
+            for i, algo, amount, period, allowed in self._admit_static
         ]
 
     def _lease(self) -> str:
@@ -419,7 +457,7 @@ class Limiter:
         items = []
         used = float(usage.input_tokens + usage.output_tokens) if usage is not None else 0.0
         dollars: float | None = None
-        for i, (algo, amount, period, _, _, metric) in enumerate(self._static):
+        for i, algo, amount, period, metric in self._settle_static:
             reserved = costs[i]
             if metric == "tokens":
                 actual = used
