@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cachetools import TLRUCache
 
 from aiguard import ChatResponse
 from aiguard._stages import CacheHit
@@ -169,3 +170,60 @@ def test_hits_are_served_marked_and_share_one_copy(clock: Clock) -> None:
     backend.set("k", CacheHit(raw, None), 60)  # replaced: marked again on its first hit
     third = backend.get("k")
     assert third is not None and third is not first and third.response.cached
+
+
+def test_a_second_ttl_moves_live_entries_keeping_recency_and_expiry(clock: Clock) -> None:
+    """Entries stored with one TTL live in a ``TTLCache``; the first other TTL moves them into
+    a ``TLRUCache``: expired ones are dropped, live ones keep their expiry and LRU order."""
+    backend = MemoryBackend(max_entries=3, timer=clock)
+    backend.set("old", _hit("o"), 10)
+    clock.advance(5)
+    backend.set("a", _hit("a"), 10)
+    backend.set("b", _hit("b"), 10)
+    assert backend.get("a") is not None  # "b" is now the least recently used live entry
+    clock.advance(6)  # "old" has expired, "a" and "b" have 4 seconds left
+    assert type(backend._data).__name__ == "TTLCache"
+    backend.set("c", _hit("c"), 100)
+    assert type(backend._data).__name__ == "TLRUCache"
+    assert len(backend) == 3 and backend.get("old") is None
+    backend.set("d", _hit("d"), 100)  # full: evicts "b", the least recently used
+    assert backend.get("b") is None and backend.get("a") is not None
+    clock.advance(3.9)
+    assert backend.get("a") is not None
+    clock.advance(0.2)
+    assert backend.get("a") is None
+    assert backend.get("c") is not None and backend.get("d") is not None
+
+
+def test_a_new_ttl_on_an_empty_backend_stays_uniform(clock: Clock) -> None:
+    backend = MemoryBackend(max_entries=2, max_bytes=1 << 20, timer=clock)
+    backend.set("a", _hit("a"), 1)
+    clock.advance(2)  # nothing live is held: the next TTL starts a fresh TTLCache
+    backend.set("b", _hit("b"), 50)
+    backend.set("c", _hit("c"), 50)
+    backend.set("d", _hit("d"), 50)  # evicts "b"
+    assert type(backend._data).__name__ == "TTLCache"
+    assert backend.get("a") is None and backend.get("b") is None
+    assert backend.get("c") is not None and backend.get("d") is not None
+    assert backend.size_bytes == _size(_hit("c")) + _size(_hit("d"))
+
+
+@pytest.mark.parametrize("ttls", [(60, 60, 60, 60), (6, 3, 6, 9), (6, 6, 6, 9)])
+@pytest.mark.parametrize("max_bytes", [None, 1 << 20])
+def test_uniform_and_per_entry_ttls_answer_as_a_plain_tlru(
+    clock: Clock, ttls: tuple[int, ...], max_bytes: int | None
+) -> None:
+    """Whichever cache holds the entries, reads answer as one ``TLRUCache`` would."""
+    backend = MemoryBackend(max_entries=3, max_bytes=max_bytes, timer=clock)
+    reference: TLRUCache[str, tuple[str, int]] = TLRUCache(
+        maxsize=3, ttu=lambda _k, v, now: now + v[1], timer=clock
+    )
+    for i in range(30):
+        key, ttl = f"k{i % 7}", ttls[i % 4]
+        backend.set(key, _hit(str(i)), ttl)
+        reference[key] = (str(i), ttl)
+        clock.advance(1)
+        probe = f"k{(i * 3) % 7}"
+        got, want = backend.get(probe), reference.get(probe)
+        assert (got.response.text if got else None) == (want[0] if want else None)
+        assert len(backend) == len(reference)
