@@ -51,6 +51,20 @@ def _expected_output(resp: ChatResponse) -> str | None:
     return json.dumps(out, sort_keys=True)
 
 
+class _OwnJSON(ChatRequest):
+    """A request model with its own ``model_dump_json``: the hash covers what it returns."""
+
+    def model_dump_json(self, **kwargs: Any) -> str:  # type: ignore[override]
+        return '{"own": "json"}'
+
+
+class _DuckJSON:
+    """Not a pydantic model, but it serialises itself the same way."""
+
+    def model_dump_json(self, **kwargs: Any) -> str:
+        return '{"duck": ' + json.dumps(sorted(kwargs)) + "}"
+
+
 _REQUESTS: list[Any] = [
     request("Hello"),
     request('quotes " and \\ backslashes, tabs\tand\nnewlines \x01\x1f \x7f'),
@@ -80,6 +94,8 @@ _REQUESTS: list[Any] = [
         tool_choice="auto",
     ),
     EmbeddingRequest(inputs=("one", "twö"), model="emb", dimensions=8),
+    _OwnJSON(messages=(Message(role="user", content="mine"),)),
+    _DuckJSON(),
     {"plain": "dict", "n": 1},
 ]
 
@@ -203,6 +219,16 @@ def test_the_store_gives_back_every_field_whichever_are_empty(
     back = list(store.records())[1]
     assert back.cache_hit is True and back.stream is True and back.cost == 0.0
     assert list(store.records(tenant="")) == [some]  # empty is not NULL
+
+
+def test_a_missing_switch_is_stored_as_false_not_as_null(tmp_path: Path) -> None:
+    store = SQLiteAuditStore(tmp_path / "a.db")
+    loose: Any = None  # a record built by hand, outside the declared types
+    store.write(
+        [AuditRecord(time=1e9, operation="chat", outcome="ok", cache_hit=loose, stream=loose)]
+    )
+    (row,) = store.records()
+    assert row.cache_hit is False and row.stream is False
 
 
 def test_a_nan_cost_is_stored_as_unknown(tmp_path: Path) -> None:

@@ -239,16 +239,17 @@ def _request_json(obj: Any) -> bytes | None:
     ``model_dump_json(exclude_none=True)``, else ``json.dumps(sort_keys=True, default=str)``."""
     if obj is None:
         return None
-    cls = type(obj)
-    if getattr(cls, "model_dump_json", None) is _MODEL_DUMP_JSON:
-        data: bytes = cls.__pydantic_serializer__.to_json(
+    dump = getattr(obj, "model_dump_json", None)
+    if dump is None:
+        return json.dumps(obj, sort_keys=True, default=str).encode("utf-8")
+    # Read through the instance, not the class: pydantic's metaclass defines ``__getattr__``,
+    # which makes every attribute read on a model class several times dearer.
+    if getattr(dump, "__func__", None) is _MODEL_DUMP_JSON:
+        data: bytes = obj.__pydantic_serializer__.to_json(
             obj, exclude_none=True, by_alias=_BY_ALIAS
         )
         return data
-    dump = getattr(obj, "model_dump_json", None)
-    if dump is not None:
-        return str(dump(exclude_none=True)).encode("utf-8")
-    return json.dumps(obj, sort_keys=True, default=str).encode("utf-8")
+    return str(dump(exclude_none=True)).encode("utf-8")
 
 
 def _digest(data: bytes, key: bytes | None) -> str:

@@ -262,23 +262,17 @@ _VIOLATIONS = _FIELD_NAMES.index("violations")
 _CACHE_HIT = _FIELD_NAMES.index("cache_hit")
 _STREAM = _FIELD_NAMES.index("stream")
 
-_NONE_AS_NAN: dict[Any, Any] = {None: _NULL}
-_NAN_FOR_NONE = _NONE_AS_NAN.get
 _AS_INT = (0, 1).__getitem__  # a truth value as the integer SQLite stores
 
 
 def _bindable(rows: Sequence[tuple[Any, ...]]) -> list[Any]:
     """Every row's fields, one flat list ready to bind: NULL as NaN, booleans as integers,
-    violations as JSON. Column by column over the whole batch, in C where it can be: a
-    Python-level step per value costs more than binding it."""
+    violations as JSON. The last two column by column over the whole batch, in C."""
     flat = list(chain.from_iterable(rows))
     if len(flat) != _NCOL * len(rows):
         raise ValueError(f"every audit row needs {_NCOL} fields")
-    try:
-        # ``{None: NaN}.get(v, v)`` for every value, without a Python-level loop.
-        out = list(map(_NAN_FOR_NONE, flat, flat))
-    except TypeError:  # an unhashable value where a field's type has none: one by one
-        out = [_NULL if v is None else v for v in flat]
+    # A comprehension beats ``map({None: NaN}.get, flat, flat)``: no hash of every value.
+    out = [_NULL if v is None else v for v in flat]
     out[_CACHE_HIT::_NCOL] = map(_AS_INT, map(truth, flat[_CACHE_HIT::_NCOL]))
     out[_STREAM::_NCOL] = map(_AS_INT, map(truth, flat[_STREAM::_NCOL]))
     out[_VIOLATIONS::_NCOL] = [

@@ -261,6 +261,9 @@ class TelemetryStage:
     def _violations(call: Call) -> tuple[Violation, ...]:
         """The findings as ``_findings`` reports them, then the refusal ``_refusal`` adds."""
         found = call.findings
+        error = call.error
+        if not found and not isinstance(error, PolicyViolation):
+            return ()  # the usual call: nothing found, nothing refused
         out = [
             Violation(
                 str(getattr(f, "category", "policy")),
@@ -269,7 +272,6 @@ class TelemetryStage:
             )
             for f in found
         ]
-        error = call.error
         if isinstance(error, PolicyViolation) and not any(
             getattr(f, "category", None) == error.category for f in found
         ):
