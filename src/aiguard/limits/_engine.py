@@ -276,7 +276,8 @@ class Limiter:
             model,
             est,
             dollars,
-            prompt_tokens=prompt,
+            0.0,
+            prompt,
         )
 
     def _storage_keys(
@@ -284,28 +285,28 @@ class Limiter:
     ) -> tuple[str, ...]:
         """Every limit's counter key for this call, remembered per distinct set of key
         values (a handful of tenants and users make most calls; quoting is the dear part)."""
-        values: list[Any] = [endpoint, model]
         getter = self._key_fields
-        if getter is not None:
-            if self._key_multi:
-                values.extend(getter(ctx))
-            else:
-                values.append(getter(ctx))
+        values: tuple[Any, ...]
+        if getter is None:
+            values = (endpoint, model)
+        elif self._key_multi:
+            values = (endpoint, model, *getter(ctx))
+        else:
+            values = (endpoint, model, getter(ctx))
         if self._key_tags:
             tags = ctx.tags
-            values.extend(tags.get(t) for t in self._key_tags)
+            values += tuple([tags.get(t) for t in self._key_tags])
         for v in values:
             # Only plain strings (and absent values) are remembered: values equal as dict
             # keys (1, 1.0, True, a str enum) can be spelled differently in a counter key.
             if v is not None and v.__class__ is not str:
                 return tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
-        memo_key = tuple(values)
-        keys = self._keys_memo.get(memo_key)
+        keys = self._keys_memo.get(values)
         if keys is None:
             keys = tuple(lim.storage_key(ctx, endpoint, model) for lim in self.limits)
             if len(self._keys_memo) >= _KEYS_MEMO_SIZE:
                 self._keys_memo.clear()
-            self._keys_memo[memo_key] = keys
+            self._keys_memo[values] = keys
         return keys
 
     def _estimate(

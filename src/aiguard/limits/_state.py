@@ -250,11 +250,13 @@ def settle_all(items: Sequence[SettleItem], states: MutableMapping[str, State], 
             st.a = level if level > 0.0 else 0.0
             st.b = now
             st.expires = now + st.a * item.period / item.amount
-            st.c = max(0.0, st.c - item.reserved)
+            held = st.c - item.reserved
+            st.c = held if held > 0.0 else 0.0
         elif item.algo == ALGO_WINDOW:
             if st.a == item.token:
                 st.b += item.actual
-                st.c = max(0.0, st.c - item.reserved)
+                held = st.c - item.reserved
+                st.c = held if held > 0.0 else 0.0
         elif st.leases is not None:
             st.leases.pop(str(item.token), None)
             if not st.leases:
