@@ -1,8 +1,11 @@
 """The shared scan views and the gates built on them (the colon split, the names before
-operators, the "AA00" IBAN starts, the number hint, the stage's spec cache) find exactly
-what the detectors behind them find."""
+operators, the "AA00" IBAN starts, the number hint, the long-token runs, the stage's spec
+cache) find exactly what the detectors behind them find."""
 
 from __future__ import annotations
+
+import random
+import re
 
 import pytest
 
@@ -100,6 +103,39 @@ def test_the_colon_split_is_shared_and_answers_the_ipv6_gate() -> None:
     assert p.colon_pieces is p.colon_pieces  # split once
     assert _colon_pair("a:b") is False
     assert _colon_pair("fe80::1") is True
+
+
+def _long_runs(text: str) -> list[tuple[int, int]]:
+    """The spans ``long_tokens`` stands for, found the slow way."""
+    return [m.span() for m in re.finditer(r"[0-9A-Za-z_\-+/=.]{20,}", text)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "a" * 19,
+        "a" * 20,
+        "b" * 20 + " tail",
+        "head " + "c" * 20,
+        "x" * 19 + " " + "y" * 19,
+        "one sk-" + "Ab1" * 7 + " two " + "Z9+/=" * 5 + ".",
+        "prose, then a key:" + "Q" * 25 + ";and more prose after it",
+        "caf\u00e9" + "d" * 20,  # a non-ASCII letter ends a run as a "?" would
+        "a.b-c+d/e=f_g.h-i+j/k=l " * 3,
+    ],
+)
+def test_long_tokens_gate_finds_every_run_the_scan_finds(text: str) -> None:
+    assert Prepared(text).long_tokens() == _long_runs(text.encode("ascii", "replace").decode())
+
+
+def test_long_tokens_gate_agrees_with_the_scan_on_random_texts() -> None:
+    rng = random.Random(7)
+    alphabet = "ab_-.= \t,:;0"
+    for _ in range(2000):
+        words = ["".join(rng.choices(alphabet[:6], k=rng.randint(0, 30))) for _ in range(4)]
+        text = rng.choice(alphabet[6:]).join(words)
+        assert Prepared(text).long_tokens() == _long_runs(text), text
 
 
 def test_code_starts_use_the_capitals_of_the_digit_shape() -> None:

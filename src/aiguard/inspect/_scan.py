@@ -39,6 +39,10 @@ _TOKEN_SHAPE = _table(
 _NUMBER_RUN = re.compile(rb"0(?:,{0,3}0){3,}")
 """Four or more digits joined by up to three separators (shorter runs are never PII)."""
 _LONG_TOKEN = b"a" * 20
+_LONG_TOKEN_START = b" " + _LONG_TOKEN
+"""Where a long run starts, unless it starts the text: ``rfind`` for it skips ahead at every
+letter that is not after a space, where ``find`` for ``_LONG_TOKEN`` stops at every letter of
+prose (each is the needle's last character): a quarter fewer instructions on a clean text."""
 _CODE_CHARS = frozenset(b"A0")
 """A capital or a digit, in the digit shape."""
 
@@ -130,7 +134,10 @@ class Prepared:
         if self._token is None:
             self._token = self.ascii.translate(_TOKEN_SHAPE)
         shape = self._token
-        out = []
+        out: list[tuple[int, int]] = []
+        if shape.rfind(_LONG_TOKEN_START) < 0 and not shape.startswith(_LONG_TOKEN):
+            self._tokens = out  # most texts: no run this long anywhere
+            return out
         i = shape.find(_LONG_TOKEN)
         while i >= 0:
             j = shape.find(b" ", i)
