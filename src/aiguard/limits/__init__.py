@@ -21,10 +21,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._config import limiter_from_policy, limits_from_policy, store_from_policy
-from ._engine import Admission, Demand, Limiter, LimitUsage, Reservation, Store
+from ._engine import Limiter, Store
 from ._errors import LimitStoreCorrupted, LimitStoreUnavailable
 from ._memory import MemoryStore
 from ._model import KEY_ATTRIBUTES, Limit
+from ._records import Admission, Demand, LimitUsage, Reservation
 from ._stage import LimitStage
 
 if TYPE_CHECKING:

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 from .._call import PROMPT_TOKENS_NOTE
 from .._effects import Io
 from .._types import Usage
-from ._engine import Admission, Demand, Limiter, Reservation
+from ._engine import Limiter
+from ._records import Admission, Demand, Reservation
 
 if TYPE_CHECKING:
     from .._call import Call
