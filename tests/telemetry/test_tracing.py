@@ -6,6 +6,7 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
@@ -19,6 +20,17 @@ from aiguard.telemetry import _semconv as sc
 from ._fakes import FakeClock, Otel, request, response
 
 CTX = CallContext.build(user="u-42", tenant="acme", region="EU", route="support-bot")
+
+
+def _telemetry(otel: Otel, clock: FakeClock, **options: Any) -> Telemetry:
+    """The ``telemetry`` fixture's wiring with other options."""
+    return Telemetry(
+        tracer_provider=otel.tracer_provider,
+        meter_provider=otel.meter_provider,
+        clock=clock.time,
+        timer=clock.timer,
+        **options,
+    )
 
 
 def _ok_call(tel: Telemetry, clock: FakeClock) -> None:
@@ -68,13 +80,7 @@ def test_one_client_span_per_call_named_operation_and_model(
 
 
 def test_attempt_spans_are_children_of_the_call_span(otel: Otel, clock: FakeClock) -> None:
-    always = Telemetry(
-        tracer_provider=otel.tracer_provider,
-        meter_provider=otel.meter_provider,
-        attempt_spans="always",
-        clock=clock.time,
-        timer=clock.timer,
-    )
+    always = _telemetry(otel, clock, attempt_spans="always")
     _ok_call(always, clock)
     call = otel.span("chat gpt-4o-mini")
     attempt = otel.span("attempt cloud-llm")
@@ -238,13 +244,7 @@ def test_outcomes_name_who_said_no(telemetry: Telemetry, otel: Otel) -> None:
 
 
 def test_streamed_call_records_first_chunk_under_latest_names(otel: Otel, clock: FakeClock) -> None:
-    tel = Telemetry(
-        tracer_provider=otel.tracer_provider,
-        meter_provider=otel.meter_provider,
-        semconv="latest",
-        clock=clock.time,
-        timer=clock.timer,
-    )
+    tel = _telemetry(otel, clock, semconv="latest")
     rec = tel.start_call("chat", request(), CTX, stream=True)
     rec.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
     clock.advance(0.1)
@@ -340,12 +340,7 @@ def test_the_stage_skips_calls_until_an_sdk_is_installed_then_traces_them() -> N
 
 
 def test_attempt_spans_are_written_for_calls_that_retried(otel: Otel, clock: FakeClock) -> None:
-    tel = Telemetry(  # attempt_spans="retries" is the default
-        tracer_provider=otel.tracer_provider,
-        meter_provider=otel.meter_provider,
-        clock=clock.time,
-        timer=clock.timer,
-    )
+    tel = _telemetry(otel, clock)  # attempt_spans="retries" is the default
     single = tel.start_call("chat", request(), CTX)
     single.attempt_start(endpoint="cloud-llm", provider="openai", model="gpt-4o-mini").end()
     single.end(response=response())
