@@ -25,6 +25,7 @@ from ._wire import (
     WireFormat,
     dumps,
     echo_reply,
+    parts_text,
     register_route,
     sse,
     word_count,
@@ -83,18 +84,6 @@ class AnthropicWire(WireFormat):
 WIRE = AnthropicWire()
 
 
-def _text(content: Any) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(
-            str(b.get("text", ""))
-            for b in content
-            if isinstance(b, dict) and b.get("type") == "text"
-        )
-    return ""
-
-
 def _validate(call: Call) -> tuple[dict[str, Any], str]:
     req = call.request
     bearer = req.headers.get("authorization", "").startswith("Bearer ")
@@ -117,7 +106,7 @@ def _validate(call: Call) -> tuple[dict[str, Any], str]:
         if not isinstance(m, dict) or m.get("role") not in ("user", "assistant"):
             raise WireError(400, "messages: roles must be 'user' or 'assistant'")
         if m["role"] == "user":
-            last = _text(m.get("content"))
+            last = parts_text(m.get("content"))
     return body, last
 
 
@@ -139,7 +128,7 @@ def messages(call: Call) -> Body | Stream:
     reply = call.reply or echo_reply(last, body["max_tokens"])
     text = reply.text or ""
     calls = reply.tool_call_ids(f"toolu_fake{call.seq}_")
-    prompt = sum(word_count(_text(m.get("content"))) for m in body["messages"])
+    prompt = sum(word_count(parts_text(m.get("content"))) for m in body["messages"])
     completion = word_count(text) + sum(word_count(a) for _, _, a in calls)
     usage, output = _usage(reply, prompt, completion)
     model = reply.model or body["model"]
