@@ -14,6 +14,7 @@ import base64
 import json
 import math
 import struct
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -83,16 +84,18 @@ class _Counts:
     Chat requests resend the same system prompt and the whole history on every turn, so most
     texts a process counts it has counted before; BPE costs ~30-60 us per KB, a lookup well
     under 1 us. Bounded by total characters held (about 4 MB of text): when full it starts
-    over. Dict operations are atomic under the GIL, so racing threads at worst count a text
-    twice.
+    over. Lookups take no lock; storing does, so that threads counting the same new text at
+    once keep ``_chars`` equal to what is held (the encode, which dominates a miss, runs
+    outside it).
     """
 
-    __slots__ = ("_chars", "_counts", "_encode")
+    __slots__ = ("_chars", "_counts", "_encode", "_lock")
 
     def __init__(self, encode: Callable[[str], list[int]]) -> None:
         self._encode = encode
         self._counts: dict[str, int] = {}
         self._chars = 0
+        self._lock = threading.Lock()
 
     def __call__(self, text: str) -> int:
         n = self._counts.get(text)
@@ -100,11 +103,14 @@ class _Counts:
             n = len(self._encode(text))
             size = len(text)
             if size <= _MAX_CACHED_TEXT:
-                if self._chars + size > _MAX_CACHED_CHARS:
-                    self._counts.clear()
-                    self._chars = 0
-                self._counts[text] = n
-                self._chars += size
+                with self._lock:
+                    if text in self._counts:  # another thread stored it meanwhile
+                        return n
+                    if self._chars + size > _MAX_CACHED_CHARS:
+                        self._counts.clear()
+                        self._chars = 0
+                    self._counts[text] = n
+                    self._chars += size
         return n
 
 
